@@ -1,0 +1,93 @@
+// `p2p bench`: seconds per training step and per inference forward for a network at a size, on random
+// data (no disk I/O), after warm-up. Prints one JSON object so scripts can compare runs
+// (bench/compare.sh puts it beside the Python reference pipeline).
+#include "cli/commands.h"
+#include "cli/options.h"
+
+#include "p2p/core/config_json.h"
+#include "p2p/core/runtime.h"
+#include "p2p/train/model.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+
+namespace p2p::cli {
+
+namespace {
+struct Stats {
+  double mean = 0, median = 0, min = 0;
+};
+Stats stats(std::vector<double> v) {
+  Stats s;
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  for (double x : v) s.mean += x;
+  s.mean /= v.size();
+  s.median = v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+  s.min = v.front();
+  return s;
+}
+}  // namespace
+
+void register_bench(CLI::App& app) {
+  auto* cmd = app.add_subcommand("bench", "time training steps and inference on random data");
+  auto net = std::make_shared<NetConfig>();
+  auto train = std::make_shared<TrainConfig>();
+  auto rt = std::make_shared<RuntimeOptions>();
+  struct Opts {
+    int size = 256, batch = 1, steps = 10, warmup = 3;
+    bool inference = false;
+  };
+  auto o = std::make_shared<Opts>();
+  add_net_options(*cmd, *net);
+  add_runtime_options(*cmd, *rt);
+  cmd->add_option("--crop_size", o->size, "square input side")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--batch_size", o->batch, "images per step")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--steps", o->steps, "timed steps")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--warmup", o->warmup, "untimed steps first")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_flag("--inference", o->inference, "time G forward (no grad) instead of training steps");
+  cmd->callback([=] {
+    const c10::Device device = setup_runtime(*rt);
+    seed_everything(0, false);
+    Pix2PixModel model(*net, *train, device);
+    Batch batch;
+    batch.A = at::rand({o->batch, net->input_nc, o->size, o->size}) * 2 - 1;
+    batch.B = at::rand({o->batch, net->output_nc, o->size, o->size}) * 2 - 1;
+    batch.stems = std::vector<std::string>(o->batch, "random");
+    const at::Tensor A = batch.A.to(device);
+    std::vector<double> times;
+    for (int i = 0; i < o->warmup + o->steps; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      if (o->inference) {
+        at::NoGradGuard no_grad;
+        at::Tensor out = model.generator().forward(A);
+        (void)out.sum().item<double>();  // waits for the device
+      } else {
+        model.optimize(batch);
+      }
+      const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (i >= o->warmup) times.push_back(dt);
+    }
+    const Stats s = stats(times);
+    nlohmann::json out = {{"impl", "pix2pix.cpp"},
+                          {"mode", o->inference ? "inference" : "train_step"},
+                          {"netG", net->netG},
+                          {"netD", net->netD},
+                          {"size", o->size},
+                          {"batch_size", o->batch},
+                          {"device", device.str()},
+                          {"threads", at::get_num_threads()},
+                          {"steps", o->steps},
+                          {"seconds_per_step_mean", s.mean},
+                          {"seconds_per_step_median", s.median},
+                          {"seconds_per_step_min", s.min}};
+    std::cout << out.dump() << "\n";
+  });
+}
+
+}  // namespace p2p::cli

@@ -1,0 +1,98 @@
+// Small subcommands: `p2p metrics` (score a folder of outputs), `p2p info` (network sizes and cost),
+// `p2p data` (combine A/B folders into AB images; split train/val).
+#include "cli/commands.h"
+#include "cli/options.h"
+
+#include "p2p/data/combine.h"
+#include "p2p/eval/metrics.h"
+#include "p2p/models/info.h"
+#include "p2p/models/networks.h"
+
+#include <iomanip>
+#include <iostream>
+
+namespace p2p::cli {
+
+void register_metrics(CLI::App& app) {
+  auto* cmd = app.add_subcommand("metrics", "PSNR / SSIM / MAE / L1 of predicted images against targets (paired by name)");
+  struct Opts {
+    std::string pred, target, json, csv;
+    int channels = 3;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("--pred", o->pred, "folder of predicted images")->required()->check(CLI::ExistingDirectory);
+  cmd->add_option("--target", o->target, "folder of target images (same file stems)")->required()->check(CLI::ExistingDirectory);
+  cmd->add_option("--channels", o->channels, "compare as 1 (gray) or 3 (RGB) channels")->check(CLI::IsMember({1, 3}))->capture_default_str();
+  cmd->add_option("--json", o->json, "write per-image and mean metrics as JSON here");
+  cmd->add_option("--csv", o->csv, "write per-image and mean metrics as CSV here");
+  cmd->callback([o] {
+    const MetricsReport r = evaluate_folders(o->pred, o->target, o->channels);
+    if (!o->json.empty()) write_metrics_json(o->json, r);
+    if (!o->csv.empty()) write_metrics_csv(o->csv, r);
+    std::cout << std::fixed << std::setprecision(6) << "images " << r.per_image.size() << "  L1 " << r.mean.l1
+              << "  MAE " << r.mean.mae << "  PSNR " << std::setprecision(3) << r.mean.psnr << "  SSIM "
+              << std::setprecision(5) << r.mean.ssim << "\n";
+  });
+}
+
+void register_info(CLI::App& app) {
+  auto* cmd = app.add_subcommand("info", "parameters, output shape and forward GMACs of G and D at a given size");
+  auto net = std::make_shared<NetConfig>();
+  auto size = std::make_shared<int>(256);
+  auto height = std::make_shared<int>(0);
+  add_net_options(*cmd, *net);
+  cmd->add_option("--crop_size", *size, "input side in pixels")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--height", *height, "input height if not square (default: --crop_size)")->check(CLI::NonNegativeNumber);
+  cmd->callback([=] {
+    const int64_t h = *height > 0 ? *height : *size, w = *size;
+    NetworkPtr G = make_generator(*net);
+    NetworkPtr D = make_discriminator(*net, net->input_nc + net->output_nc);
+    const NetworkSummary g = summarize_network(*G, net->input_nc, h, w);
+    const NetworkSummary d = summarize_network(*D, net->input_nc + net->output_nc, h, w);
+    auto shape = [](const std::vector<int64_t>& s) {
+      std::string out = "[";
+      for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+      return out + "]";
+    };
+    std::cout << std::fixed << std::setprecision(2);
+    std::cout << "G " << net->netG << " (" << net->input_nc << "->" << net->output_nc << ", ngf " << net->ngf
+              << ", norm " << net->norm << "): parameters " << g.parameters << ", output " << shape(g.output_shape)
+              << ", " << g.gmacs << " GMAC at " << h << "x" << w << "\n";
+    std::cout << "D " << net->netD << " (" << (net->input_nc + net->output_nc) << " ch in, ndf " << net->ndf
+              << "): parameters " << d.parameters << ", output " << shape(d.output_shape) << ", " << d.gmacs
+              << " GMAC, receptive field " << receptive_field(*net) << "x" << receptive_field(*net) << "\n";
+  });
+}
+
+void register_data(CLI::App& app) {
+  auto* cmd = app.add_subcommand("data", "dataset tools: combine A/B folders into AB images, split train/val");
+  cmd->require_subcommand(1);
+  auto* combine = cmd->add_subcommand("combine", "write [A | B] images from name-paired A and B folders");
+  struct CombineOpts {
+    std::string a, b, out, pair_replace;
+  };
+  auto c = std::make_shared<CombineOpts>();
+  combine->add_option("--dir_A", c->a, "folder of A images")->required()->check(CLI::ExistingDirectory);
+  combine->add_option("--dir_B", c->b, "folder of B images")->required()->check(CLI::ExistingDirectory);
+  combine->add_option("--out", c->out, "output folder for AB images")->required();
+  combine->add_option("--pair_replace", c->pair_replace, "FROM:TO turns an A file name into its B partner's");
+  combine->callback([c] {
+    const int64_t n = combine_ab(c->a, c->b, c->out, c->pair_replace);
+    std::cout << "wrote " << n << " AB images to " << c->out << "\n";
+  });
+  auto* split = cmd->add_subcommand("split", "copy a folder's images into <out>/train and <out>/val");
+  struct SplitOpts {
+    std::string dir, out;
+    double val_fraction = 0.1;
+  };
+  auto s = std::make_shared<SplitOpts>();
+  split->add_option("--dir", s->dir, "folder of images (AB images, for example)")->required()->check(CLI::ExistingDirectory);
+  split->add_option("--out", s->out, "dataset root to create")->required();
+  split->add_option("--val_fraction", s->val_fraction, "share of images for val")->check(CLI::Range(0.0, 0.5))->capture_default_str();
+  split->callback([s] {
+    split_train_val(s->dir, s->out, s->val_fraction);
+    std::cout << "split " << s->dir << " into " << s->out << "/train and " << s->out << "/val\n";
+  });
+}
+
+}  // namespace p2p::cli

@@ -1,0 +1,51 @@
+// p2p: paired image-to-image translation (pix2pix) — train, test, translate, metrics, info, data, bench.
+#include "cli/commands.h"
+
+#include "p2p/core/error.h"
+
+#include <c10/util/Exception.h>
+
+#include <iostream>
+
+int main(int argc, char** argv) {
+  CLI::App app{"pix2pix.cpp: paired image-to-image translation with conditional GANs", "p2p"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "p2p 0.1.0");
+  p2p::cli::register_train(app);
+  p2p::cli::register_test(app);
+  p2p::cli::register_translate(app);
+  p2p::cli::register_metrics(app);
+  p2p::cli::register_info(app);
+  p2p::cli::register_data(app);
+  p2p::cli::register_bench(app);
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    std::string names;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+      known = known || sub->get_name() == argv[1];
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!known) {
+      std::cerr << "p2p: unknown command '" << argv[1] << "' (expected one of " << names << ")\n";
+      return 2;
+    }
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const p2p::NonFiniteLoss& e) {
+    std::cerr << "p2p: training stopped: " << e.what() << "\n";
+    return 3;
+  } catch (const p2p::Error& e) {
+    std::cerr << "p2p: error: " << e.what() << "\n";
+    return 1;
+  } catch (const c10::Error& e) {
+    std::cerr << "p2p: error: " << e.what_without_backtrace() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "p2p: error: " << e.what() << "\n";
+    return 1;
+  }
+  return p2p::cli::exit_status();
+}

@@ -1,0 +1,35 @@
+// Process-wide runtime setup: compute device, thread counts, seeding and determinism.
+#pragma once
+
+#include <c10/core/Device.h>
+
+#include <cstdint>
+#include <string>
+
+namespace p2p {
+
+// Parses a device spec: reference-style GPU ids ("-1" = CPU, "0", "0,1" -> first id) or
+// "cpu" | "cuda" | "cuda:N". Asking for CUDA when none is available is an error naming `flag`.
+c10::Device parse_device(const std::string& spec, const std::string& flag = "--device");
+
+// Sets intra-op threads (0 = all cores). LibTorch on 2 cores may come up with 1 thread otherwise.
+void configure_threads(int threads);
+
+// Seeds LibTorch's CPU (and CUDA) generators; `deterministic` also asks for deterministic kernels.
+void seed_everything(uint64_t seed, bool deterministic);
+
+}  // namespace p2p
+
+namespace p2p {
+
+// SIGINT/SIGTERM set a flag instead of killing the process, so training can finish the current step,
+// write a checkpoint and exit; a second signal kills as usual.
+void install_stop_handlers();
+bool stop_requested();
+void request_stop();  // same as receiving a signal (tests, max_iters)
+void clear_stop_request();
+
+// Tells OpenBLAS (when it is the BLAS in use) how many threads to use; a no-op otherwise.
+void set_blas_threads(int threads);
+
+}  // namespace p2p

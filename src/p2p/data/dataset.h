@@ -1,0 +1,94 @@
+// Paired datasets: aligned AB files (A | B side by side, split at w/2) or separate A/ and B/ folders
+// paired by file name. Augmentation parameters are drawn once per pair, from a per-sample seed, and
+// applied to A and B alike, so pairs stay registered and a run is reproducible regardless of threads.
+#pragma once
+
+#include "p2p/core/config.h"
+
+#include <ATen/Tensor.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace p2p {
+
+// One pair on disk. Aligned: a_path == b_path, an AB image. `stem` names outputs ("12" for 12.jpg).
+struct PairRecord {
+  std::string a_path;
+  std::string b_path;
+  std::string stem;
+  bool aligned = false;
+};
+
+// A loaded pair, already in the network range [-1,1]: A [input_nc,H,W], B [output_nc,H,W]
+// (after --direction is applied, so A is always the network input).
+struct Sample {
+  at::Tensor A;
+  at::Tensor B;
+  std::string stem;
+};
+
+struct Batch {
+  at::Tensor A;  // [N,input_nc,H,W]
+  at::Tensor B;  // [N,output_nc,H,W]
+  std::vector<std::string> stems;
+};
+
+// Pairs under `dir`: A/ and B/ subfolders (folders mode) or image files (aligned mode); cfg.dataset_mode
+// 'auto' picks folders when both A/ and B/ exist. Folders mode pairs by name (cfg.pair_replace "X:Y" maps
+// an A name to its B name); an unmatched file on either side throws p2p::Error naming it. An empty or
+// missing dir throws naming it. At most cfg.max_dataset_size pairs, sorted by stem.
+std::vector<PairRecord> find_pairs(const DataConfig& cfg, const std::string& dir);
+
+// Train and validation pairs: <dataroot>/<phase> and <dataroot>/val when it exists; otherwise a fixed,
+// seed-independent selection of cfg.val_fraction of the train pairs (every k-th), removed from train.
+struct Splits {
+  std::vector<PairRecord> train;
+  std::vector<PairRecord> val;
+};
+Splits train_val_split(const DataConfig& cfg);
+
+class PairedDataset {
+ public:
+  // augment = false: deterministic preprocessing only (no random crop position: centre crop; no flip).
+  PairedDataset(std::vector<PairRecord> records, DataConfig cfg, bool augment);
+  size_t size() const { return records_.size(); }
+  const PairRecord& record(size_t i) const { return records_.at(i); }
+  // Loads and preprocesses pair i; random choices come from `seed` only. Throws p2p::Error naming the
+  // file when it is unreadable, an AB image has odd width, or it is smaller than crop_size.
+  Sample get(size_t index, uint64_t seed) const;
+
+ private:
+  std::vector<PairRecord> records_;
+  DataConfig cfg_;
+  bool augment_;
+};
+
+// Multi-threaded loader with prefetch. The order of an epoch is a function of (seed, epoch) only, and
+// sample k of an epoch gets augmentation seed hash(seed, epoch, k): a resumed run sees the same data.
+class DataLoader {
+ public:
+  DataLoader(const PairedDataset& dataset, int batch_size, bool shuffle, int num_threads, int prefetch = 4);
+  ~DataLoader();
+  DataLoader(const DataLoader&) = delete;
+  DataLoader& operator=(const DataLoader&) = delete;
+
+  // Begins an epoch, skipping its first `skip_batches` batches (mid-epoch resume).
+  void start_epoch(uint64_t seed, int64_t epoch, int64_t skip_batches = 0);
+  // Next batch in order; false at the end of the epoch. Loading errors are rethrown here.
+  bool next(Batch& out);
+  // Batches per epoch (the last may be smaller).
+  int64_t batches_per_epoch() const;
+
+ private:
+  struct State;
+  const PairedDataset& dataset_;
+  int batch_size_;
+  bool shuffle_;
+  int num_threads_;
+  int prefetch_;
+  State* state_ = nullptr;
+};
+
+}  // namespace p2p

@@ -1,0 +1,32 @@
+// Inference with a trained generator: any-size translation, `p2p test` and `p2p translate`.
+#pragma once
+
+#include "p2p/core/config.h"
+#include "p2p/models/networks.h"
+
+#include <c10/core/Device.h>
+
+#include <string>
+
+namespace p2p {
+
+// Runs G on one image [C,H,W] in [-1,1] of any size: reflect-pads H and W up to the next multiple of
+// G->size_multiple(), runs G (batch of 1), crops back. Returns [output_nc,H,W] in [-1,1] on the CPU.
+at::Tensor translate_tensor(Network& G, const at::Tensor& a, const c10::Device& device);
+
+// Loads generator weights from `path`: a pix2pix.cpp checkpoint (.pt, its G part) or a reference
+// state_dict (*_net_G.pth). Wrong architecture / truncated files throw p2p::Error naming the tensor/file.
+void load_generator_weights(Network& G, const std::string& path);
+
+// `p2p test`: translates the first num_test pairs of <dataroot>/<phase> with G and writes
+// <out_dir>/images/<stem>_{real_A,fake_B,real_B}.png, <out_dir>/index.html and <out_dir>/metrics.json
+// (+ metrics.csv). Returns the number of images translated.
+int64_t run_test(Network& G, const DataConfig& data, const TestConfig& test, const c10::Device& device,
+                 const std::string& out_dir);
+
+// `p2p translate`: every image file at input (a file or a folder) -> <output_dir>/<stem>.png with the
+// input's size. `input_nc` converts the input (1 = gray). Returns the number of images written.
+int64_t run_translate(Network& G, const std::string& input, const std::string& output_dir, int input_nc,
+                      const c10::Device& device);
+
+}  // namespace p2p

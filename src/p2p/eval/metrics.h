@@ -1,0 +1,40 @@
+// Image-quality metrics. Inputs are [C,H,W] float tensors in [0,1] (data range 1).
+#pragma once
+
+#include <ATen/Tensor.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace p2p {
+
+struct ImageMetrics {
+  double l1 = 0;    // mean |pred - target| in the network range [-1,1] (= the training L1), = 2 * mae
+  double mae = 0;   // mean |pred - target| in [0,1]
+  double psnr = 0;  // 10 log10(1 / MSE), capped at 100 dB for identical images
+  double ssim = 0;  // Gaussian SSIM, see ssim()
+};
+
+double mae(const at::Tensor& pred, const at::Tensor& target);
+double psnr(const at::Tensor& pred, const at::Tensor& target);
+// SSIM as scikit-image structural_similarity(gaussian_weights=True, sigma=1.5,
+// use_sample_covariance=False, data_range=1): 11x11 Gaussian window (truncate 3.5), K1 0.01, K2 0.03,
+// mean over the valid region (crop (win-1)/2 at each border), then mean over channels.
+double ssim(const at::Tensor& pred, const at::Tensor& target);
+ImageMetrics compute_metrics(const at::Tensor& pred, const at::Tensor& target);
+
+struct MetricsReport {
+  std::vector<std::pair<std::string, ImageMetrics>> per_image;  // (name, metrics)
+  ImageMetrics mean;
+};
+MetricsReport summarize(std::vector<std::pair<std::string, ImageMetrics>> per_image);
+
+// Pairs pred_dir and target_dir images by file stem; a pred without target (or the reverse) throws
+// p2p::Error naming it; sizes must match. channels: 1 or 3 (images are converted on load).
+MetricsReport evaluate_folders(const std::string& pred_dir, const std::string& target_dir, int channels);
+
+void write_metrics_json(const std::string& path, const MetricsReport& report);
+void write_metrics_csv(const std::string& path, const MetricsReport& report);
+
+}  // namespace p2p

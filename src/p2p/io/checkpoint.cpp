@@ -1,0 +1,216 @@
+// Training checkpoints (see checkpoint.h). The file is a flat, PyTorch-loadable state_dict (same zip
+// format as reference *.pth files, so torch.load opens it too) with prefixed keys:
+//   G.<param>  D.<param>             network parameters and buffers
+//   opt_G.<param>.{step,exp_avg,exp_avg_sq[,max_exp_avg_sq]}   Adam state, keyed by parameter name
+//   meta                              uint8 tensor holding a JSON object (epoch, iterations, config ...)
+//   rng.cpu [rng.cuda]                generator states, for exact resume
+// Keying Adam state by parameter *name* (not position or address) makes a mismatch an error that
+// names the tensor instead of silently mis-assigning moments.
+#include "p2p/io/checkpoint.h"
+
+#include "p2p/core/error.h"
+#include "p2p/io/state_dict.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
+#include <torch/cuda.h>
+#include <torch/optim/adam.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <type_traits>
+
+namespace p2p {
+
+namespace {
+
+constexpr const char* kFormat = "pix2pix.cpp checkpoint v1";
+
+at::Tensor bytes_tensor(const std::string& s) {
+  at::Tensor t = at::empty({static_cast<int64_t>(s.size())}, at::kByte);
+  if (!s.empty()) std::memcpy(t.data_ptr<uint8_t>(), s.data(), s.size());
+  return t;
+}
+
+std::string tensor_bytes(const at::Tensor& t) {
+  at::Tensor c = t.to(at::kByte).contiguous();
+  return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), c.numel());
+}
+
+// LibTorch 1.13 keys optimizer state by the parameter's TensorImpl address printed as a string;
+// newer releases key it by the raw pointer. Both are derived from the same TensorImpl.
+template <typename Map>
+typename Map::key_type state_key(const at::Tensor& param) {
+  using Key = typename Map::key_type;
+  if constexpr (std::is_same_v<Key, std::string>) {
+    return c10::guts::to_string(param.unsafeGetTensorImpl());
+  } else {
+    return static_cast<Key>(param.unsafeGetTensorImpl());
+  }
+}
+
+void add_module(StateDict& out, const std::string& prefix, const torch::nn::Module& net) {
+  for (auto& [name, t] : state_dict_of(net)) out.emplace_back(prefix + name, t.detach().cpu());
+}
+
+void add_adam(StateDict& out, const std::string& prefix, torch::optim::Optimizer& opt,
+              const torch::nn::Module& net) {
+  auto* adam = dynamic_cast<torch::optim::Adam*>(&opt);
+  TORCH_CHECK(adam != nullptr, "checkpoint: only Adam optimizers are supported");
+  auto named = net.named_parameters(/*recurse=*/true);
+  auto& state = adam->state();
+  using Map = std::decay_t<decltype(state)>;
+  for (const auto& item : named) {
+    auto it = state.find(state_key<Map>(item.value()));
+    if (it == state.end()) continue;  // parameter never stepped yet
+    auto& s = static_cast<torch::optim::AdamParamState&>(*it->second);
+    const std::string base = prefix + item.key() + ".";
+    out.emplace_back(base + "step", at::scalar_tensor(static_cast<int64_t>(s.step()), at::kLong));
+    out.emplace_back(base + "exp_avg", s.exp_avg().detach().cpu());
+    out.emplace_back(base + "exp_avg_sq", s.exp_avg_sq().detach().cpu());
+    if (s.max_exp_avg_sq().defined()) out.emplace_back(base + "max_exp_avg_sq", s.max_exp_avg_sq().detach().cpu());
+  }
+}
+
+// Entries of `all` under `prefix`, prefix stripped.
+StateDict with_prefix(const StateDict& all, const std::string& prefix) {
+  StateDict out;
+  for (const auto& [name, t] : all) {
+    if (name.compare(0, prefix.size(), prefix) == 0) out.emplace_back(name.substr(prefix.size()), t);
+  }
+  return out;
+}
+
+void load_adam(const StateDict& entries, torch::optim::Optimizer& opt, const torch::nn::Module& net,
+               const std::string& path, const std::string& which) {
+  auto* adam = dynamic_cast<torch::optim::Adam*>(&opt);
+  TORCH_CHECK(adam != nullptr, "checkpoint: only Adam optimizers are supported");
+  std::map<std::string, at::Tensor> by_name(entries.begin(), entries.end());
+  auto& state = adam->state();
+  using Map = std::decay_t<decltype(state)>;
+  state.clear();
+  for (const auto& item : net.named_parameters(/*recurse=*/true)) {
+    const std::string base = item.key() + ".";
+    auto step = by_name.find(base + "step");
+    if (step == by_name.end()) continue;
+    const at::Tensor& p = item.value();
+    auto get = [&](const std::string& field) {
+      auto it = by_name.find(base + field);
+      if (it == by_name.end()) {
+        fail("checkpoint " + path + ": optimizer state " + which + "." + base + field + " is missing");
+      }
+      if (it->second.sizes() != p.sizes()) {
+        fail("checkpoint " + path + ": optimizer state " + which + "." + base + field + " has shape " +
+             c10::str(it->second.sizes()) + " but the parameter has " + c10::str(p.sizes()));
+      }
+      return it->second.to(p.options()).clone();
+    };
+    auto s = std::make_unique<torch::optim::AdamParamState>();
+    s->step(step->second.item<int64_t>());
+    s->exp_avg(get("exp_avg"));
+    s->exp_avg_sq(get("exp_avg_sq"));
+    if (by_name.count(base + "max_exp_avg_sq")) s->max_exp_avg_sq(get("max_exp_avg_sq"));
+    state[state_key<Map>(p)] = std::move(s);
+  }
+}
+
+nlohmann::json meta_to_json(const CheckpointMeta& m) {
+  return {{"format", kFormat},
+          {"epoch", m.epoch},
+          {"epoch_iter", m.epoch_iter},
+          {"total_iters", m.total_iters},
+          {"best_val_l1", m.best_val_l1},
+          {"config", m.config_json},
+          {"scheduler", m.scheduler_json},
+          {"extra", m.extra_json}};
+}
+
+CheckpointMeta meta_from(const StateDict& all, const std::string& path) {
+  for (const auto& [name, t] : all) {
+    if (name != "meta") continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(tensor_bytes(t));
+    } catch (const std::exception& e) {
+      fail("checkpoint " + path + ": metadata is not valid JSON (" + e.what() + ")");
+    }
+    if (j.value("format", "") != kFormat) {
+      fail("checkpoint " + path + ": unknown format '" + j.value("format", "") + "' (expected " + kFormat + ")");
+    }
+    CheckpointMeta m;
+    m.epoch = j.value("epoch", 0);
+    m.epoch_iter = j.value("epoch_iter", 0);
+    m.total_iters = j.value("total_iters", 0);
+    m.best_val_l1 = j.value("best_val_l1", 1e30);
+    m.config_json = j.value("config", "");
+    m.scheduler_json = j.value("scheduler", "");
+    m.extra_json = j.value("extra", "");
+    return m;
+  }
+  fail("checkpoint " + path + ": no 'meta' entry — this is not a pix2pix.cpp training checkpoint "
+       "(reference *_net_G.pth files are loaded with --weights)");
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const TrainingState& state, const CheckpointMeta& meta) {
+  TORCH_CHECK(state.G != nullptr, "save_checkpoint: G is required");
+  StateDict out;
+  add_module(out, "G.", *state.G);
+  if (state.D) add_module(out, "D.", *state.D);
+  if (state.opt_G) add_adam(out, "opt_G.", *state.opt_G, *state.G);
+  if (state.opt_D && state.D) add_adam(out, "opt_D.", *state.opt_D, *state.D);
+  out.emplace_back("meta", bytes_tensor(meta_to_json(meta).dump()));
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    out.emplace_back("rng.cpu", gen.get_state());
+  }
+  if (torch::cuda::is_available()) {
+    auto gen = at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, 0));
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    out.emplace_back("rng.cuda", gen.get_state());
+  }
+  write_state_dict(path, out);  // atomic: temp file + rename
+}
+
+CheckpointMeta load_checkpoint(const std::string& path, const TrainingState& state, bool restore_rng) {
+  StateDict all = read_state_dict(path);
+  CheckpointMeta meta = meta_from(all, path);
+  if (state.G) load_into(*state.G, with_prefix(all, "G."), path + " (generator)");
+  if (state.D) {
+    StateDict d = with_prefix(all, "D.");
+    if (d.empty()) fail("checkpoint " + path + ": has no discriminator (trained with --loss l1?)");
+    load_into(*state.D, d, path + " (discriminator)");
+  }
+  if (state.opt_G) load_adam(with_prefix(all, "opt_G."), *state.opt_G, *state.G, path, "opt_G");
+  if (state.opt_D && state.D) load_adam(with_prefix(all, "opt_D."), *state.opt_D, *state.D, path, "opt_D");
+  if (restore_rng) {
+    for (const auto& [name, t] : all) {
+      if (name == "rng.cpu") {
+        auto gen = at::detail::getDefaultCPUGenerator();
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        gen.set_state(t);
+      } else if (name == "rng.cuda" && torch::cuda::is_available()) {
+        auto gen = at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, 0));
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        gen.set_state(t);
+      }
+    }
+  }
+  return meta;
+}
+
+CheckpointMeta read_checkpoint_meta(const std::string& path) { return meta_from(read_state_dict(path), path); }
+
+bool is_p2p_checkpoint(const std::string& path) {
+  for (const auto& [name, t] : read_state_dict(path)) {
+    if (name == "meta") return true;
+  }
+  return false;
+}
+
+}  // namespace p2p

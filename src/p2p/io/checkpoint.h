@@ -1,0 +1,45 @@
+// pix2pix.cpp training checkpoints: full state (G, D, both optimizers, schedule position, RNG, config)
+// in one file, written atomically so a kill at any moment leaves the previous checkpoint intact.
+#pragma once
+
+#include <ATen/Tensor.h>
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+
+#include <cstdint>
+#include <string>
+
+namespace p2p {
+
+struct CheckpointMeta {
+  int64_t epoch = 0;            // last fully or partly trained epoch
+  int64_t epoch_iter = 0;       // batches of `epoch` already trained (0 = epoch complete)
+  int64_t total_iters = 0;      // optimisation steps so far
+  double best_val_l1 = 1e30;    // for the 'best' checkpoint
+  std::string config_json;      // every resolved option
+  std::string scheduler_json;   // scheduler state (plateau counters etc.)
+  std::string extra_json;       // trainer state of a partly trained epoch (running loss sums)
+};
+
+struct TrainingState {
+  torch::nn::Module* G = nullptr;           // required
+  torch::nn::Module* D = nullptr;           // may be null (L1-only runs)
+  torch::optim::Optimizer* opt_G = nullptr;  // may be null when loading for inference
+  torch::optim::Optimizer* opt_D = nullptr;
+};
+
+// Writes everything to `path` atomically (temp + rename), including the CPU RNG state.
+void save_checkpoint(const std::string& path, const TrainingState& state, const CheckpointMeta& meta);
+
+// Restores what `state` points to (null members are skipped) and the RNG state when restore_rng.
+// Throws p2p::Error naming the file and the mismatching tensor for another architecture, and naming
+// the file for a truncated/corrupt one.
+CheckpointMeta load_checkpoint(const std::string& path, const TrainingState& state, bool restore_rng);
+
+// Reads only the metadata (config) of a checkpoint.
+CheckpointMeta read_checkpoint_meta(const std::string& path);
+
+// True when `path` is a pix2pix.cpp checkpoint (as opposed to a reference .pth state_dict).
+bool is_p2p_checkpoint(const std::string& path);
+
+}  // namespace p2p

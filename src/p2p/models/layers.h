@@ -1,0 +1,53 @@
+// Building blocks shared by the generators and discriminators (internal to src/p2p/models).
+// It assumes every network keeps its layers in torch::nn::Sequential containers whose indices match the
+// reference layout, so one runner can execute a container child by child and, on request, count the
+// multiply-accumulates of its convolutions. Blocks of our own (U-Net skip blocks, residual blocks)
+// implement BlockForward so the runner recurses into them instead of treating them as opaque.
+#pragma once
+
+#include "p2p/core/config.h"
+#include "p2p/models/networks.h"
+
+#include <ATen/Tensor.h>
+#include <torch/nn/modules/container/sequential.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+
+namespace p2p::detail {
+
+enum class NormKind { batch, instance, none };
+
+// Parses cfg.norm; unknown names throw p2p::Error naming --norm.
+NormKind parse_norm(const std::string& norm);
+
+// Convolutions followed by batch norm carry no bias (the norm's shift replaces it). The reference also
+// drops the bias for norm "none"; we keep it there, because with no norm after the conv nothing else
+// could supply the shift. Instance norm here is not affine, so its convs keep their bias too.
+inline bool conv_has_bias(NormKind kind) { return kind != NormKind::batch; }
+
+// Appends the normalisation layer for `channels` (an Identity for "none", so indices stay the same).
+void push_norm(torch::nn::Sequential& seq, NormKind kind, int64_t channels);
+
+// Implemented by our own composite blocks so run_sequential can recurse into them with the counter.
+class BlockForward {
+ public:
+  virtual ~BlockForward() = default;
+  // counter == nullptr: plain forward.
+  virtual at::Tensor forward_impl(const at::Tensor& x, MacCounter* counter) = 0;
+};
+
+// Runs children [begin, end) of `seq` on x. When `counter` is given, adds conv MACs
+// (out_elems * in_ch/groups * kh*kw) and transposed-conv MACs (in_elems * out_ch/groups * kh*kw).
+at::Tensor run_sequential(torch::nn::Sequential& seq, at::Tensor x, MacCounter* counter, size_t begin = 0,
+                          size_t end = std::numeric_limits<size_t>::max());
+
+// Builders behind make_generator / make_discriminator (arguments already validated).
+NetworkPtr make_unet(const NetConfig& cfg, int num_downs, bool skip, NormKind norm);
+NetworkPtr make_resnet(const NetConfig& cfg, int n_blocks, NormKind norm);
+NetworkPtr make_nlayer_discriminator(const NetConfig& cfg, int64_t in_channels, int n_layers, NormKind norm);
+NetworkPtr make_pixel_discriminator(const NetConfig& cfg, int64_t in_channels, NormKind norm);
+
+}  // namespace p2p::detail

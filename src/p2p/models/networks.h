@@ -1,0 +1,53 @@
+// Generators and discriminators of pix2pix, laid out exactly like the reference implementation so that
+// our parameter names equal the reference state_dict keys (model.model.1.model.2.weight ...), which
+// makes reference checkpoints load by name with no key mapping.
+#pragma once
+
+#include "p2p/core/config.h"
+
+#include <ATen/Tensor.h>
+#include <torch/nn/module.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace p2p {
+
+// Counts multiply-accumulates of convolutions while a forward pass runs (for `p2p info`).
+struct MacCounter {
+  double macs = 0.0;
+};
+
+// A generator or discriminator. forward_counting is forward with MAC accounting.
+class Network : public torch::nn::Module {
+ public:
+  virtual at::Tensor forward(const at::Tensor& x) = 0;
+  virtual at::Tensor forward_counting(const at::Tensor& x, MacCounter& counter) = 0;
+  // Spatial sides of the input must be multiples of this (256 for unet_256, 4 for resnet, 1 for D).
+  virtual int64_t size_multiple() const = 0;
+};
+using NetworkPtr = std::shared_ptr<Network>;
+
+// Builds G from cfg.netG (unet_<N>, encoder_decoder_<N>, resnet_9blocks, resnet_6blocks); input_nc ->
+// output_nc channels. Unknown names or bad widths throw p2p::Error naming --netG / --norm. Not initialised.
+NetworkPtr make_generator(const NetConfig& cfg);
+
+// Builds D from cfg.netD (basic, n_layers, pixel) taking `in_channels` (input_nc + output_nc when
+// conditional). Outputs logits (no sigmoid). Not initialised.
+NetworkPtr make_discriminator(const NetConfig& cfg, int64_t in_channels);
+
+// Reference init: conv/linear weights by init_type (normal N(0,gain) | xavier | kaiming | orthogonal),
+// bias 0; BatchNorm weight N(1, gain), bias 0. Uses the global LibTorch generator (seeded by caller).
+void init_weights(torch::nn::Module& net, const std::string& init_type, double init_gain);
+
+int64_t count_parameters(const torch::nn::Module& net);
+
+// Receptive field (pixels on one side) of one output logit of the discriminator described by cfg.
+int64_t receptive_field(const NetConfig& cfg);
+
+// Switches dropout and batch-norm between training behaviour and running statistics. pix2pix's test
+// mode keeps dropout on and uses batch statistics, so inference calls set_mode(net, /*eval=*/false).
+void set_eval_mode(torch::nn::Module& net, bool eval);
+
+}  // namespace p2p

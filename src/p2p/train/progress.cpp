@@ -1,0 +1,54 @@
+// Progress display (see progress.h).
+#include "p2p/train/progress.h"
+
+#include <cstdio>
+#include <iomanip>
+#include <sstream>
+#include <unistd.h>
+
+namespace p2p {
+
+Progress::Progress(std::ostream& out, bool interactive, int epoch, int last_epoch, int64_t total, int print_freq)
+    : out_(out), interactive_(interactive), epoch_(epoch), last_epoch_(last_epoch), total_(total),
+      print_freq_(print_freq > 0 ? print_freq : 100), start_(std::chrono::steady_clock::now()),
+      last_draw_(start_) {}
+
+bool Progress::stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
+
+static std::string format_seconds(double s) {
+  if (!(s >= 0) || s > 1e7) return "?";
+  const int64_t t = static_cast<int64_t>(s + 0.5);
+  std::ostringstream o;
+  if (t >= 3600) o << t / 3600 << "h";
+  o << std::setw(t >= 3600 ? 2 : 1) << std::setfill('0') << (t % 3600) / 60 << "m" << std::setw(2)
+    << std::setfill('0') << t % 60 << "s";
+  return o.str();
+}
+
+void Progress::update(int64_t iter, const std::string& losses) {
+  const auto now = std::chrono::steady_clock::now();
+  if (first_iter_ < 0) {
+    first_iter_ = iter - 1;  // resumed epochs start mid-way; rate counts only what ran here
+  }
+  const double elapsed = std::chrono::duration<double>(now - start_).count();
+  const int64_t done = iter - first_iter_;
+  const double rate = elapsed > 0 ? done / elapsed : 0.0;
+  const double eta = rate > 0 ? (total_ - iter) / rate : -1.0;
+  std::ostringstream line;
+  line << "epoch " << epoch_ << "/" << last_epoch_ << "  iter " << iter << "/" << total_ << "  "
+       << std::fixed << std::setprecision(2) << rate << " it/s  eta " << format_seconds(eta) << "  " << losses;
+  if (interactive_) {
+    // Redraw at most ~10 times a second, and always on the last iteration.
+    if (iter != total_ && std::chrono::duration<double>(now - last_draw_).count() < 0.1) return;
+    last_draw_ = now;
+    out_ << "\r\033[K" << line.str() << std::flush;
+  } else if (iter % print_freq_ == 0 || iter == total_) {
+    out_ << line.str() << "\n" << std::flush;
+  }
+}
+
+void Progress::finish() {
+  if (interactive_) out_ << "\n" << std::flush;
+}
+
+}  // namespace p2p

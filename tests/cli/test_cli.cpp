@@ -1,0 +1,166 @@
+// End-to-end tests of the p2p program: every subcommand on tiny data, and bad input giving a non-zero
+// exit with a message that names the flag or file.
+#include "p2p/io/image.h"
+#include "testutil/testutil.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+namespace fs = std::filesystem;
+
+namespace p2p {
+namespace {
+
+using test::run_p2p;
+
+void expect_fails_naming(const std::string& args, const std::string& needle) {
+  auto r = run_p2p(args);
+  EXPECT_NE(r.exit_code, 0) << args << "\n" << r.output;
+  EXPECT_NE(r.output.find(needle), std::string::npos) << "expected '" << needle << "' in:\n" << r.output;
+}
+
+std::string make_ab_dataset(const std::string& tag, int n_train, int n_test) {
+  const std::string root = test::scratch_dir(tag);
+  for (auto [split, n] : {std::pair<std::string, int>{"train", n_train}, {"test", n_test}}) {
+    fs::create_directories(root + "/" + split);
+    for (int i = 0; i < n; ++i) test::write_random_png(root + "/" + split + "/" + std::to_string(i) + ".png", 64, 32, 3, i + 1);
+  }
+  return root;
+}
+
+const std::string kTiny = " --netG unet_32 --ngf 8 --ndf 8 --load_size 32 --crop_size 32 --num_threads 1 ";
+
+TEST(Cli, InfoPrintsReferenceCountsAndCost) {
+  auto r = run_p2p("info --netG unet_256 --netD basic --crop_size 256");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("parameters 54413955"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("6.05 GMAC"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("parameters 2768705"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("3.20 GMAC"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("receptive field 70x70"), std::string::npos) << r.output;
+}
+
+TEST(Cli, UnknownValuesNameTheFlag) {
+  const std::string root = make_ab_dataset("cli_bad", 2, 0);
+  expect_fails_naming("train --dataroot " + root + " --netG unet_100", "--netG");
+  expect_fails_naming("train --dataroot " + root + " --norm batchy", "--norm");
+  expect_fails_naming("train --dataroot " + root + " --gan_mode hinge", "--gan_mode");
+  expect_fails_naming("train --dataroot " + root + " --direction AtoC", "--direction");
+  expect_fails_naming("frobnicate", "frobnicate");
+}
+
+TEST(Cli, CropSizeNotDivisibleIsRefused) {
+  const std::string root = make_ab_dataset("cli_crop", 2, 0);
+  expect_fails_naming("train --dataroot " + root + " --netG unet_256 --ngf 8 --crop_size 200 --load_size 210 "
+                      "--checkpoints_dir " + test::scratch_dir("cli_crop_ck"),
+                      "--crop_size 200");
+}
+
+TEST(Cli, EmptyDatarootIsRefused) {
+  const std::string root = test::scratch_dir("cli_empty");
+  fs::create_directories(root + "/train");
+  expect_fails_naming("train --dataroot " + root + kTiny + "--checkpoints_dir " + root + "/ck", root);
+}
+
+TEST(Cli, TrainTestTranslateMetricsEndToEnd) {
+  const std::string root = make_ab_dataset("cli_e2e", 6, 3);
+  const std::string ck = test::scratch_dir("cli_e2e_ck"), res = test::scratch_dir("cli_e2e_res");
+  auto r = run_p2p("train --dataroot " + root + kTiny + "--name e2e --checkpoints_dir " + ck +
+                   " --n_epochs 1 --n_epochs_decay 1 --val_fraction 0.2 --seed 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("epoch 2/2"), std::string::npos) << r.output;
+  auto config = nlohmann::json::parse(test::read_file(ck + "/e2e/config.json"));
+  EXPECT_EQ(config["net"]["netG"], "unet_32");
+  EXPECT_EQ(config["train"]["lambda_L1"], 100.0);
+
+  // test: architecture comes from the checkpoint; only data and results are given.
+  r = run_p2p("test --dataroot " + root + " --name e2e --checkpoints_dir " + ck + " --results_dir " + res +
+              " --num_threads 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string out = res + "/e2e/test_latest";
+  EXPECT_TRUE(fs::exists(out + "/index.html"));
+  EXPECT_TRUE(fs::exists(out + "/metrics.json"));
+  for (const char* kind : {"real_A", "fake_B", "real_B"}) {
+    EXPECT_TRUE(fs::exists(out + "/images/0_" + std::string(kind) + ".png")) << kind;
+  }
+
+  // translate: any size in, same size out.
+  const std::string in = test::scratch_dir("cli_e2e_in"), outdir = test::scratch_dir("cli_e2e_out");
+  test::write_random_png(in + "/odd.png", 45, 37, 3, 9);
+  r = run_p2p("translate --name e2e --checkpoints_dir " + ck + " --input " + in + " --output " + outdir + " --eval");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  int w = 0, h = 0;
+  image_size(outdir + "/odd.png", w, h);
+  EXPECT_EQ(w, 45);
+  EXPECT_EQ(h, 37);
+
+  // metrics: fake_B against real_B of the test run, paired by name after copying into two folders.
+  const std::string pred = test::scratch_dir("cli_pred"), target = test::scratch_dir("cli_target");
+  for (int i = 0; i < 3; ++i) {
+    fs::copy_file(out + "/images/" + std::to_string(i) + "_fake_B.png", pred + "/" + std::to_string(i) + ".png");
+    fs::copy_file(out + "/images/" + std::to_string(i) + "_real_B.png", target + "/" + std::to_string(i) + ".png");
+  }
+  r = run_p2p("metrics --pred " + pred + " --target " + target + " --json " + pred + "/../m.json --csv " + pred + "/../m.csv");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto m = nlohmann::json::parse(test::read_file(pred + "/../m.json"));
+  EXPECT_EQ(m["count"], 3);
+  r = run_p2p("metrics --pred " + target + " --target " + target);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("SSIM 1.00000"), std::string::npos) << r.output;
+
+  // resume of a finished run trains nothing more and keeps the weights.
+  r = run_p2p("train --dataroot " + root + kTiny + "--name e2e --checkpoints_dir " + ck +
+              " --n_epochs 1 --n_epochs_decay 1 --continue_train");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
+TEST(Cli, MissingCheckpointAndBadWeightsNameTheFile) {
+  const std::string root = make_ab_dataset("cli_missing", 1, 1);
+  expect_fails_naming("test --dataroot " + root + " --name nothing --checkpoints_dir " + root, "nothing");
+  const std::string bad = root + "/bad.pth";
+  std::ofstream(bad) << "not a checkpoint";
+  const std::string in = test::scratch_dir("cli_missing_in");
+  test::write_random_png(in + "/x.png", 32, 32, 3, 1);
+  expect_fails_naming("translate --weights " + bad + " --netG unet_32 --ngf 8 --input " + in + " --output " + in + "/o",
+                      bad);
+}
+
+TEST(Cli, DataCombineAndSplit) {
+  const std::string a = test::scratch_dir("cli_A"), b = test::scratch_dir("cli_B"), out = test::scratch_dir("cli_AB");
+  for (int i = 0; i < 5; ++i) {
+    test::write_random_png(a + "/img_s1_" + std::to_string(i) + ".png", 16, 16, 3, i);
+    test::write_random_png(b + "/img_s2_" + std::to_string(i) + ".png", 16, 16, 3, 10 + i);
+  }
+  auto r = run_p2p("data combine --dir_A " + a + " --dir_B " + b + " --out " + out + "/ab --pair_replace _s1_:_s2_");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  int w = 0, h = 0;
+  image_size(out + "/ab/img_s1_0.png", w, h);
+  EXPECT_EQ(w, 32);
+  EXPECT_EQ(h, 16);
+  r = run_p2p("data split --dir " + out + "/ab --out " + out + "/ds --val_fraction 0.2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto count = [](const std::string& d) {
+    return std::distance(fs::directory_iterator(d), fs::directory_iterator());
+  };
+  EXPECT_EQ(count(out + "/ds/train") + count(out + "/ds/val"), 5);
+  EXPECT_GE(count(out + "/ds/val"), 1);
+  // Unmatched names are an error naming the file.
+  test::write_random_png(a + "/lonely.png", 16, 16, 3, 99);
+  expect_fails_naming("data combine --dir_A " + a + " --dir_B " + b + " --out " + out + "/ab2 --pair_replace _s1_:_s2_",
+                      "lonely");
+}
+
+TEST(Cli, BenchPrintsJson) {
+  auto r = run_p2p("bench --netG unet_32 --ngf 8 --ndf 8 --crop_size 32 --steps 2 --warmup 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_EQ(j["mode"], "train_step");
+  EXPECT_GT(j["seconds_per_step_mean"].get<double>(), 0.0);
+}
+
+}  // namespace
+}  // namespace p2p

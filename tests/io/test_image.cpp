@@ -1,0 +1,224 @@
+// Tests for image I/O: exact 8-bit PNG round trips, PIL-equal gray conversion, 16-bit sources, alpha,
+// and errors that name the file for every way a file can be bad.
+#include "p2p/core/error.h"
+#include "p2p/io/image.h"
+#include "testutil/testutil.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <filesystem>
+
+namespace fs = std::filesystem;
+using namespace p2p;
+using namespace p2p::test;
+
+namespace {
+
+// Runs `body` and returns the p2p::Error message it throws ("" when it does not throw one).
+template <typename F>
+std::string error_of(F body) {
+  try {
+    body();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
+}
+
+bool python_has_pil() {
+  return run_command(std::string(P2P_TEST_PYTHON) + " -c 'import PIL, numpy'").exit_code == 0;
+}
+
+}  // namespace
+
+TEST(Image, PngRoundTripIsExactAt8Bits) {
+  const std::string dir = scratch_dir("image_roundtrip");
+  write_random_png(dir + "/a.png", 17, 13, 3, 7);
+  at::Tensor a = load_image(dir + "/a.png", 3);
+  ASSERT_EQ(a.sizes(), (at::IntArrayRef{3, 13, 17}));
+  EXPECT_EQ(a.scalar_type(), at::kFloat);
+  // Every value is a multiple of 1/255 ...
+  at::Tensor levels = a * 255.0;
+  EXPECT_LT((levels - levels.round()).abs().max().item<float>(), 1e-4);
+  // ... and saving + loading again gives back exactly the same tensor and bytes.
+  save_png(dir + "/b.png", a);
+  EXPECT_TRUE(at::equal(load_image(dir + "/b.png", 3), a));
+  save_png(dir + "/c.png", load_image(dir + "/b.png", 3));
+  EXPECT_EQ(read_file(dir + "/b.png"), read_file(dir + "/c.png"));
+}
+
+TEST(Image, SaveRoundsAndClamps) {
+  const std::string dir = scratch_dir("image_round");
+  at::Tensor t = at::tensor({0.5f, 0.498f, -1.0f, 2.0f, 1.0f / 255.0f, 0.0f}).reshape({1, 1, 6});
+  save_png(dir + "/g.png", t);
+  at::Tensor back = load_image(dir + "/g.png", 1) * 255.0;
+  std::vector<float> expect = {128, 127, 0, 255, 1, 0};
+  for (int i = 0; i < 6; ++i) EXPECT_FLOAT_EQ(std::round(back[0][0][i].item<float>()), expect[i]) << i;
+  // No temp files left beside the image.
+  int files = 0;
+  for (auto& e : fs::directory_iterator(dir)) files += e.is_regular_file();
+  EXPECT_EQ(files, 1);
+}
+
+TEST(Image, RgbToGrayMatchesPilKnownAnswers) {
+  const std::string dir = scratch_dir("image_gray");
+  // Pure red, green, blue, white, and a mid colour: PIL convert('L') gives 76, 150, 29, 255, 128.
+  at::Tensor rgb = at::zeros({3, 1, 5});
+  rgb[0][0][0] = 1.0;
+  rgb[1][0][1] = 1.0;
+  rgb[2][0][2] = 1.0;
+  rgb.select(2, 3).fill_(1.0);
+  rgb.select(2, 4).fill_(128.0 / 255.0);
+  save_png(dir + "/c.png", rgb);
+  at::Tensor gray = load_image(dir + "/c.png", 1);
+  ASSERT_EQ(gray.sizes(), (at::IntArrayRef{1, 1, 5}));
+  std::vector<float> expect = {76, 150, 29, 255, 128};
+  for (int i = 0; i < 5; ++i) EXPECT_FLOAT_EQ(gray[0][0][i].item<float>() * 255.0f, expect[i]) << i;
+}
+
+TEST(Image, RgbToGrayEqualsPilOnRandomImage) {
+  if (!python_has_pil()) GTEST_SKIP() << "python with PIL not available";
+  const std::string dir = scratch_dir("image_gray_pil");
+  write_random_png(dir + "/c.png", 40, 30, 3, 3);
+  auto r = run_command(std::string(P2P_TEST_PYTHON) + " -c \"from PIL import Image; Image.open('" + dir +
+                       "/c.png').convert('L').save('" + dir + "/l.png')\"");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(at::equal(load_image(dir + "/c.png", 1), load_image(dir + "/l.png", 1)));
+}
+
+TEST(Image, GrayIsReplicatedToRgb) {
+  const std::string dir = scratch_dir("image_rep");
+  write_random_png(dir + "/g.png", 9, 5, 1, 11);
+  at::Tensor g = load_image(dir + "/g.png", 1);
+  at::Tensor rgb = load_image(dir + "/g.png", 3);
+  ASSERT_EQ(rgb.sizes(), (at::IntArrayRef{3, 5, 9}));
+  for (int c = 0; c < 3; ++c) EXPECT_TRUE(at::equal(rgb[c], g[0]));
+}
+
+TEST(Image, SixteenBitPgmKeepsPrecision) {
+  const std::string dir = scratch_dir("image_16pgm");
+  // Hand-made binary PGM, maxval 65535, big-endian samples: 0, 1, 1000, 65535.
+  std::string pgm = "P5\n4 1\n65535\n";
+  for (int v : {0, 1, 1000, 65535}) {
+    pgm.push_back(static_cast<char>(v >> 8));
+    pgm.push_back(static_cast<char>(v & 0xff));
+  }
+  write_bytes(dir + "/d.pgm", pgm);
+  int bits = 0;
+  at::Tensor t = load_image(dir + "/d.pgm", 1, bits);
+  EXPECT_EQ(bits, 16);
+  ASSERT_EQ(t.sizes(), (at::IntArrayRef{1, 1, 4}));
+  const double expect[] = {0.0, 1.0 / 65535, 1000.0 / 65535, 1.0};
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(t[0][0][i].item<double>(), expect[i], 1e-7) << i;
+  at::Tensor rgb = load_image(dir + "/d.pgm", 3);
+  EXPECT_TRUE(at::equal(rgb[2], t[0]));
+}
+
+TEST(Image, SixteenBitPngFromPil) {
+  if (!python_has_pil()) GTEST_SKIP() << "python with PIL not available";
+  const std::string dir = scratch_dir("image_16png");
+  auto r = run_command(std::string(P2P_TEST_PYTHON) +
+                       " -c \"import numpy as np; from PIL import Image; "
+                       "a = np.array([[0, 257, 40000, 65535]], dtype=np.uint16); "
+                       "Image.fromarray(a, 'I;16').save('" + dir + "/d.png')\"");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  int bits = 0;
+  at::Tensor t = load_image(dir + "/d.png", 1, bits);
+  EXPECT_EQ(bits, 16);
+  EXPECT_NEAR(t[0][0][1].item<double>(), 257.0 / 65535, 1e-7);
+  EXPECT_NEAR(t[0][0][2].item<double>(), 40000.0 / 65535, 1e-7);
+  EXPECT_NEAR(t[0][0][3].item<double>(), 1.0, 1e-7);
+}
+
+TEST(Image, AlphaIsDropped) {
+  if (!python_has_pil()) GTEST_SKIP() << "python with PIL not available";
+  const std::string dir = scratch_dir("image_alpha");
+  auto r = run_command(std::string(P2P_TEST_PYTHON) +
+                       " -c \"from PIL import Image; Image.new('RGBA', (3, 2), (10, 20, 30, 0)).save('" + dir +
+                       "/a.png')\"");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  at::Tensor t = load_image(dir + "/a.png", 3) * 255.0;
+  ASSERT_EQ(t.sizes(), (at::IntArrayRef{3, 2, 3}));
+  EXPECT_FLOAT_EQ(t[0][1][2].item<float>(), 10.0f);
+  EXPECT_FLOAT_EQ(t[2][0][0].item<float>(), 30.0f);
+}
+
+TEST(Image, BadFilesThrowNamingTheFile) {
+  const std::string dir = scratch_dir("image_bad");
+  write_random_png(dir + "/good.png", 32, 32, 3, 1);
+  const std::string png = read_file(dir + "/good.png");
+  write_bytes(dir + "/empty.png", "");
+  write_bytes(dir + "/truncated.png", png.substr(0, png.size() / 2));
+  write_bytes(dir + "/text.png", "this is not an image at all");
+  std::string m = error_of([&] { load_image(dir + "/missing.png", 3); });
+  EXPECT_NE(m.find(dir + "/missing.png"), std::string::npos) << m;
+  EXPECT_NE(m.find("does not exist"), std::string::npos) << m;
+  m = error_of([&] { load_image(dir + "/empty.png", 3); });
+  EXPECT_NE(m.find("empty.png"), std::string::npos) << m;
+  EXPECT_NE(m.find("0 bytes"), std::string::npos) << m;
+  m = error_of([&] { load_image(dir + "/truncated.png", 3); });
+  EXPECT_NE(m.find("truncated.png"), std::string::npos) << m;
+  EXPECT_NE(m.find("cannot decode"), std::string::npos) << m;
+  m = error_of([&] { load_image(dir + "/text.png", 1); });
+  EXPECT_NE(m.find("text.png"), std::string::npos) << m;
+  m = error_of([&] { load_image(dir, 1); });
+  EXPECT_NE(m.find("folder"), std::string::npos) << m;
+  m = error_of([&] { load_image(dir + "/good.png", 4); });
+  EXPECT_NE(m.find("good.png"), std::string::npos) << m;
+  int w = 0, h = 0;
+  m = error_of([&] { image_size(dir + "/text.png", w, h); });
+  EXPECT_NE(m.find("text.png"), std::string::npos) << m;
+  m = error_of([&] { image_size(dir + "/nope.png", w, h); });
+  EXPECT_NE(m.find("nope.png"), std::string::npos) << m;
+  m = error_of([&] { save_png(dir + "/x.png", at::zeros({2, 4, 4})); });
+  EXPECT_NE(m.find("x.png"), std::string::npos) << m;
+}
+
+TEST(Image, ImageSizeReadsTheHeader) {
+  const std::string dir = scratch_dir("image_size");
+  write_random_png(dir + "/a.png", 17, 13, 1, 2);
+  int w = 0, h = 0;
+  image_size(dir + "/a.png", w, h);
+  EXPECT_EQ(w, 17);
+  EXPECT_EQ(h, 13);
+}
+
+TEST(Image, ImageExtensions) {
+  EXPECT_TRUE(is_image_file("a/b/1.PNG"));
+  EXPECT_TRUE(is_image_file("x.jpeg"));
+  EXPECT_TRUE(is_image_file("x.JPG"));
+  EXPECT_TRUE(is_image_file("x.bmp"));
+  EXPECT_FALSE(is_image_file("x.tif"));
+  EXPECT_FALSE(is_image_file("png"));
+  EXPECT_FALSE(is_image_file("notes.txt"));
+}
+
+TEST(Image, RangeConversions) {
+  at::Tensor u = at::tensor({0.0f, 0.5f, 1.0f});
+  at::Tensor n = to_network_range(u);
+  EXPECT_TRUE(at::allclose(n, at::tensor({-1.0f, 0.0f, 1.0f})));
+  EXPECT_TRUE(at::allclose(to_unit_range(n), u));
+}
+
+TEST(Image, RealFacadesJpegDecodesLikePil) {
+  const std::string facades = shared_dataset("facades");
+  if (facades.empty()) GTEST_SKIP() << "facades dataset not present";
+  const std::string file = facades + "/train/1.jpg";
+  at::Tensor t = load_image(file, 3);
+  ASSERT_EQ(t.sizes(), (at::IntArrayRef{3, 256, 512}));
+  if (!python_has_pil()) GTEST_SKIP() << "python with PIL not available";
+  const std::string dir = scratch_dir("image_jpeg");
+  auto r = run_command(std::string(P2P_TEST_PYTHON) + " -c \"from PIL import Image; Image.open('" + file +
+                       "').convert('RGB').save('" + dir + "/ref.png')\"");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // Different JPEG decoders (IDCT, chroma upsampling) differ by a few levels; the mean stays close.
+  const double mad = (t - load_image(dir + "/ref.png", 3)).abs().mean().item<double>() * 255.0;
+  EXPECT_LT(mad, 2.0);
+}

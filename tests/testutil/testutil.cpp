@@ -1,0 +1,67 @@
+// Test helpers (see testutil.h).
+#include "testutil/testutil.h"
+
+#include "p2p/io/image.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace p2p::test {
+
+std::string scratch_dir(const std::string& tag) {
+  static std::atomic<int> counter{0};
+  fs::path dir = fs::current_path() / "scratch" /
+                 (tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+CommandResult run_command(const std::string& command_line) {
+  CommandResult result;
+  std::string cmd = command_line + " 2>&1";
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (!pipe) return result;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) result.output.append(buf, n);
+  int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+CommandResult run_p2p(const std::string& args) {
+  return run_command(std::string("'") + P2P_TEST_BIN + "' " + args);
+}
+
+std::string shared_dataset(const std::string& name) {
+  fs::path p = fs::path(P2P_TEST_SHARED_DIR) / "datasets" / name;
+  return fs::exists(p) ? p.string() : std::string();
+}
+
+void write_random_png(const std::string& path, int w, int h, int channels, unsigned seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  at::Tensor img = at::rand({channels, h, w}, gen, at::kFloat);
+  save_png(path, img);
+}
+
+bool file_exists(const std::string& path) { return fs::exists(path); }
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace p2p::test

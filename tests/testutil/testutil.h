@@ -1,0 +1,31 @@
+// Helpers shared by the test executables: scratch folders, running the p2p program, fixture paths.
+#pragma once
+
+#include "test_config.h"
+
+#include <string>
+
+namespace p2p::test {
+
+// A fresh, empty folder under the test working directory, unique per call.
+std::string scratch_dir(const std::string& tag);
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+// Runs a shell command line, capturing its output.
+CommandResult run_command(const std::string& command_line);
+// Runs the built p2p program with `args` (a shell-quoted argument string).
+CommandResult run_p2p(const std::string& args);
+
+// ../shared/datasets/<name> beside the source tree ("" when absent, so tests can GTEST_SKIP).
+std::string shared_dataset(const std::string& name);
+
+// Writes a random RGB (channels 3) or gray (1) PNG of w x h with values from `seed`.
+void write_random_png(const std::string& path, int w, int h, int channels, unsigned seed);
+
+bool file_exists(const std::string& path);
+std::string read_file(const std::string& path);
+
+}  // namespace p2p::test
