@@ -85,7 +85,7 @@ void register_test(CLI::App& app) {
     // Data options: the training run's, then whatever was typed.
     DataConfig d;
     if (config.contains("data")) update_from_json(d, config["data"], weights);
-    for (const char* flag : {"--dataroot", "--dataset_mode", "--pair_replace", "--direction", "--preprocess",
+    for (const char* flag : {"--dataroot", "--dataset_mode", "--folder_names", "--pair_replace", "--direction", "--preprocess",
                              "--load_size", "--crop_size", "--max_dataset_size"}) {
       if (!given(*cmd, flag)) continue;
       nlohmann::json typed = to_json(*data);

@@ -35,6 +35,7 @@ void add_model_ref_options(CLI::App& app, ModelRef& c, bool allow_weights) {
 void add_data_options(CLI::App& app, DataConfig& c) {
   app.add_option("--dataroot", c.dataroot, "dataset folder holding <phase>/ (AB images or A/ and B/ subfolders)");
   app.add_option("--dataset_mode", c.dataset_mode, "auto, aligned (AB images), folders (A/ and B/ paired by name)")->check(CLI::IsMember({"auto", "aligned", "folders"}))->capture_default_str();
+  app.add_option("--folder_names", c.folder_names, "folders mode: A and B subfolder names as A_NAME:B_NAME (e.g. s1:s2)")->capture_default_str();
   app.add_option("--pair_replace", c.pair_replace, "folders mode: FROM:TO turns an A file name into its B partner's (e.g. _s1_:_s2_)");
   app.add_option("--direction", c.direction, "AtoB or BtoA")->check(CLI::IsMember({"AtoB", "BtoA"}))->capture_default_str();
   app.add_option("--preprocess", c.preprocess, "resize_and_crop, crop, scale_width, scale_width_and_crop, none")->check(CLI::IsMember({"resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"}))->capture_default_str();

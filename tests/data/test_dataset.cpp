@@ -88,6 +88,47 @@ TEST(FindPairs, FoldersPairByNameWithReplace) {
   EXPECT_CONTAINS(error_of([&] { find_pairs(cfg, dir); }), "--pair_replace");
 }
 
+TEST(FindPairs, FolderNamesPickOtherSubfolders) {
+  const std::string dir = scratch_dir("pairs_folder_names");
+  fs::create_directories(dir + "/s1");
+  fs::create_directories(dir + "/s2");
+  write_random_png(dir + "/s1/roi_s1_5.png", 4, 4, 1, 1);
+  write_random_png(dir + "/s2/roi_s2_5.png", 4, 4, 3, 2);
+  DataConfig cfg;
+  cfg.folder_names = "s1:s2";
+  cfg.pair_replace = "_s1_:_s2_";
+  std::vector<PairRecord> pairs = find_pairs(cfg, dir);  // auto: s1/ and s2/ exist
+  ASSERT_EQ(pairs.size(), 1u);
+  EXPECT_EQ(pairs[0].b_path, dir + "/s2/roi_s2_5.png");
+  cfg.folder_names = "s1:s3";
+  cfg.dataset_mode = "folders";
+  EXPECT_CONTAINS(error_of([&] { find_pairs(cfg, dir); }), "s3/ is missing");
+  for (const char* bad : {"s1", ":s2", "s1:", "a/b:c", "a:b:c"}) {
+    cfg.folder_names = bad;
+    EXPECT_CONTAINS(error_of([&] { find_pairs(cfg, dir); }), "--folder_names");
+  }
+}
+
+TEST(FindPairs, Sen12SampleLoadsAsGrayToRgbPairs) {
+  const std::string root = p2p::test::shared_dataset("sen12_sample");
+  if (root.empty()) GTEST_SKIP() << "../shared/datasets/sen12_sample not present";
+  DataConfig cfg;
+  cfg.dataroot = root;
+  cfg.phase = "test";
+  cfg.folder_names = "s1:s2";
+  cfg.pair_replace = "_s1_:_s2_";
+  cfg.input_nc = 1;
+  cfg.output_nc = 3;
+  cfg.load_size = 256;
+  cfg.crop_size = 256;
+  std::vector<PairRecord> pairs = find_pairs(cfg, root + "/test");
+  ASSERT_EQ(pairs.size(), 15u);
+  PairedDataset ds(pairs, cfg, false);
+  Sample s = ds.get(0, 0);
+  EXPECT_EQ(s.A.sizes(), (c10::IntArrayRef{1, 256, 256}));
+  EXPECT_EQ(s.B.sizes(), (c10::IntArrayRef{3, 256, 256}));
+}
+
 TEST(FindPairs, FoldersMatchStemAcrossExtensions) {
   const std::string dir = scratch_dir("pairs_ext");
   fs::create_directories(dir + "/A");

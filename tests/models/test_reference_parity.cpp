@@ -33,35 +33,8 @@ constexpr double kTolerance = 1e-4;
 
 std::string quote(const std::string& s) { return "'" + s + "'"; }
 
-// A missing PyTorch fails the test (with the reason) rather than skipping it: parity must be checked.
-const std::string& fixtures() {
-  static const std::string dir = [] {
-    const std::string script = std::string(P2P_TEST_SOURCE_DIR) + "/tests/fixtures/make_reference_fixtures.py";
-    const std::string text = p2p::test::read_file(script);
-    if (text.empty()) throw std::runtime_error("cannot read " + script);
-    // The script prefers the benchmark's copy of the reference networks; a change there is a new version.
-    const std::string networks =
-        p2p::test::read_file(std::string(P2P_TEST_SOURCE_DIR) + "/bench/reference/networks.py");
-    std::ostringstream name;
-    name << "reference_" << std::hex << std::hash<std::string>{}(text + networks);
-    const fs::path done = fs::current_path() / "fixtures" / name.str();
-    if (fs::exists(done / "manifest.json")) return done.string();
-    const std::string tmp = p2p::test::scratch_dir("reference_fixtures");
-    auto r = p2p::test::run_command(quote(P2P_TEST_PYTHON) + " " + quote(script) + " " + quote(tmp));
-    if (r.exit_code != 0) {
-      throw std::runtime_error("the fixture script failed (needs " + std::string(P2P_TEST_PYTHON) +
-                               " with PyTorch, e.g. Debian's python3-torch):\n" + r.output);
-    }
-    fs::create_directories(done.parent_path());
-    std::error_code ec;
-    fs::rename(tmp, done, ec);  // a concurrent test process may have won the race with identical files
-    if (!fs::exists(done / "manifest.json")) throw std::runtime_error("cannot move fixtures to " + done.string());
-    return done.string();
-  }();
-  return dir;
-}
 
-std::string fixture(const std::string& name) { return fixtures() + "/" + name; }
+std::string fixture(const std::string& name) { return p2p::test::reference_fixtures() + "/" + name; }
 
 const json& parity_entry(const std::string& name) {
   static const json m = json::parse(p2p::test::read_file(fixture("manifest.json")));

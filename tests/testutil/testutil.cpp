@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,6 +54,36 @@ void write_random_png(const std::string& path, int w, int h, int channels, unsig
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   at::Tensor img = at::rand({channels, h, w}, gen, at::kFloat);
   save_png(path, img);
+}
+
+namespace {
+std::string quote(const std::string& s) { return "'" + s + "'"; }
+}  // namespace
+
+const std::string& reference_fixtures() {
+  static const std::string dir = [] {
+    const std::string script = std::string(P2P_TEST_SOURCE_DIR) + "/tests/fixtures/make_reference_fixtures.py";
+    const std::string text = read_file(script);
+    if (text.empty()) throw std::runtime_error("cannot read " + script);
+    // The script uses the benchmark's reference networks; a change there is a new fixture version.
+    const std::string networks = read_file(std::string(P2P_TEST_SOURCE_DIR) + "/bench/reference/networks.py");
+    std::ostringstream name;
+    name << "reference_" << std::hex << std::hash<std::string>{}(text + networks);
+    const fs::path done = fs::current_path() / "fixtures" / name.str();
+    if (fs::exists(done / "manifest.json")) return done.string();
+    const std::string tmp = scratch_dir("reference_fixtures");
+    auto r = run_command(quote(P2P_TEST_PYTHON) + " " + quote(script) + " " + quote(tmp));
+    if (r.exit_code != 0) {
+      throw std::runtime_error("the fixture script failed (needs " + std::string(P2P_TEST_PYTHON) +
+                               " with PyTorch, e.g. Debian's python3-torch):\n" + r.output);
+    }
+    fs::create_directories(done.parent_path());
+    std::error_code ec;
+    fs::rename(tmp, done, ec);  // a concurrent test process may have won the race with identical files
+    if (!fs::exists(done / "manifest.json")) throw std::runtime_error("cannot move fixtures to " + done.string());
+    return done.string();
+  }();
+  return dir;
 }
 
 bool file_exists(const std::string& path) { return fs::exists(path); }

@@ -25,6 +25,12 @@ std::string shared_dataset(const std::string& name);
 // Writes a random RGB (channels 3) or gray (1) PNG of w x h with values from `seed`.
 void write_random_png(const std::string& path, int w, int h, int channels, unsigned seed);
 
+// Folder of reference fixtures made by tests/fixtures/make_reference_fixtures.py with P2P_TEST_PYTHON
+// (PyTorch): reference-format state_dicts and their PyTorch outputs. Made once per script version and
+// shared by test processes. A missing PyTorch is a failure, not a skip, so reference checks can never
+// pass vacuously.
+const std::string& reference_fixtures();
+
 bool file_exists(const std::string& path);
 std::string read_file(const std::string& path);
 

@@ -30,6 +30,7 @@ struct DataConfig {
   std::string dataroot;              // folder holding <phase>/ (aligned AB files, or A/ and B/ subfolders)
   std::string phase = "train";
   std::string dataset_mode = "auto";  // auto | aligned | folders
+  std::string folder_names = "A:B";  // folders mode: names of the A and B subfolders of <phase>/
   std::string pair_replace;          // folders mode: "FROM:TO" maps an A file name to its B partner
   std::string direction = "AtoB";    // AtoB | BtoA
   std::string preprocess = "resize_and_crop";  // resize_and_crop | crop | scale_width | scale_width_and_crop | none

@@ -14,7 +14,7 @@ nlohmann::json to_json(const NetConfig& c) {
 }
 
 nlohmann::json to_json(const DataConfig& c) {
-  return {P2P_FIELD(dataroot),   P2P_FIELD(phase),     P2P_FIELD(dataset_mode),   P2P_FIELD(pair_replace),
+  return {P2P_FIELD(dataroot),   P2P_FIELD(phase),     P2P_FIELD(dataset_mode),   P2P_FIELD(folder_names), P2P_FIELD(pair_replace),
           P2P_FIELD(direction),  P2P_FIELD(preprocess), P2P_FIELD(load_size),     P2P_FIELD(crop_size),
           P2P_FIELD(no_flip),    P2P_FIELD(serial_batches), P2P_FIELD(num_threads), P2P_FIELD(max_dataset_size),
           P2P_FIELD(val_fraction)};
@@ -60,7 +60,7 @@ void update_from_json(NetConfig& c, const nlohmann::json& j, const std::string& 
 
 void update_from_json(DataConfig& c, const nlohmann::json& j, const std::string& source) {
   if (!j.is_object()) fail(source + ": expected a JSON object of data options");
-  P2P_TAKE(dataroot), P2P_TAKE(phase), P2P_TAKE(dataset_mode), P2P_TAKE(pair_replace), P2P_TAKE(direction);
+  P2P_TAKE(dataroot), P2P_TAKE(phase), P2P_TAKE(dataset_mode), P2P_TAKE(folder_names), P2P_TAKE(pair_replace), P2P_TAKE(direction);
   P2P_TAKE(preprocess), P2P_TAKE(load_size), P2P_TAKE(crop_size), P2P_TAKE(no_flip), P2P_TAKE(serial_batches);
   P2P_TAKE(num_threads), P2P_TAKE(max_dataset_size), P2P_TAKE(val_fraction);
 }

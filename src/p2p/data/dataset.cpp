@@ -170,14 +170,21 @@ std::vector<PairRecord> find_pairs(const DataConfig& cfg, const std::string& dir
     fail((fs::exists(dir, ec) ? "dataset path " + dir + " is not a folder: " : "dataset folder " + dir + " does not exist: ") +
          kLayouts);
   }
-  const fs::path a_dir = fs::path(dir) / "A";
-  const fs::path b_dir = fs::path(dir) / "B";
+  const size_t colon = cfg.folder_names.find(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == cfg.folder_names.size() ||
+      cfg.folder_names.find_first_of("/:", colon + 1) != std::string::npos ||
+      cfg.folder_names.substr(0, colon).find('/') != std::string::npos) {
+    fail("--folder_names: '" + cfg.folder_names + "' is not of the form A_NAME:B_NAME (e.g. A:B or s1:s2)");
+  }
+  const std::string a_name = cfg.folder_names.substr(0, colon), b_name = cfg.folder_names.substr(colon + 1);
+  const fs::path a_dir = fs::path(dir) / a_name;
+  const fs::path b_dir = fs::path(dir) / b_name;
   const bool folders = cfg.dataset_mode == "folders" || (cfg.dataset_mode == "auto" && is_dir(a_dir) && is_dir(b_dir));
   std::vector<PairRecord> pairs;
   if (folders) {
     if (!is_dir(a_dir) || !is_dir(b_dir)) {
-      fail("--dataset_mode folders: " + dir + " needs subfolders A/ and B/ (" + (is_dir(a_dir) ? "B/" : "A/") +
-           " is missing)");
+      fail("--dataset_mode folders: " + dir + " needs subfolders " + a_name + "/ and " + b_name + "/ (" +
+           (is_dir(a_dir) ? b_name : a_name) + "/ is missing; see --folder_names)");
     }
     pairs = pair_by_name(a_dir.string(), b_dir.string(), cfg.pair_replace);
     if (pairs.empty()) fail("no image pairs in " + a_dir.string() + " and " + b_dir.string() + ": " + kLayouts);
