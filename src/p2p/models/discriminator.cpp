@@ -13,7 +13,7 @@
 namespace p2p::detail {
 namespace {
 
-torch::nn::LeakyReLU leaky() { return torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(0.2)); }
+torch::nn::LeakyReLU leaky() { return torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(0.2).inplace(true)); }
 
 class SequentialNetwork : public Network {
  public:

@@ -23,7 +23,7 @@ class ResnetBlockImpl : public torch::nn::Module, public BlockForward {
     seq->push_back(nn::ReflectionPad2d(1));
     seq->push_back(conv());
     push_norm(seq, norm, dim);
-    seq->push_back(nn::ReLU());
+    seq->push_back(nn::ReLU(nn::ReLUOptions().inplace(true)));
     if (dropout) seq->push_back(nn::Dropout(nn::DropoutOptions(0.5)));
     seq->push_back(nn::ReflectionPad2d(1));
     seq->push_back(conv());
@@ -50,11 +50,11 @@ class ResnetGenerator : public Network {
     seq->push_back(nn::ReflectionPad2d(3));
     seq->push_back(nn::Conv2d(nn::Conv2dOptions(cfg.input_nc, ngf, 7).bias(bias)));
     push_norm(seq, norm, ngf);
-    seq->push_back(nn::ReLU());
+    seq->push_back(nn::ReLU(nn::ReLUOptions().inplace(true)));
     for (int64_t mult : {1, 2}) {
       seq->push_back(nn::Conv2d(nn::Conv2dOptions(ngf * mult, ngf * mult * 2, 3).stride(2).padding(1).bias(bias)));
       push_norm(seq, norm, ngf * mult * 2);
-      seq->push_back(nn::ReLU());
+      seq->push_back(nn::ReLU(nn::ReLUOptions().inplace(true)));
     }
     for (int i = 0; i < n_blocks; ++i) {
       seq->push_back(std::make_shared<ResnetBlockImpl>(ngf * 4, norm, !cfg.no_dropout));
@@ -66,7 +66,7 @@ class ResnetGenerator : public Network {
                                              .output_padding(1)
                                              .bias(bias)));
       push_norm(seq, norm, ngf * mult / 2);
-      seq->push_back(nn::ReLU());
+      seq->push_back(nn::ReLU(nn::ReLUOptions().inplace(true)));
     }
     seq->push_back(nn::ReflectionPad2d(3));
     seq->push_back(nn::Conv2d(nn::Conv2dOptions(ngf, cfg.output_nc, 7).bias(true)));

@@ -46,23 +46,23 @@ class UnetBlockImpl : public torch::nn::Module, public BlockForward {
       case Level::outermost:
         seq->push_back(down(bias));
         seq->push_back(submodule);
-        seq->push_back(nn::ReLU());
+        seq->push_back(nn::ReLU(nn::ReLUOptions().inplace(true)));
         seq->push_back(up(true));  // no norm follows the last layer, so it always has a bias
         seq->push_back(nn::Tanh());
         break;
       case Level::middle:
-        seq->push_back(nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.2)));
+        seq->push_back(nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.2).inplace(true)));
         seq->push_back(down(bias));
         push_norm(seq, norm, inner_nc);
         seq->push_back(submodule);
-        seq->push_back(nn::ReLU());
+        seq->push_back(nn::ReLU(nn::ReLUOptions().inplace(true)));
         seq->push_back(up(bias));
         push_norm(seq, norm, outer_nc);
         break;
       case Level::innermost:
-        seq->push_back(nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.2)));
+        seq->push_back(nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.2).inplace(true)));
         seq->push_back(down(bias));
-        seq->push_back(nn::ReLU());
+        seq->push_back(nn::ReLU(nn::ReLUOptions().inplace(true)));
         seq->push_back(up(bias));
         push_norm(seq, norm, outer_nc);
         break;
@@ -75,8 +75,9 @@ class UnetBlockImpl : public torch::nn::Module, public BlockForward {
 
   at::Tensor forward_impl(const at::Tensor& x, MacCounter* counter) override {
     if (level_ == Level::outermost || !skip_) return run_sequential(model_, x, counter);
-    // The skip carries LeakyReLU(x), not x: the reference applies that activation in place, so the
-    // tensor it concatenates has already been activated. Matching it keeps reference weights exact.
+    // The skip carries LeakyReLU(x), not x: as in the reference, activations run in place (saving a
+    // tensor write per layer), so the tensor concatenated has already been activated. Matching it
+    // keeps reference weights exact.
     at::Tensor activated = run_sequential(model_, x, counter, 0, 1);
     at::Tensor inner = run_sequential(model_, activated, counter, 1);
     return at::cat({activated, inner}, 1);

@@ -26,6 +26,14 @@ namespace {
 void set_requires_grad(torch::nn::Module& net, bool flag) {
   for (auto& p : net.parameters()) p.set_requires_grad(flag);
 }
+
+// Drops gradients instead of zero-filling them: backward then writes fresh ones, saving a pass over
+// every parameter (54M for unet_256) per step. Numerically identical to zero_grad() + accumulate.
+void clear_grads(torch::optim::Optimizer& opt) {
+  for (auto& group : opt.param_groups()) {
+    for (auto& p : group.params()) p.mutable_grad() = at::Tensor();
+  }
+}
 }  // namespace
 
 Pix2PixModel::Pix2PixModel(const NetConfig& net, const TrainConfig& train, const c10::Device& device)
@@ -76,7 +84,7 @@ void Pix2PixModel::check_finite(const char* name, const at::Tensor& loss) const 
 void Pix2PixModel::backward_D(const at::Tensor& A, const at::Tensor& B, const at::Tensor& fake_B,
                               StepLosses& out) {
   set_requires_grad(*D_, true);
-  opt_D_->zero_grad();
+  clear_grads(*opt_D_);
   // Detach: the D step must not push gradients into G.
   const at::Tensor fake_in = discriminator_input(A, fake_B).detach();
   const at::Tensor real_in = discriminator_input(A, B);
@@ -100,7 +108,7 @@ void Pix2PixModel::backward_D(const at::Tensor& A, const at::Tensor& B, const at
 
 void Pix2PixModel::backward_G(const at::Tensor& A, const at::Tensor& B, const at::Tensor& fake_B,
                               StepLosses& out) {
-  opt_G_->zero_grad();
+  clear_grads(*opt_G_);
   at::Tensor loss = at::zeros({}, fake_B.options());
   if (setup_.use_gan) {
     set_requires_grad(*D_, false);  // D is fixed while G learns to fool it
