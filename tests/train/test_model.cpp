@@ -99,6 +99,24 @@ TEST(Pix2PixStep, LossModesBuildTheRightDiscriminator) {
   EXPECT_EQ(cgan.discriminator()->parameters()[0].size(1), 6);
 }
 
+TEST(Pix2PixStep, LambdaL1AndBetasReachTheOptimisation) {
+  TrainConfig t;
+  t.lambda_L1 = 10.0;
+  t.beta1 = 0.3;
+  t.lr_D = 5e-4;
+  Pix2PixModel m(tiny_net(), t, c10::Device(c10::kCPU));
+  StepLosses s = m.optimize(random_batch(1, 32, 9));
+  EXPECT_NEAR(s.G_total, s.G_GAN + 10.0 * s.G_L1, 1e-4);
+  auto& g = static_cast<torch::optim::AdamOptions&>(m.optimizer_G().param_groups()[0].options());
+  auto& d = static_cast<torch::optim::AdamOptions&>(m.optimizer_D()->param_groups()[0].options());
+  EXPECT_DOUBLE_EQ(std::get<0>(g.betas()), 0.3);
+  EXPECT_DOUBLE_EQ(g.lr(), 2e-4);
+  EXPECT_DOUBLE_EQ(d.lr(), 5e-4);
+  m.set_learning_rates(1e-5, 2e-5);
+  EXPECT_DOUBLE_EQ(g.lr(), 1e-5);
+  EXPECT_DOUBLE_EQ(d.lr(), 2e-5);
+}
+
 TEST(Pix2PixStep, WgangpAddsAPenalty) {
   TrainConfig t;
   t.gan_mode = "wgangp";

@@ -2,6 +2,7 @@
 // interrupted-then-resumed deterministic run ends with exactly the weights of an uninterrupted one.
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
+#include "p2p/io/checkpoint.h"
 #include "p2p/io/image.h"
 #include "p2p/io/state_dict.h"
 #include "p2p/train/trainer.h"
@@ -139,6 +140,55 @@ TEST(Trainer, ResumedRunEndsWithTheSameWeights) {
     EXPECT_DOUBLE_EQ(ja["train"]["G_L1"].get<double>(), jb["train"]["G_L1"].get<double>());
     EXPECT_DOUBLE_EQ(ja["val"]["l1"].get<double>(), jb["val"]["l1"].get<double>());
   }
+}
+
+TEST(Trainer, ScheduleAndOutputFlagsReachTheRun) {
+  const std::string root = make_dataset("flags_ds", 12);
+  RunSetup s = tiny(root, test::scratch_dir("flags_ckpt"));
+  s.train.epoch_count = 5;       // epochs are numbered from 5
+  s.train.n_epochs = 1;
+  s.train.n_epochs_decay = 1;
+  s.train.lr_D = 1e-3;           // separate D learning rate
+  s.train.num_samples = 2;       // triplets per epoch
+  s.train.max_val = 2;           // validate on 2 of the 3 val pairs
+  s.train.save_epoch_freq = 0;   // no numbered checkpoints
+  s.train.print_freq = 2;        // plain progress line every 2 iterations (log is not a terminal)
+  std::ostringstream log;
+  TrainResult r = train(s.net, s.data, s.train, c10::Device(c10::kCPU), {}, log);
+  auto hist = lines(r.run_dir + "/history.jsonl");
+  ASSERT_EQ(hist.size(), 2u);
+  auto first = nlohmann::json::parse(hist[0]), second = nlohmann::json::parse(hist[1]);
+  EXPECT_EQ(first["epoch"], 5);
+  EXPECT_EQ(second["epoch"], 6);
+  EXPECT_NEAR(first["lr_D"].get<double>(), 1e-3, 1e-15);
+  EXPECT_NEAR(second["lr_D"].get<double>(), 0.5e-3, 1e-15);  // decays with the same factor as G
+  EXPECT_NEAR(second["lr_G"].get<double>(), 1e-4, 1e-15);
+  EXPECT_EQ(std::distance(fs::directory_iterator(r.run_dir + "/samples"), fs::directory_iterator()), 4);
+  for (auto& e : fs::directory_iterator(r.run_dir)) {
+    EXPECT_EQ(e.path().filename().string().rfind("epoch_", 0), std::string::npos) << e.path();
+  }
+  // 5 batches per epoch, print_freq 2: lines at 2, 4 and the last (5), per epoch.
+  size_t progress_lines = 0;
+  for (size_t at = log.str().find("it/s"); at != std::string::npos; at = log.str().find("it/s", at + 1)) ++progress_lines;
+  EXPECT_EQ(progress_lines, 6u) << log.str();
+}
+
+TEST(Trainer, SaveLatestFreqWritesMidEpochCheckpoints) {
+  const std::string root = make_dataset("latest_ds", 12);
+  RunSetup s = tiny(root, test::scratch_dir("latest_ckpt"));
+  s.train.n_epochs = 1;
+  s.train.n_epochs_decay = 0;
+  s.train.save_latest_freq = 2;
+  s.train.max_iters = 3;  // stop after batch 3 of 5: the last periodic save was at iteration 2...
+  std::ostringstream log;
+  TrainResult r = train(s.net, s.data, s.train, c10::Device(c10::kCPU), {}, log);
+  ASSERT_TRUE(r.interrupted);
+  // ...but stopping saves too, so latest is at iteration 3, mid-epoch 1.
+  CheckpointMeta m = read_checkpoint_meta(r.run_dir + "/latest.pt");
+  EXPECT_EQ(m.epoch, 1);
+  EXPECT_EQ(m.epoch_iter, 3);
+  EXPECT_EQ(m.total_iters, 3);
+  EXPECT_FALSE(fs::exists(r.run_dir + "/history.jsonl") && !lines(r.run_dir + "/history.jsonl").empty());
 }
 
 TEST(Trainer, CropSizeNotSuitingTheGeneratorIsRefused) {
