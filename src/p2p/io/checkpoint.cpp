@@ -21,6 +21,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <type_traits>
 
 namespace p2p {
@@ -40,18 +41,6 @@ std::string tensor_bytes(const at::Tensor& t) {
   return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), c.numel());
 }
 
-// LibTorch 1.13 keys optimizer state by the parameter's TensorImpl address printed as a string;
-// newer releases key it by the raw pointer. Both are derived from the same TensorImpl.
-template <typename Map>
-typename Map::key_type state_key(const at::Tensor& param) {
-  using Key = typename Map::key_type;
-  if constexpr (std::is_same_v<Key, std::string>) {
-    return c10::guts::to_string(param.unsafeGetTensorImpl());
-  } else {
-    return static_cast<Key>(param.unsafeGetTensorImpl());
-  }
-}
-
 void add_module(StateDict& out, const std::string& prefix, const torch::nn::Module& net) {
   for (auto& [name, t] : state_dict_of(net)) out.emplace_back(prefix + name, t.detach().cpu());
 }
@@ -64,7 +53,7 @@ void add_adam(StateDict& out, const std::string& prefix, torch::optim::Optimizer
   auto& state = adam->state();
   using Map = std::decay_t<decltype(state)>;
   for (const auto& item : named) {
-    auto it = state.find(state_key<Map>(item.value()));
+    auto it = state.find(optimizer_state_key<Map>(item.value()));
     if (it == state.end()) continue;  // parameter never stepped yet
     auto& s = static_cast<torch::optim::AdamParamState&>(*it->second);
     const std::string base = prefix + item.key() + ".";
@@ -113,7 +102,7 @@ void load_adam(const StateDict& entries, torch::optim::Optimizer& opt, const tor
     s->exp_avg(get("exp_avg"));
     s->exp_avg_sq(get("exp_avg_sq"));
     if (by_name.count(base + "max_exp_avg_sq")) s->max_exp_avg_sq(get("max_exp_avg_sq"));
-    state[state_key<Map>(p)] = std::move(s);
+    state[optimizer_state_key<Map>(p)] = std::move(s);
   }
 }
 

@@ -7,7 +7,9 @@
 #include <torch/optim/optimizer.h>
 
 #include <cstdint>
+#include <sstream>
 #include <string>
+#include <type_traits>
 
 namespace p2p {
 
@@ -38,6 +40,21 @@ CheckpointMeta load_checkpoint(const std::string& path, const TrainingState& sta
 
 // Reads only the metadata (config) of a checkpoint.
 CheckpointMeta read_checkpoint_meta(const std::string& path);
+
+// The key of `param` in an optimizer's state map. LibTorch 1.13 keys state by the parameter's
+// TensorImpl address printed as a string, newer releases by the raw pointer; both come from the same
+// TensorImpl, so this works with either.
+template <typename Map>
+typename Map::key_type optimizer_state_key(const at::Tensor& param) {
+  using Key = typename Map::key_type;
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream address;  // as LibTorch prints it
+    address << static_cast<const void*>(param.unsafeGetTensorImpl());
+    return address.str();
+  } else {
+    return static_cast<Key>(param.unsafeGetTensorImpl());
+  }
+}
 
 // True when `path` is a pix2pix.cpp checkpoint (as opposed to a reference .pth state_dict).
 bool is_p2p_checkpoint(const std::string& path);

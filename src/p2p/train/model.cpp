@@ -4,6 +4,7 @@
 #include "p2p/train/model.h"
 
 #include "p2p/core/error.h"
+#include "p2p/train/fused_adam.h"
 
 #include <ATen/ATen.h>
 #include <torch/nn/module.h>
@@ -46,7 +47,7 @@ Pix2PixModel::Pix2PixModel(const NetConfig& net, const TrainConfig& train, const
   init_weights(*G_, net.init_type, net.init_gain);
   G_->to(device_);
   const auto betas = std::make_tuple(train.beta1, train.beta2);
-  opt_G_ = std::make_unique<torch::optim::Adam>(G_->parameters(),
+  opt_G_ = std::make_unique<FusedAdam>(G_->parameters(),
                                                 torch::optim::AdamOptions(train.lr).betas(betas));
   if (setup_.use_gan) {
     const int64_t d_in = setup_.conditional ? net.input_nc + net.output_nc : net.output_nc;
@@ -54,7 +55,7 @@ Pix2PixModel::Pix2PixModel(const NetConfig& net, const TrainConfig& train, const
     init_weights(*D_, net.init_type, net.init_gain);
     D_->to(device_);
     const double lr_D = train.lr_D > 0 ? train.lr_D : train.lr;
-    opt_D_ = std::make_unique<torch::optim::Adam>(D_->parameters(),
+    opt_D_ = std::make_unique<FusedAdam>(D_->parameters(),
                                                   torch::optim::AdamOptions(lr_D).betas(betas));
   }
   G_->train();
