@@ -24,6 +24,9 @@ def rows(path, cpp):
     out = []
     for line in open(path):
         r = json.loads(line)
+        if r.get("baseline"):
+            print(f"untrained baseline (pix2pix.cpp): val L1 {r['val']['l1']:.4f} PSNR {r['val']['psnr']:.2f} SSIM {r['val']['ssim']:.4f}")
+            continue
         if cpp:
             out.append((r["epoch"], r["val"]["l1"], r["val"]["psnr"], r["val"]["ssim"], r["seconds"], r["iters"]))
         else:

@@ -22,7 +22,7 @@ fi
 
 rm -rf checkpoints/facades_demo results/facades_demo
 if [ "$P2P_DEMO_DEVICE" = "cpu" ]; then
-  SCHEDULE=(--netG unet_128 --load_size 143 --crop_size 128 --n_epochs 2 --n_epochs_decay 1 --max_val 40)
+  SCHEDULE=(--netG unet_128 --load_size 143 --crop_size 128 --n_epochs 2 --n_epochs_decay 2 --max_val 40)
 else
   SCHEDULE=(--netG unet_256 --load_size 286 --crop_size 256 --n_epochs 100 --n_epochs_decay 100)
 fi

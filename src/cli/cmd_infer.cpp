@@ -52,13 +52,14 @@ NetworkPtr load_generator(const CLI::App& cmd, NetConfig& net, const ModelRef& r
       fail("checkpoint " + weights + " does not exist (check --name, --checkpoints_dir and --epoch)");
     }
   }
-  if (is_p2p_checkpoint(weights)) {
-    const CheckpointMeta meta = read_checkpoint_meta(weights);
+  const StateDict file = read_state_dict(weights);  // read once: checkpoints can be large
+  if (is_p2p_checkpoint(file)) {
+    const CheckpointMeta meta = checkpoint_meta(file, weights);
     if (!meta.config_json.empty()) config = nlohmann::json::parse(meta.config_json);
     merge_net(net, cmd, config, weights);
   }
   NetworkPtr G = make_generator(net);
-  load_generator_weights(*G, weights);
+  load_generator_weights(*G, file, weights);
   return G;
 }
 

@@ -18,16 +18,6 @@ using namespace p2p::test;
 
 namespace {
 
-template <typename F>
-std::string error_of(F body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 #define EXPECT_CONTAINS(text, part) EXPECT_NE(std::string(text).find(part), std::string::npos) << (text)
 
 // AB image whose two halves are `left` and `right` ([C,H,W] in [0,1]).

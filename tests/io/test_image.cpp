@@ -16,17 +16,6 @@ using namespace p2p::test;
 
 namespace {
 
-// Runs `body` and returns the p2p::Error message it throws ("" when it does not throw one).
-template <typename F>
-std::string error_of(F body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
   out << bytes;

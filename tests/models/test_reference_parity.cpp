@@ -31,7 +31,6 @@ namespace {
 // far below any real difference in wiring, padding or normalisation.
 constexpr double kTolerance = 1e-4;
 
-std::string quote(const std::string& s) { return "'" + s + "'"; }
 
 
 std::string fixture(const std::string& name) { return p2p::test::reference_fixtures() + "/" + name; }

@@ -3,6 +3,8 @@
 
 #include "test_config.h"
 
+#include "p2p/core/error.h"
+
 #include <string>
 
 namespace p2p::test {
@@ -30,6 +32,17 @@ void write_random_png(const std::string& path, int w, int h, int channels, unsig
 // shared by test processes. A missing PyTorch is a failure, not a skip, so reference checks can never
 // pass vacuously.
 const std::string& reference_fixtures();
+
+// Runs `body` and returns the p2p::Error message it throws ("" when it throws none).
+template <typename F>
+std::string error_of(F body) {
+  try {
+    body();
+  } catch (const p2p::Error& e) {
+    return e.what();
+  }
+  return "";
+}
 
 bool file_exists(const std::string& path);
 std::string read_file(const std::string& path);

@@ -97,12 +97,14 @@ void load_generator_weights(Network& G, const std::string& path) {
     fail("generator weights not found: " + path +
          " (expected a pix2pix.cpp checkpoint .pt or a reference <epoch>_net_G.pth)");
   }
-  if (is_p2p_checkpoint(path)) {
-    TrainingState state;
-    state.G = &G;
-    load_checkpoint(path, state, /*restore_rng=*/false);
+  load_generator_weights(G, read_state_dict(path), path);
+}
+
+void load_generator_weights(Network& G, const StateDict& file, const std::string& source) {
+  if (is_p2p_checkpoint(file)) {
+    load_into(G, checkpoint_section(file, "G."), source + " (generator)");
   } else {
-    load_into(G, read_state_dict(path), path);
+    load_into(G, file, source);
   }
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "p2p/core/config.h"
+#include "p2p/io/state_dict.h"
 #include "p2p/models/networks.h"
 
 #include <c10/core/Device.h>
@@ -17,6 +18,8 @@ at::Tensor translate_tensor(Network& G, const at::Tensor& a, const c10::Device& 
 // Loads generator weights from `path`: a pix2pix.cpp checkpoint (.pt, its G part) or a reference
 // state_dict (*_net_G.pth). Wrong architecture / truncated files throw p2p::Error naming the tensor/file.
 void load_generator_weights(Network& G, const std::string& path);
+// The same for a file already read with read_state_dict (`source` names it in errors).
+void load_generator_weights(Network& G, const StateDict& file, const std::string& source);
 
 // `p2p test`: translates the first num_test pairs of <dataroot>/<phase> with G and writes
 // <out_dir>/images/<stem>_{real_A,fake_B,real_B}.png, <out_dir>/index.html and <out_dir>/metrics.json

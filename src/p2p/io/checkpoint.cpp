@@ -64,15 +64,6 @@ void add_adam(StateDict& out, const std::string& prefix, torch::optim::Optimizer
   }
 }
 
-// Entries of `all` under `prefix`, prefix stripped.
-StateDict with_prefix(const StateDict& all, const std::string& prefix) {
-  StateDict out;
-  for (const auto& [name, t] : all) {
-    if (name.compare(0, prefix.size(), prefix) == 0) out.emplace_back(name.substr(prefix.size()), t);
-  }
-  return out;
-}
-
 void load_adam(const StateDict& entries, torch::optim::Optimizer& opt, const torch::nn::Module& net,
                const std::string& path, const std::string& which) {
   auto* adam = dynamic_cast<torch::optim::Adam*>(&opt);
@@ -117,7 +108,9 @@ nlohmann::json meta_to_json(const CheckpointMeta& m) {
           {"extra", m.extra_json}};
 }
 
-CheckpointMeta meta_from(const StateDict& all, const std::string& path) {
+}  // namespace
+
+CheckpointMeta checkpoint_meta(const StateDict& all, const std::string& path) {
   for (const auto& [name, t] : all) {
     if (name != "meta") continue;
     nlohmann::json j;
@@ -143,8 +136,6 @@ CheckpointMeta meta_from(const StateDict& all, const std::string& path) {
        "(reference *_net_G.pth files are loaded with --weights)");
 }
 
-}  // namespace
-
 void save_checkpoint(const std::string& path, const TrainingState& state, const CheckpointMeta& meta) {
   TORCH_CHECK(state.G != nullptr, "save_checkpoint: G is required");
   StateDict out;
@@ -168,15 +159,15 @@ void save_checkpoint(const std::string& path, const TrainingState& state, const 
 
 CheckpointMeta load_checkpoint(const std::string& path, const TrainingState& state, bool restore_rng) {
   StateDict all = read_state_dict(path);
-  CheckpointMeta meta = meta_from(all, path);
-  if (state.G) load_into(*state.G, with_prefix(all, "G."), path + " (generator)");
+  CheckpointMeta meta = checkpoint_meta(all, path);
+  if (state.G) load_into(*state.G, checkpoint_section(all, "G."), path + " (generator)");
   if (state.D) {
-    StateDict d = with_prefix(all, "D.");
+    StateDict d = checkpoint_section(all, "D.");
     if (d.empty()) fail("checkpoint " + path + ": has no discriminator (trained with --loss l1?)");
     load_into(*state.D, d, path + " (discriminator)");
   }
-  if (state.opt_G) load_adam(with_prefix(all, "opt_G."), *state.opt_G, *state.G, path, "opt_G");
-  if (state.opt_D && state.D) load_adam(with_prefix(all, "opt_D."), *state.opt_D, *state.D, path, "opt_D");
+  if (state.opt_G) load_adam(checkpoint_section(all, "opt_G."), *state.opt_G, *state.G, path, "opt_G");
+  if (state.opt_D && state.D) load_adam(checkpoint_section(all, "opt_D."), *state.opt_D, *state.D, path, "opt_D");
   if (restore_rng) {
     for (const auto& [name, t] : all) {
       if (name == "rng.cpu") {
@@ -193,13 +184,23 @@ CheckpointMeta load_checkpoint(const std::string& path, const TrainingState& sta
   return meta;
 }
 
-CheckpointMeta read_checkpoint_meta(const std::string& path) { return meta_from(read_state_dict(path), path); }
+CheckpointMeta read_checkpoint_meta(const std::string& path) { return checkpoint_meta(read_state_dict(path), path); }
 
-bool is_p2p_checkpoint(const std::string& path) {
-  for (const auto& [name, t] : read_state_dict(path)) {
+bool is_p2p_checkpoint(const std::string& path) { return is_p2p_checkpoint(read_state_dict(path)); }
+
+bool is_p2p_checkpoint(const StateDict& file) {
+  for (const auto& [name, t] : file) {
     if (name == "meta") return true;
   }
   return false;
+}
+
+StateDict checkpoint_section(const StateDict& all, const std::string& prefix) {
+  StateDict out;
+  for (const auto& [name, t] : all) {
+    if (name.compare(0, prefix.size(), prefix) == 0) out.emplace_back(name.substr(prefix.size()), t);
+  }
+  return out;
 }
 
 }  // namespace p2p

@@ -2,6 +2,8 @@
 // in one file, written atomically so a kill at any moment leaves the previous checkpoint intact.
 #pragma once
 
+#include "p2p/io/state_dict.h"
+
 #include <ATen/Tensor.h>
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
@@ -58,5 +60,11 @@ typename Map::key_type optimizer_state_key(const at::Tensor& param) {
 
 // True when `path` is a pix2pix.cpp checkpoint (as opposed to a reference .pth state_dict).
 bool is_p2p_checkpoint(const std::string& path);
+
+// The same questions for a file already read with read_state_dict, so callers read large files once.
+bool is_p2p_checkpoint(const StateDict& file);
+CheckpointMeta checkpoint_meta(const StateDict& file, const std::string& path);
+// Entries under `prefix` ("G.", "D.", "opt_G." ...) with the prefix removed.
+StateDict checkpoint_section(const StateDict& file, const std::string& prefix);
 
 }  // namespace p2p

@@ -247,6 +247,19 @@ TrainResult train(const NetConfig& net, DataConfig data, const TrainConfig& cfg,
     save_checkpoint(path, state, m);
   };
 
+  if (!cfg.continue_train) {
+    // Baseline: the untrained generator's validation metrics, so the history shows what training bought.
+    ValResult v0 = validate(model, val_set, cfg, static_cast<int>(cfg.epoch_count - 1), samples_dir);
+    if (v0.has) {
+      nlohmann::json record = {{"epoch", cfg.epoch_count - 1}, {"iters", 0}, {"baseline", true},
+                               {"val", {{"l1", v0.mean.l1}, {"mae", v0.mean.mae}, {"psnr", v0.mean.psnr},
+                                        {"ssim", v0.mean.ssim}}}};
+      append_line(history, record.dump());
+      log << std::fixed << std::setprecision(4) << "before training: val L1 " << v0.mean.l1 << " PSNR "
+          << std::setprecision(2) << v0.mean.psnr << " SSIM " << std::setprecision(4) << v0.mean.ssim << "\n";
+    }
+  }
+
   const bool interactive = Progress::stderr_is_terminal() && &log == &std::cerr;
   for (int64_t epoch = first_epoch; epoch <= last_epoch; ++epoch) {
     const int schedule_epoch = static_cast<int>(epoch - cfg.epoch_count + 1);
