@@ -42,6 +42,10 @@ TEST(Cli, InfoPrintsReferenceCountsAndCost) {
   EXPECT_NE(r.output.find("parameters 2768705"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("3.20 GMAC"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("receptive field 70x70"), std::string::npos) << r.output;
+  r = run_p2p("info --netG resnet_6blocks --ngf 8 --crop_size 64 --height 32 --input_nc 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("output [1, 3, 32, 64]"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("(1->3,"), std::string::npos) << r.output;
 }
 
 TEST(Cli, UnknownValuesNameTheFlag) {
@@ -160,6 +164,11 @@ TEST(Cli, BenchPrintsJson) {
   auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
   EXPECT_EQ(j["mode"], "train_step");
   EXPECT_GT(j["seconds_per_step_mean"].get<double>(), 0.0);
+  r = run_p2p("bench --netG unet_32 --ngf 8 --ndf 8 --crop_size 32 --steps 1 --warmup 0 --inference --torch_threads 1 --blas_threads 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_EQ(j["mode"], "inference");
+  EXPECT_EQ(j["threads"], 1);
 }
 
 }  // namespace

@@ -117,12 +117,17 @@ TEST(Pix2PixStep, LambdaL1AndBetasReachTheOptimisation) {
   EXPECT_DOUBLE_EQ(d.lr(), 2e-5);
 }
 
-TEST(Pix2PixStep, WgangpAddsAPenalty) {
+TEST(Pix2PixStep, WgangpAddsAPenaltyScaledByLambdaGp) {
   TrainConfig t;
   t.gan_mode = "wgangp";
+  seed_everything(4, false);
   Pix2PixModel m(tiny_net(), t, c10::Device(c10::kCPU));
   StepLosses s = m.optimize(random_batch(1, 32, 4));
   EXPECT_GT(s.D_gp, 0.0);
+  t.lambda_gp = 0.0;
+  seed_everything(4, false);
+  Pix2PixModel off(tiny_net(), t, c10::Device(c10::kCPU));
+  EXPECT_EQ(off.optimize(random_batch(1, 32, 4)).D_gp, 0.0);
 }
 
 TEST(Pix2PixStep, OverfitOneBatchL1Falls) {

@@ -198,6 +198,33 @@ TEST(Trainer, SaveLatestFreqWritesMidEpochCheckpoints) {
   EXPECT_EQ(lines(r.run_dir + "/history.jsonl").size(), 1u);  // only the baseline: no epoch finished
 }
 
+TEST(Trainer, CheckpointPathNamesLatestBestAndEpochs) {
+  EXPECT_EQ(checkpoint_path("run", "latest"), "run/latest.pt");
+  EXPECT_EQ(checkpoint_path("run", "best"), "run/best.pt");
+  EXPECT_EQ(checkpoint_path("run", "12"), "run/epoch_12.pt");
+  for (const char* bad : {"newest", "12a", "-3", ""}) {
+    try {
+      checkpoint_path("run", bad);
+      FAIL() << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--epoch"), std::string::npos);
+    }
+  }
+}
+
+TEST(Trainer, MaxValLimitsValidationPairs) {
+  const std::string root = make_dataset("maxval_ds", 12);
+  RunSetup s = tiny(root, test::scratch_dir("maxval_ckpt"));
+  s.train.n_epochs = 1;
+  s.train.n_epochs_decay = 0;
+  s.train.num_samples = 5;  // more than max_val: samples come from the validated pairs only
+  s.train.max_val = 1;
+  std::ostringstream log;
+  TrainResult r = train(s.net, s.data, s.train, c10::Device(c10::kCPU), {}, log);
+  // baseline + epoch 1, one validated pair each -> one sample image each
+  EXPECT_EQ(std::distance(fs::directory_iterator(r.run_dir + "/samples"), fs::directory_iterator()), 2);
+}
+
 TEST(Trainer, CropSizeNotSuitingTheGeneratorIsRefused) {
   const std::string root = make_dataset("crop_ds", 4);
   RunSetup s = tiny(root, test::scratch_dir("crop_ckpt"));

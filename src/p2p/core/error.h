@@ -18,12 +18,6 @@ class NonFiniteLoss : public Error {
   explicit NonFiniteLoss(const std::string& what) : Error(what) {}
 };
 
-// The run was interrupted (signal or max_iters) after a checkpoint was written.
-class Interrupted : public Error {
- public:
-  explicit Interrupted(const std::string& what) : Error(what) {}
-};
-
 [[noreturn]] inline void fail(const std::string& what) { throw Error(what); }
 
 // Checks that `value` is one of `allowed` (a '|'-separated list); throws naming the option otherwise.
