@@ -20,25 +20,24 @@ namespace p2p::cli {
 
 namespace {
 
-// Net flags the user typed win over the checkpoint's config.
-void merge_net(NetConfig& net, const CLI::App& cmd, const nlohmann::json& config, const std::string& source) {
-  NetConfig typed = net;
-  if (config.contains("net")) update_from_json(net, config["net"], source);
-  for (const char* flag : {"--input_nc", "--output_nc", "--ngf", "--ndf", "--netG", "--netD", "--n_layers_D",
-                           "--norm", "--no_dropout", "--dropout_placement"}) {
-    if (!given(cmd, flag)) continue;
-    const std::string f = flag + 2;
-    if (f == "input_nc") net.input_nc = typed.input_nc;
-    if (f == "output_nc") net.output_nc = typed.output_nc;
-    if (f == "ngf") net.ngf = typed.ngf;
-    if (f == "ndf") net.ndf = typed.ndf;
-    if (f == "netG") net.netG = typed.netG;
-    if (f == "netD") net.netD = typed.netD;
-    if (f == "n_layers_D") net.n_layers_D = typed.n_layers_D;
-    if (f == "norm") net.norm = typed.norm;
-    if (f == "no_dropout") net.no_dropout = typed.no_dropout;
-    if (f == "dropout_placement") net.dropout_placement = typed.dropout_placement;
+// Copies the fields behind the `flags` the user typed from `typed` into `target` (typed flags win over
+// a checkpoint's config). Field names equal flag names without the dashes.
+template <typename Config>
+void apply_typed(Config& target, const Config& typed, const CLI::App& cmd, std::initializer_list<const char*> flags,
+                 const std::string& source) {
+  const nlohmann::json values = to_json(typed);
+  for (const char* flag : flags) {
+    if (given(cmd, flag)) update_from_json(target, nlohmann::json{{flag + 2, values.at(flag + 2)}}, source);
   }
+}
+
+void merge_net(NetConfig& net, const CLI::App& cmd, const nlohmann::json& config, const std::string& source) {
+  const NetConfig typed = net;
+  if (config.contains("net")) update_from_json(net, config["net"], source);
+  apply_typed(net, typed, cmd,
+              {"--input_nc", "--output_nc", "--ngf", "--ndf", "--netG", "--netD", "--n_layers_D", "--norm",
+               "--no_dropout", "--dropout_placement"},
+              source);
 }
 
 // Resolves the weights file and the network config, builds G and loads it.
@@ -86,12 +85,10 @@ void register_test(CLI::App& app) {
     // Data options: the training run's, then whatever was typed.
     DataConfig d;
     if (config.contains("data")) update_from_json(d, config["data"], weights);
-    for (const char* flag : {"--dataroot", "--dataset_mode", "--folder_names", "--pair_replace", "--direction", "--preprocess",
-                             "--load_size", "--crop_size", "--max_dataset_size"}) {
-      if (!given(*cmd, flag)) continue;
-      nlohmann::json typed = to_json(*data);
-      update_from_json(d, nlohmann::json{{flag + 2, typed[flag + 2]}}, flag);
-    }
+    apply_typed(d, *data, *cmd,
+                {"--dataroot", "--dataset_mode", "--folder_names", "--pair_replace", "--direction", "--preprocess",
+                 "--load_size", "--crop_size", "--max_dataset_size"},
+                "command line");
     if (d.dataroot.empty()) fail("--dataroot: required (the run's config names none)");
     d.phase = test->phase;
     d.input_nc = n.input_nc;

@@ -101,6 +101,10 @@ TEST(Cli, TrainTestTranslateMetricsEndToEnd) {
   image_size(outdir + "/odd.png", w, h);
   EXPECT_EQ(w, 45);
   EXPECT_EQ(h, 37);
+  // Typed net flags override the checkpoint's config: a wider G no longer matches the file.
+  r = run_p2p("translate --name e2e --checkpoints_dir " + ck + " --input " + in + " --output " + outdir + "2 --ngf 16");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("model.model.0.weight"), std::string::npos) << r.output;
 
   // metrics: fake_B against real_B of the test run, paired by name after copying into two folders.
   const std::string pred = test::scratch_dir("cli_pred"), target = test::scratch_dir("cli_target");
