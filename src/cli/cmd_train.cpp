@@ -17,13 +17,13 @@ int& exit_status() {
 }
 
 void register_train(CLI::App& app) {
-  auto* cmd = app.add_subcommand("train", "train G and D on <dataroot>/train (val split for metrics)");
+  auto* cmd = app.add_subcommand("train", "train G and D on <dataroot>/<phase> (val/ or a held-out share for metrics)");
   auto net = std::make_shared<NetConfig>();
   auto data = std::make_shared<DataConfig>();
   auto train = std::make_shared<TrainConfig>();
   auto rt = std::make_shared<RuntimeOptions>();
   add_net_options(*cmd, *net);
-  add_data_options(*cmd, *data);
+  add_data_options(*cmd, *data, /*with_phase=*/true);
   add_train_options(*cmd, *train);
   add_runtime_options(*cmd, *rt);
   cmd->get_option("--dataroot")->required();

@@ -32,8 +32,9 @@ void add_model_ref_options(CLI::App& app, ModelRef& c, bool allow_weights) {
   }
 }
 
-void add_data_options(CLI::App& app, DataConfig& c) {
+void add_data_options(CLI::App& app, DataConfig& c, bool with_phase) {
   app.add_option("--dataroot", c.dataroot, "dataset folder holding <phase>/ (AB images or A/ and B/ subfolders)");
+  if (with_phase) app.add_option("--phase", c.phase, "dataset split to train on")->capture_default_str();
   app.add_option("--dataset_mode", c.dataset_mode, "auto, aligned (AB images), folders (A/ and B/ paired by name)")->check(CLI::IsMember({"auto", "aligned", "folders"}))->capture_default_str();
   app.add_option("--folder_names", c.folder_names, "folders mode: A and B subfolder names as A_NAME:B_NAME (e.g. s1:s2)")->capture_default_str();
   app.add_option("--pair_replace", c.pair_replace, "folders mode: FROM:TO turns an A file name into its B partner's (e.g. _s1_:_s2_)");

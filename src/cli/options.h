@@ -25,7 +25,8 @@ struct ModelRef {
 
 void add_net_options(CLI::App& app, NetConfig& c);
 void add_model_ref_options(CLI::App& app, ModelRef& c, bool allow_weights);
-void add_data_options(CLI::App& app, DataConfig& c);
+// with_phase: also --phase (training split); `test` has its own --phase in TestConfig.
+void add_data_options(CLI::App& app, DataConfig& c, bool with_phase = false);
 void add_train_options(CLI::App& app, TrainConfig& c);
 void add_test_options(CLI::App& app, TestConfig& c);
 void add_runtime_options(CLI::App& app, RuntimeOptions& c);

@@ -126,6 +126,22 @@ TEST(Cli, TrainTestTranslateMetricsEndToEnd) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
 }
 
+TEST(Cli, Sen12FoldersGrayToRgbWithPhase) {
+  const std::string root = test::shared_dataset("sen12_sample");
+  if (root.empty()) GTEST_SKIP() << "../shared/datasets/sen12_sample not present";
+  const std::string ck = test::scratch_dir("cli_sen12_ck"), res = test::scratch_dir("cli_sen12_res");
+  const std::string data = " --dataroot " + root + " --folder_names s1:s2 --pair_replace _s1_:_s2_ ";
+  auto r = run_p2p("train" + data + "--phase test --input_nc 1 --output_nc 3 --name sar --checkpoints_dir " + ck +
+                   " --netG unet_32 --ngf 8 --ndf 8 --load_size 36 --crop_size 32 --n_epochs 1 --n_epochs_decay 0"
+                   " --val_fraction 0.2 --max_dataset_size 10 --num_threads 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_p2p("test --name sar --checkpoints_dir " + ck + " --results_dir " + res + " --num_test 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;  // data layout and channels come from the run's config
+  EXPECT_TRUE(fs::exists(res + "/sar/test_latest/images/ROIs1158_spring_s1_90_p1008_fake_B.png")) << r.output;
+  // Without the folder names the layout is not found, and the message says what was expected.
+  expect_fails_naming("train --dataroot " + root + " --phase test --checkpoints_dir " + ck + " --name sar2", "A/");
+}
+
 TEST(Cli, MissingCheckpointAndBadWeightsNameTheFile) {
   const std::string root = make_ab_dataset("cli_missing", 1, 1);
   expect_fails_naming("test --dataroot " + root + " --name nothing --checkpoints_dir " + root, "nothing");
