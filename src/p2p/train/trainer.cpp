@@ -142,6 +142,10 @@ ValResult validate(Pix2PixModel& model, const PairedDataset& val, const TrainCon
   return result;
 }
 
+nlohmann::json metrics_json(const ImageMetrics& m) {
+  return {{"l1", m.l1}, {"mae", m.mae}, {"psnr", m.psnr}, {"ssim", m.ssim}};
+}
+
 // Keeps history lines of epochs before `first_epoch` (dropping those a resumed run will redo).
 void truncate_history(const std::string& path, int64_t first_epoch) {
   std::ifstream in(path);
@@ -251,9 +255,8 @@ TrainResult train(const NetConfig& net, DataConfig data, const TrainConfig& cfg,
     // Baseline: the untrained generator's validation metrics, so the history shows what training bought.
     ValResult v0 = validate(model, val_set, cfg, static_cast<int>(cfg.epoch_count - 1), samples_dir);
     if (v0.has) {
-      nlohmann::json record = {{"epoch", cfg.epoch_count - 1}, {"iters", 0}, {"baseline", true},
-                               {"val", {{"l1", v0.mean.l1}, {"mae", v0.mean.mae}, {"psnr", v0.mean.psnr},
-                                        {"ssim", v0.mean.ssim}}}};
+      nlohmann::json record = {
+          {"epoch", cfg.epoch_count - 1}, {"iters", 0}, {"baseline", true}, {"val", metrics_json(v0.mean)}};
       append_line(history, record.dump());
       log << std::fixed << std::setprecision(4) << "before training: val L1 " << v0.mean.l1 << " PSNR "
           << std::setprecision(2) << v0.mean.psnr << " SSIM " << std::setprecision(4) << v0.mean.ssim << "\n";
@@ -314,7 +317,7 @@ TrainResult train(const NetConfig& net, DataConfig data, const TrainConfig& cfg,
                              {"seconds", train_seconds},
                              {"it_per_s", sums.count / std::max(train_seconds, 1e-9)}};
     if (val.has) {
-      record["val"] = {{"l1", val.mean.l1}, {"mae", val.mean.mae}, {"psnr", val.mean.psnr}, {"ssim", val.mean.ssim}};
+      record["val"] = metrics_json(val.mean);
     }
     append_line(history, record.dump());
     std::ostringstream summary;
