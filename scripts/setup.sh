@@ -10,7 +10,7 @@ PACKAGES=(
   build-essential cmake pkg-config git curl ca-certificates
   libtorch-dev            # LibTorch 1.13 (CPU)
   libopenblas0-pthread    # Debian's libtorch calls BLAS through the system alternative: 5-8x faster convs
-  nlohmann-json3-dev libcli11-dev libstb-dev libgtest-dev
+  nlohmann-json3-dev libcli11-dev libstb-dev libgtest-dev zlib1g-dev
   python3 python3-torch python3-numpy python3-pil python3-skimage   # reference fixtures and comparisons
 )
 

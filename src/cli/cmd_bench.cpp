@@ -52,7 +52,7 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--warmup", o->warmup, "untimed steps first")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_flag("--inference", o->inference, "time G forward (no grad) instead of training steps");
   cmd->callback([=] {
-    const c10::Device device = setup_runtime(*rt);
+    const c10::Device device = setup_runtime(*rt, std::cerr);
     seed_everything(0, false);
     Pix2PixModel model(*net, *train, device);
     Batch batch;

@@ -1,18 +1,22 @@
-// `p2p test` and `p2p translate`: run a trained generator. The architecture comes from the run's
-// config (stored in every checkpoint), so users need not repeat training flags; flags given on the
-// command line override it. Reference *.pth files carry no config: their flags must be given.
+// `p2p test` and `p2p translate`: run a trained generator. With --name the run's config.json (or the
+// config stored in the checkpoint) gives the architecture and data options, so users need not repeat
+// training flags; flags given on the command line override it. Reference run folders and *.pth files
+// carry no config: their architecture flags must be given (the defaults are pix2pix's).
 #include "cli/commands.h"
 #include "cli/options.h"
 
 #include "p2p/core/config_json.h"
 #include "p2p/core/error.h"
+#include "p2p/core/runtime.h"
 #include "p2p/eval/inference.h"
 #include "p2p/io/checkpoint.h"
 #include "p2p/models/networks.h"
-#include "p2p/train/trainer.h"
+#include "p2p/train/run_folder.h"
 
 #include <filesystem>
+#include <iomanip>
 #include <iostream>
+#include <sstream>
 
 namespace fs = std::filesystem;
 
@@ -21,7 +25,7 @@ namespace p2p::cli {
 namespace {
 
 // Copies the fields behind the `flags` the user typed from `typed` into `target` (typed flags win over
-// a checkpoint's config). Field names equal flag names without the dashes.
+// a run's config). Field names equal flag names without the dashes.
 template <typename Config>
 void apply_typed(Config& target, const Config& typed, const CLI::App& cmd, std::initializer_list<const char*> flags,
                  const std::string& source) {
@@ -31,35 +35,49 @@ void apply_typed(Config& target, const Config& typed, const CLI::App& cmd, std::
   }
 }
 
-void merge_net(NetConfig& net, const CLI::App& cmd, const nlohmann::json& config, const std::string& source) {
-  const NetConfig typed = net;
-  if (config.contains("net")) update_from_json(net, config["net"], source);
-  apply_typed(net, typed, cmd,
-              {"--input_nc", "--output_nc", "--ngf", "--ndf", "--netG", "--netD", "--n_layers_D", "--norm",
-               "--no_dropout", "--dropout_placement"},
-              source);
+// The generator, its weights file, and what is known of where it came from.
+struct LoadedModel {
+  NetworkPtr G;
+  NetConfig net;
+  nlohmann::json config;  // the run's options (null for reference files)
+  std::string weights;
+  nlohmann::json provenance;  // run, checkpoint, epoch: written into metrics.json
+};
+
+LoadedModel load_generator(const CLI::App& cmd, const NetConfig& typed, const ModelRef& ref, const std::string& epoch) {
+  LoadedModel m;
+  m.weights = ref.weights;
+  std::string run_dir;
+  if (m.weights.empty()) {
+    if (ref.name.empty()) fail("give --name (a run folder under --checkpoints_dir) or --weights FILE");
+    run_dir = (fs::path(ref.checkpoints_dir) / ref.name).string();
+    m.weights = existing_checkpoint(run_dir, epoch, /*reference=*/true);
+    m.config = read_run_config(run_dir);
+  }
+  const StateDict file = read_state_dict(m.weights);  // read once: checkpoints can be large
+  nlohmann::json checkpoint_epoch;
+  if (is_p2p_checkpoint(file)) {
+    const CheckpointMeta meta = checkpoint_meta(file, m.weights);
+    if (m.config.is_null() && !meta.config_json.empty()) m.config = nlohmann::json::parse(meta.config_json);
+    checkpoint_epoch = meta.epoch;
+  }
+  if (m.config.contains("net")) update_from_json(m.net, m.config["net"], m.weights);
+  apply_typed(m.net, typed, cmd,
+              {"--input_nc", "--output_nc", "--ngf", "--netG", "--norm", "--no_dropout", "--dropout_placement"},
+              "command line");
+  m.G = make_generator(m.net);
+  load_generator_weights(*m.G, file, m.weights);
+  m.provenance = {{"run", run_dir.empty() ? nlohmann::json() : nlohmann::json(fs::absolute(run_dir).lexically_normal().string())},
+                  {"checkpoint", fs::absolute(m.weights).lexically_normal().string()},
+                  {"epoch", checkpoint_epoch}};
+  return m;
 }
 
-// Resolves the weights file and the network config, builds G and loads it.
-NetworkPtr load_generator(const CLI::App& cmd, NetConfig& net, const ModelRef& ref, const std::string& epoch,
-                          nlohmann::json& config, std::string& weights) {
-  weights = ref.weights;
-  if (weights.empty()) {
-    if (ref.name.empty()) fail("give --name (a run folder under --checkpoints_dir) or --weights FILE");
-    weights = checkpoint_path((fs::path(ref.checkpoints_dir) / ref.name).string(), epoch);
-    if (!fs::exists(weights)) {
-      fail("checkpoint " + weights + " does not exist (check --name, --checkpoints_dir and --epoch)");
-    }
-  }
-  const StateDict file = read_state_dict(weights);  // read once: checkpoints can be large
-  if (is_p2p_checkpoint(file)) {
-    const CheckpointMeta meta = checkpoint_meta(file, weights);
-    if (!meta.config_json.empty()) config = nlohmann::json::parse(meta.config_json);
-    merge_net(net, cmd, config, weights);
-  }
-  NetworkPtr G = make_generator(net);
-  load_generator_weights(*G, file, weights);
-  return G;
+std::string mean_line(const ImageMetrics& m) {
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(4) << "L1 " << m.l1 << "  MAE " << m.mae << "  PSNR " << std::setprecision(2)
+    << m.psnr << " dB  SSIM " << std::setprecision(4) << m.ssim;
+  return o.str();
 }
 
 }  // namespace
@@ -71,34 +89,40 @@ void register_test(CLI::App& app) {
   auto test = std::make_shared<TestConfig>();
   auto ref = std::make_shared<ModelRef>();
   auto rt = std::make_shared<RuntimeOptions>();
-  add_net_options(*cmd, *net);
-  add_data_options(*cmd, *data);
+  auto compat = std::make_shared<ReferenceCompat>();
+  add_generator_options(*cmd, *net);
+  add_data_options(*cmd, *data, DataUse::test);
   add_test_options(*cmd, *test);
+  add_inference_options(*cmd, *test);
   add_model_ref_options(*cmd, *ref, /*allow_weights=*/true);
   add_runtime_options(*cmd, *rt);
+  add_reference_options(*cmd, *compat, /*display=*/false);
   cmd->callback([=] {
-    const c10::Device device = setup_runtime(*rt);
-    NetConfig n = *net;
-    nlohmann::json config;
-    std::string weights;
-    NetworkPtr G = load_generator(*cmd, n, *ref, test->epoch, config, weights);
+    apply_reference_options(*cmd, *compat, std::cerr);
+    const c10::Device device = setup_runtime(*rt, std::cerr);
+    LoadedModel m = load_generator(*cmd, *net, *ref, test->epoch);
     // Data options: the training run's, then whatever was typed.
     DataConfig d;
-    if (config.contains("data")) update_from_json(d, config["data"], weights);
+    if (m.config.contains("data")) update_from_json(d, m.config["data"], m.weights);
     apply_typed(d, *data, *cmd,
                 {"--dataroot", "--dataset_mode", "--folder_names", "--pair_replace", "--direction", "--preprocess",
                  "--load_size", "--crop_size", "--max_dataset_size"},
                 "command line");
     if (d.dataroot.empty()) fail("--dataroot: required (the run's config names none)");
     d.phase = test->phase;
-    d.input_nc = n.input_nc;
-    d.output_nc = n.output_nc;
-    G->to(device);
-    set_eval_mode(*G, test->eval);
-    const std::string name = ref->name.empty() ? fs::path(weights).stem().string() : ref->name;
+    d.input_nc = m.net.input_nc;
+    d.output_nc = m.net.output_nc;
+    m.G->to(device);
+    set_eval_mode(*m.G, test->eval);
+    seed_everything(test->seed, false);  // the paper's test mode draws dropout masks
+    const std::string name = ref->name.empty() ? fs::path(m.weights).stem().string() : ref->name;
     const std::string out = (fs::path(test->results_dir) / name / (test->phase + "_" + test->epoch)).string();
-    const int64_t n_done = run_test(*G, d, *test, device, out);
-    std::cout << "translated " << n_done << " images -> " << out << "/index.html\n";
+    const TestReport r = run_test(*m.G, d, *test, device, out, m.provenance, std::cerr);
+    std::cout << "scored " << r.scored << " of " << r.available << " pairs";
+    if (!r.failed.empty()) std::cout << " (" << r.failed.size() << " failed, listed above)";
+    if (r.scored + static_cast<int64_t>(r.failed.size()) < r.available) std::cout << " — pass --num_test 0 for all";
+    std::cout << "\nmean " << mean_line(r.mean) << "\nresults: " << out << "/index.html\n";
+    if (!r.failed.empty()) exit_status() = 1;
   });
 }
 
@@ -107,27 +131,30 @@ void register_translate(CLI::App& app) {
   auto net = std::make_shared<NetConfig>();
   auto ref = std::make_shared<ModelRef>();
   auto rt = std::make_shared<RuntimeOptions>();
+  auto compat = std::make_shared<ReferenceCompat>();
   auto input = std::make_shared<std::string>();
   auto output = std::make_shared<std::string>();
-  auto epoch = std::make_shared<std::string>("latest");
-  auto eval = std::make_shared<bool>(false);
-  add_net_options(*cmd, *net);
+  auto test = std::make_shared<TestConfig>();
+  add_generator_options(*cmd, *net);
   add_model_ref_options(*cmd, *ref, /*allow_weights=*/true);
   add_runtime_options(*cmd, *rt);
+  add_reference_options(*cmd, *compat, /*display=*/false);
   cmd->add_option("--input", *input, "an image file or a folder of images")->required();
   cmd->add_option("--output", *output, "folder for the translated images (<stem>.png)")->required();
-  cmd->add_option("--epoch", *epoch, "checkpoint of --name: latest, best or an epoch number")->capture_default_str();
-  cmd->add_flag("--eval", *eval, "running BN statistics and no dropout (default: the paper's test mode)");
+  add_inference_options(*cmd, *test);
   cmd->callback([=] {
-    const c10::Device device = setup_runtime(*rt);
-    NetConfig n = *net;
-    nlohmann::json config;
-    std::string weights;
-    NetworkPtr G = load_generator(*cmd, n, *ref, *epoch, config, weights);
-    G->to(device);
-    set_eval_mode(*G, *eval);
-    const int64_t count = run_translate(*G, *input, *output, n.input_nc, device);
-    std::cout << "translated " << count << " images -> " << *output << "\n";
+    apply_reference_options(*cmd, *compat, std::cerr);
+    const c10::Device device = setup_runtime(*rt, std::cerr);
+    LoadedModel m = load_generator(*cmd, *net, *ref, test->epoch);
+    m.G->to(device);
+    set_eval_mode(*m.G, test->eval);
+    seed_everything(test->seed, false);
+    const TranslateReport r = run_translate(*m.G, *input, *output, m.net.input_nc, device, std::cerr);
+    std::cout << "translated " << r.written << " of " << r.written + static_cast<int64_t>(r.failed.size())
+              << " images -> " << *output;
+    if (!r.failed.empty()) std::cout << " (" << r.failed.size() << " failed, listed above)";
+    std::cout << "\n";
+    if (!r.failed.empty()) exit_status() = 1;
   });
 }
 

@@ -1,13 +1,22 @@
-// `p2p train`: train a translator on a paired dataset (reference option names and defaults).
+// `p2p train`: train a translator on a paired dataset (reference option names and defaults). With
+// --continue_train the run's config.json gives every default, so `p2p train --name X --continue_train`
+// alone resumes; typed options are judged by merge_for_resume (core/config_json.h).
 #include "cli/commands.h"
 #include "cli/options.h"
 
 #include "p2p/core/config_json.h"
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
+#include "p2p/train/run_folder.h"
 #include "p2p/train/trainer.h"
 
+#include <algorithm>
+#include <ctime>
+#include <filesystem>
 #include <iostream>
+#include <thread>
+
+namespace fs = std::filesystem;
 
 namespace p2p::cli {
 
@@ -16,25 +25,81 @@ int& exit_status() {
   return status;
 }
 
+namespace {
+
+// Paths are stored absolute, so a run can be tested or resumed from any working directory.
+std::string absolute(const std::string& path) {
+  return path.empty() ? path : fs::absolute(path).lexically_normal().string();
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+nlohmann::json sections(const NetConfig& n, const DataConfig& d, const TrainConfig& t) {
+  return {{"net", to_json(n)}, {"data", to_json(d)}, {"train", to_json(t)}};
+}
+
+}  // namespace
+
 void register_train(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "train G and D on <dataroot>/<phase> (val/ or a held-out share for metrics)");
   auto net = std::make_shared<NetConfig>();
   auto data = std::make_shared<DataConfig>();
   auto train = std::make_shared<TrainConfig>();
   auto rt = std::make_shared<RuntimeOptions>();
-  add_net_options(*cmd, *net);
-  add_data_options(*cmd, *data, /*with_phase=*/true);
+  auto compat = std::make_shared<ReferenceCompat>();
+  add_generator_options(*cmd, *net);
+  add_discriminator_options(*cmd, *net);
+  add_init_options(*cmd, *net);
+  add_data_options(*cmd, *data, DataUse::train);
   add_train_options(*cmd, *train);
   add_runtime_options(*cmd, *rt);
-  cmd->get_option("--dataroot")->required();
+  add_reference_options(*cmd, *compat, /*display=*/true);
   cmd->callback([=] {
-    const c10::Device device = setup_runtime(*rt);
-    const nlohmann::json resolved = {{"net", to_json(*net)}, {"data", to_json(*data)}, {"train", to_json(*train)},
-                                     {"device", device.str()}};
-    install_stop_handlers();
-    TrainResult r = p2p::train(*net, *data, *train, device, resolved, std::cerr);
-    std::cout << "run folder: " << r.run_dir << "  epochs: " << r.last_epoch << "  iterations: " << r.total_iters
-              << (r.interrupted ? "  (stopped early; resume with --continue_train)" : "") << "\n";
+    install_stop_handlers();  // first: a signal during set-up ends the run cleanly too
+    apply_reference_options(*cmd, *compat, std::cerr);
+    const c10::Device device = setup_runtime(*rt, std::cerr);
+    NetConfig n = *net;
+    DataConfig d = *data;
+    TrainConfig t = *train;
+    d.dataroot = absolute(d.dataroot);
+    t.checkpoints_dir = absolute(t.checkpoints_dir);
+    nlohmann::json overrides = nlohmann::json::array();
+    if (t.continue_train) {
+      const std::string run_dir = (fs::path(t.checkpoints_dir) / t.name).string();
+      const nlohmann::json saved = read_run_config(run_dir);
+      if (saved.is_null()) {
+        fail("--continue_train: " + run_dir + " has no config.json or latest.pt to resume (" +
+             (fs::is_directory(run_dir) ? "it holds " + describe_checkpoints(run_dir) : std::string("no such folder")) +
+             "; check --name and --checkpoints_dir)");
+      }
+      const ResumeMerge merge = merge_for_resume(saved, typed_options(*cmd, sections(n, d, t)),
+                                                 sections(NetConfig(), DataConfig(), TrainConfig()), run_dir);
+      for (const std::string& note : merge.notes) std::cerr << "note: " << note << "\n";
+      n = NetConfig(), d = DataConfig(), t = TrainConfig();
+      update_from_json(n, merge.config["net"], run_dir + "/config.json");
+      update_from_json(d, merge.config["data"], run_dir + "/config.json");
+      update_from_json(t, merge.config["train"], run_dir + "/config.json");
+      if (saved.contains("overrides") && saved["overrides"].is_array()) overrides = saved["overrides"];
+      if (!merge.changes.empty()) overrides.push_back({{"time", utc_now()}, {"changes", merge.changes}});
+    } else if (d.dataroot.empty()) {
+      fail("--dataroot is required (the folder holding " + d.phase + "/ and optionally val/)");
+    }
+    d.num_threads = capped_threads("--num_threads", d.num_threads, 4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency())), std::cerr);
+    nlohmann::json resolved = sections(n, d, t);
+    resolved["device"] = device.str();
+    resolved["overrides"] = overrides;
+    const TrainResult r = p2p::train(n, d, t, device, resolved, std::cerr);
+    if (r.already_finished) return;
+    std::cout << "run folder: " << r.run_dir << "  epochs: " << r.last_epoch << "  iterations: " << r.total_iters;
+    if (r.interrupted) std::cout << (r.saved ? "  (stopped early; resume with --continue_train)" : "  (stopped before training; nothing saved)");
+    std::cout << "\n";
     if (r.interrupted && stop_requested()) exit_status() = 130;
   });
 }

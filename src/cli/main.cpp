@@ -1,5 +1,6 @@
 // p2p: paired image-to-image translation (pix2pix) — train, test, translate, metrics, info, data, bench.
 #include "cli/commands.h"
+#include "cli/options.h"
 
 #include "p2p/core/error.h"
 
@@ -10,6 +11,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"pix2pix.cpp: paired image-to-image translation with conditional GANs", "p2p"};
   app.require_subcommand(1);
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // as argparse: last one wins
   app.set_version_flag("--version", "p2p 0.1.0");
   p2p::cli::register_train(app);
   p2p::cli::register_test(app);
@@ -30,11 +32,15 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (const std::string unknown = p2p::cli::unknown_option_message(app, argc, argv); !unknown.empty()) {
+    std::cerr << unknown << "\n";
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
-  } catch (const p2p::NonFiniteLoss& e) {
+  } catch (const p2p::Diverged& e) {
     std::cerr << "p2p: training stopped: " << e.what() << "\n";
     return 3;
   } catch (const p2p::Error& e) {

@@ -1,94 +1,238 @@
-// Flag table (see options.h). Each option: name, target field, help; value sets are checked here so a
-// bad value fails before any work, with CLI11 naming the flag and the allowed values.
+// Flag table (see options.h). Each option: name, target field, help; values are checked here so a bad
+// value fails before any work, with a message naming the flag and the allowed values or bounds in
+// words (never a 309-digit number).
 #include "cli/options.h"
 
+#include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
+#include "p2p/train/run_folder.h"
 
 #include <torch/cuda.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <set>
+#include <thread>
+
 namespace p2p::cli {
 
-void add_net_options(CLI::App& app, NetConfig& c) {
-  app.add_option("--input_nc", c.input_nc, "channels of the input image A (1 or 3)")->check(CLI::IsMember({1, 3}))->capture_default_str();
-  app.add_option("--output_nc", c.output_nc, "channels of the output image B (1 or 3)")->check(CLI::IsMember({1, 3}))->capture_default_str();
-  app.add_option("--ngf", c.ngf, "generator filters in the first conv layer")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--ndf", c.ndf, "discriminator filters in the first conv layer")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--netG", c.netG, "generator: unet_<N> (N=2^k, e.g. unet_256), encoder_decoder_<N>, resnet_9blocks, resnet_6blocks")->capture_default_str();
-  app.add_option("--netD", c.netD, "discriminator: basic (70x70 PatchGAN), n_layers, pixel")->check(CLI::IsMember({"basic", "n_layers", "pixel"}))->capture_default_str();
-  app.add_option("--n_layers_D", c.n_layers_D, "layers of --netD n_layers (1: 16x16, 3: 70x70, 5: 286x286 field)")->check(CLI::Range(1, 8))->capture_default_str();
-  app.add_option("--norm", c.norm, "normalisation: batch, instance, none")->check(CLI::IsMember({"batch", "instance", "none"}))->capture_default_str();
-  app.add_option("--init_type", c.init_type, "weight init: normal, xavier, kaiming, orthogonal")->check(CLI::IsMember({"normal", "xavier", "kaiming", "orthogonal"}))->capture_default_str();
-  app.add_option("--init_gain", c.init_gain, "scale of normal/xavier/orthogonal init")->capture_default_str();
+namespace {
+
+// A real number in [lo, hi] (hi_open: [lo, hi)), finite; `what` says it in words for the message,
+// `shown` in --help.
+CLI::Validator real_in(double lo, double hi, bool lo_open, bool hi_open, const std::string& what,
+                       const std::string& shown) {
+  return CLI::Validator(
+      [=](std::string& s) -> std::string {
+        errno = 0;
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        const bool ok = !s.empty() && end == s.c_str() + s.size() && errno != ERANGE && std::isfinite(v) &&
+                        (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
+        return ok ? std::string() : "'" + s + "' is not " + what;
+      },
+      shown);
+}
+
+CLI::Validator positive_real() { return real_in(0, HUGE_VAL, true, false, "a positive finite number", "POSITIVE"); }
+CLI::Validator non_negative_real() { return real_in(0, HUGE_VAL, false, false, "a finite number >= 0", "NONNEGATIVE"); }
+
+// A whole number in [lo, hi], written in decimal digits (so "-1" is not silently wrapped for unsigned
+// fields and "1e3" is not read as 1).
+CLI::Validator integer_in(long long lo, long long hi, const std::string& what, const std::string& shown) {
+  return CLI::Validator(
+      [=](std::string& s) -> std::string {
+        errno = 0;
+        char* end = nullptr;
+        const long long v = std::strtoll(s.c_str(), &end, 10);
+        const bool ok = !s.empty() && end == s.c_str() + s.size() && errno != ERANGE && v >= lo && v <= hi;
+        return ok ? std::string() : "'" + s + "' is not " + what;
+      },
+      shown);
+}
+
+constexpr long long kIntMax = 2147483647, kInt64Max = 9223372036854775807LL;
+CLI::Validator positive_int() { return integer_in(1, kIntMax, "a whole number >= 1", "POSITIVE"); }
+CLI::Validator non_negative_int() { return integer_in(0, kIntMax, "a whole number >= 0", "NONNEGATIVE"); }
+CLI::Validator non_negative_int64() { return integer_in(0, kInt64Max, "a whole number >= 0", "NONNEGATIVE"); }
+
+CLI::Validator run_name() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        try {
+          check_run_name(s);
+        } catch (const Error&) {
+          return "'" + s + "' is not one folder name (no '/' or '..', not '.'); runs live in "
+                 "<checkpoints_dir>/<name>, and --checkpoints_dir chooses where";
+        }
+        return "";
+      },
+      "NAME");
+}
+
+template <typename T>
+CLI::Option* opt(CLI::App& app, const std::string& name, T& field, const std::string& help) {
+  return app.add_option(name, field, help)->capture_default_str();
+}
+
+int cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
+}  // namespace
+
+void add_generator_options(CLI::App& app, NetConfig& c) {
+  opt(app, "--input_nc", c.input_nc, "channels of the input image A (1 or 3)")->check(CLI::IsMember({1, 3}));
+  opt(app, "--output_nc", c.output_nc, "channels of the output image B (1 or 3)")->check(CLI::IsMember({1, 3}));
+  opt(app, "--ngf", c.ngf, "generator filters in the first conv layer")->check(positive_int());
+  opt(app, "--netG", c.netG, "generator: unet_<N> (N=2^k, e.g. unet_256), encoder_decoder_<N>, resnet_9blocks, resnet_6blocks");
+  opt(app, "--norm", c.norm, "normalisation: batch, instance, none")->check(CLI::IsMember({"batch", "instance", "none"}));
   app.add_flag("--no_dropout", c.no_dropout, "no dropout in the generator");
-  app.add_option("--dropout_placement", c.dropout_placement, "reference (3 U-Net blocks above the innermost) or paper (first 3 decoder layers)")->check(CLI::IsMember({"reference", "paper"}))->capture_default_str();
+  opt(app, "--dropout_placement", c.dropout_placement, "reference (3 U-Net blocks above the innermost) or paper (first 3 decoder layers)")
+      ->check(CLI::IsMember({"reference", "paper"}));
+}
+
+void add_discriminator_options(CLI::App& app, NetConfig& c) {
+  opt(app, "--ndf", c.ndf, "discriminator filters in the first conv layer")->check(positive_int());
+  opt(app, "--netD", c.netD, "discriminator: basic (70x70 PatchGAN), n_layers, pixel")->check(CLI::IsMember({"basic", "n_layers", "pixel"}));
+  opt(app, "--n_layers_D", c.n_layers_D, "layers of --netD n_layers (1: 16x16, 3: 70x70, 5: 286x286 field)")
+      ->check(integer_in(1, 8, "a whole number from 1 to 8", "1..8"));
+}
+
+void add_init_options(CLI::App& app, NetConfig& c) {
+  opt(app, "--init_type", c.init_type, "weight init: normal, xavier, kaiming, orthogonal")
+      ->check(CLI::IsMember({"normal", "xavier", "kaiming", "orthogonal"}));
+  opt(app, "--init_gain", c.init_gain, "scale of normal/xavier/orthogonal init")->check(positive_real());
+}
+
+void add_net_options(CLI::App& app, NetConfig& c) {
+  add_generator_options(app, c);
+  add_discriminator_options(app, c);
+  add_init_options(app, c);
 }
 
 void add_model_ref_options(CLI::App& app, ModelRef& c, bool allow_weights) {
-  app.add_option("--name", c.name, "experiment name: the run folder <checkpoints_dir>/<name>");
-  app.add_option("--checkpoints_dir", c.checkpoints_dir, "where run folders live")->capture_default_str();
+  app.add_option("--name", c.name, "experiment name: the run folder <checkpoints_dir>/<name> (a reference run folder with <epoch>_net_G.pth works too)")
+      ->check(run_name());
+  opt(app, "--checkpoints_dir", c.checkpoints_dir, "where run folders live");
   if (allow_weights) {
     app.add_option("--weights", c.weights, "generator weights: a pix2pix.cpp checkpoint or a reference *_net_G.pth")
         ->check(CLI::ExistingFile);
   }
 }
 
-void add_data_options(CLI::App& app, DataConfig& c, bool with_phase) {
+void add_data_options(CLI::App& app, DataConfig& c, DataUse use) {
+  const bool train = use == DataUse::train;
   app.add_option("--dataroot", c.dataroot, "dataset folder holding <phase>/ (AB images or A/ and B/ subfolders)");
-  if (with_phase) app.add_option("--phase", c.phase, "dataset split to train on")->capture_default_str();
-  app.add_option("--dataset_mode", c.dataset_mode, "auto, aligned (AB images), folders (A/ and B/ paired by name)")->check(CLI::IsMember({"auto", "aligned", "folders"}))->capture_default_str();
-  app.add_option("--folder_names", c.folder_names, "folders mode: A and B subfolder names as A_NAME:B_NAME (e.g. s1:s2)")->capture_default_str();
+  if (train) opt(app, "--phase", c.phase, "dataset split to train on");
+  opt(app, "--dataset_mode", c.dataset_mode, "auto, aligned (AB images), folders (A/ and B/ paired by name)")
+      ->check(CLI::IsMember({"auto", "aligned", "folders"}));
+  opt(app, "--folder_names", c.folder_names, "folders mode: A and B subfolder names as A_NAME:B_NAME (e.g. s1:s2)");
   app.add_option("--pair_replace", c.pair_replace, "folders mode: FROM:TO turns an A file name into its B partner's (e.g. _s1_:_s2_)");
-  app.add_option("--direction", c.direction, "AtoB or BtoA")->check(CLI::IsMember({"AtoB", "BtoA"}))->capture_default_str();
-  app.add_option("--preprocess", c.preprocess, "resize_and_crop, crop, scale_width, scale_width_and_crop, none")->check(CLI::IsMember({"resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"}))->capture_default_str();
-  app.add_option("--load_size", c.load_size, "resize images to this size first")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--crop_size", c.crop_size, "then crop to this size")->check(CLI::PositiveNumber)->capture_default_str();
+  opt(app, "--direction", c.direction, "AtoB or BtoA")->check(CLI::IsMember({"AtoB", "BtoA"}));
+  opt(app, "--preprocess", c.preprocess, "resize_and_crop, crop, scale_width, scale_width_and_crop, none")
+      ->check(CLI::IsMember({"resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"}));
+  opt(app, "--load_size", c.load_size, "resize images to this size first")->check(positive_int());
+  opt(app, "--crop_size", c.crop_size, "then crop to this size")->check(positive_int());
+  app.add_option("--max_dataset_size", c.max_dataset_size, "use at most this many pairs")
+      ->check(integer_in(1, kInt64Max, "a whole number >= 1", "POSITIVE"));
+  if (!train) return;
   app.add_flag("--no_flip", c.no_flip, "no random horizontal flips");
   app.add_flag("--serial_batches", c.serial_batches, "take pairs in order instead of shuffling");
-  app.add_option("--num_threads", c.num_threads, "data loading threads")->check(CLI::NonNegativeNumber)->capture_default_str();
-  app.add_option("--max_dataset_size", c.max_dataset_size, "use at most this many pairs")->check(CLI::PositiveNumber);
-  app.add_option("--val_fraction", c.val_fraction, "fraction of train held out for validation when there is no val/ folder")->check(CLI::Range(0.0, 0.5))->capture_default_str();
+  opt(app, "--num_threads", c.num_threads, "data loading threads")->check(non_negative_int());
+  opt(app, "--val_fraction", c.val_fraction, "share of train held out for validation when there is no val/ folder (0 = none)")
+      ->check(real_in(0, 0.5, false, false, "a number from 0 to 0.5", "[0, 0.5]"));
 }
 
 void add_train_options(CLI::App& app, TrainConfig& c) {
-  app.add_option("--name", c.name, "experiment name: checkpoints go to <checkpoints_dir>/<name>")->capture_default_str();
-  app.add_option("--checkpoints_dir", c.checkpoints_dir, "where run folders live")->capture_default_str();
-  app.add_option("--loss", c.loss, "objective: cgan+l1 (pix2pix), gan+l1, cgan, gan (unconditional D), l1 (no D)")->check(CLI::IsMember({"cgan+l1", "gan+l1", "cgan", "gan", "l1"}))->capture_default_str();
-  app.add_option("--gan_mode", c.gan_mode, "vanilla (BCE), lsgan (MSE), wgangp (with gradient penalty)")->check(CLI::IsMember({"vanilla", "lsgan", "wgangp"}))->capture_default_str();
-  app.add_option("--lambda_L1", c.lambda_L1, "weight of the L1 term")->check(CLI::NonNegativeNumber)->capture_default_str();
-  app.add_option("--lambda_gp", c.lambda_gp, "weight of the WGAN-GP gradient penalty")->check(CLI::NonNegativeNumber)->capture_default_str();
-  app.add_option("--lr", c.lr, "initial Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--lr_D", c.lr_D, "discriminator learning rate (default: --lr)");
-  app.add_option("--beta1", c.beta1, "Adam beta1")->check(CLI::Range(0.0, 0.9999))->capture_default_str();
-  app.add_option("--batch_size", c.batch_size, "images per batch")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--n_epochs", c.n_epochs, "epochs at the initial learning rate")->check(CLI::NonNegativeNumber)->capture_default_str();
-  app.add_option("--n_epochs_decay", c.n_epochs_decay, "epochs of linear decay to zero")->check(CLI::NonNegativeNumber)->capture_default_str();
-  app.add_option("--lr_policy", c.lr_policy, "linear, step, cosine, plateau")->check(CLI::IsMember({"linear", "step", "cosine", "plateau"}))->capture_default_str();
-  app.add_option("--lr_decay_iters", c.lr_decay_iters, "step policy: x0.1 every this many epochs")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--epoch_count", c.epoch_count, "number of the first epoch")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_flag("--continue_train", c.continue_train, "resume from the checkpoint named by --epoch");
-  app.add_option("--epoch", c.epoch, "checkpoint to resume from: latest, best or an epoch number")->capture_default_str();
-  app.add_option("--save_epoch_freq", c.save_epoch_freq, "keep a checkpoint every this many epochs (0 = never)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  app.add_option("--save_latest_freq", c.save_latest_freq, "also refresh 'latest' every this many iterations (0 = epoch ends only)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  app.add_option("--print_freq", c.print_freq, "iterations between progress lines when not on a terminal")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--num_samples", c.num_samples, "validation triplets saved per epoch")->check(CLI::NonNegativeNumber)->capture_default_str();
-  app.add_option("--max_iters", c.max_iters, "stop with a resumable checkpoint after this many iterations (0 = no limit)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  app.add_option("--max_val", c.max_val, "validate on at most this many pairs (0 = all)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  app.add_option("--seed", c.seed, "seed of initialisation, data order and augmentation")->capture_default_str();
+  opt(app, "--name", c.name, "experiment name: checkpoints go to <checkpoints_dir>/<name>")->check(run_name());
+  opt(app, "--checkpoints_dir", c.checkpoints_dir, "where run folders live");
+  opt(app, "--loss", c.loss, "objective: cgan+l1 (pix2pix), gan+l1, cgan, gan (unconditional D), l1 (no D)")
+      ->check(CLI::IsMember({"cgan+l1", "gan+l1", "cgan", "gan", "l1"}));
+  opt(app, "--gan_mode", c.gan_mode, "vanilla (BCE), lsgan (MSE), wgangp (with gradient penalty)")
+      ->check(CLI::IsMember({"vanilla", "lsgan", "wgangp"}));
+  opt(app, "--lambda_L1", c.lambda_L1, "weight of the L1 term")->check(non_negative_real());
+  opt(app, "--lambda_gp", c.lambda_gp, "weight of the WGAN-GP gradient penalty")->check(non_negative_real());
+  opt(app, "--lr", c.lr, "initial Adam learning rate")->check(positive_real());
+  app.add_option("--lr_D", c.lr_D, "discriminator learning rate (default: --lr)")->check(positive_real());
+  opt(app, "--beta1", c.beta1, "Adam beta1")->check(real_in(0, 1, false, true, "a number in [0, 1)", "[0, 1)"));
+  opt(app, "--batch_size", c.batch_size, "images per batch")->check(positive_int());
+  opt(app, "--n_epochs", c.n_epochs, "epochs at the initial learning rate")->check(non_negative_int());
+  opt(app, "--n_epochs_decay", c.n_epochs_decay, "epochs of linear decay to zero")->check(non_negative_int());
+  opt(app, "--lr_policy", c.lr_policy, "linear, step, cosine, plateau")->check(CLI::IsMember({"linear", "step", "cosine", "plateau"}));
+  opt(app, "--lr_decay_iters", c.lr_decay_iters, "step policy: x0.1 every this many epochs")->check(positive_int());
+  opt(app, "--epoch_count", c.epoch_count, "first epoch to train: the fixed schedule resumes there (epochs N .. n_epochs + n_epochs_decay)")
+      ->check(positive_int());
+  app.add_flag("--continue_train", c.continue_train, "resume the run from the checkpoint named by --epoch; its config.json gives the defaults");
+  opt(app, "--epoch", c.epoch, "checkpoint to resume from: latest, best or an epoch number");
+  opt(app, "--save_epoch_freq", c.save_epoch_freq, "keep a checkpoint every this many epochs (0 = never)")->check(non_negative_int());
+  opt(app, "--save_latest_freq", c.save_latest_freq, "also refresh 'latest' every this many iterations (0 = epoch ends only)")
+      ->check(non_negative_int());
+  opt(app, "--print_freq", c.print_freq, "iterations between progress lines when not on a terminal")->check(positive_int());
+  opt(app, "--num_samples", c.num_samples, "validation triplets saved per epoch")->check(non_negative_int());
+  opt(app, "--max_iters", c.max_iters, "stop with a resumable checkpoint after this many iterations (0 = no limit)")
+      ->check(non_negative_int64());
+  opt(app, "--max_val", c.max_val, "validate on at most this many pairs (0 = all)")->check(non_negative_int());
+  opt(app, "--best_metric", c.best_metric, "what best.pt and --lr_policy plateau go by: val_l1 (lowest), val_psnr, val_ssim (highest)")
+      ->check(CLI::IsMember({"val_l1", "val_psnr", "val_ssim"}));
+  opt(app, "--seed", c.seed, "seed of initialisation, data order and augmentation")
+      ->check(non_negative_int64());
   app.add_flag("--deterministic", c.deterministic, "deterministic kernels: bit-identical reruns and resumes");
 }
 
 void add_test_options(CLI::App& app, TestConfig& c) {
-  app.add_option("--results_dir", c.results_dir, "results go to <results_dir>/<name>/<phase>_<epoch>/")->capture_default_str();
-  app.add_option("--phase", c.phase, "dataset split to translate")->capture_default_str();
-  app.add_option("--epoch", c.epoch, "checkpoint: latest, best or an epoch number")->capture_default_str();
+  opt(app, "--results_dir", c.results_dir, "results go to <results_dir>/<name>/<phase>_<epoch>/");
+  opt(app, "--phase", c.phase, "dataset split to translate");
+  opt(app, "--num_test", c.num_test, "translate at most this many pairs (0 = all)")
+      ->check(non_negative_int64());
+}
+
+void add_inference_options(CLI::App& app, TestConfig& c) {
+  opt(app, "--epoch", c.epoch, "checkpoint of --name: latest, best or an epoch number (or a reference <epoch>_net_G.pth)");
   app.add_flag("--eval", c.eval, "running BN statistics and no dropout (default: the paper's test mode)");
-  app.add_option("--num_test", c.num_test, "translate at most this many pairs (0 = all)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  opt(app, "--seed", c.seed, "seed of the dropout draws of the paper's test mode (reproducible outputs)")
+      ->check(non_negative_int64());
 }
 
 void add_runtime_options(CLI::App& app, RuntimeOptions& c) {
-  app.add_option("--device,--gpu_ids", c.device, "auto, cpu, cuda, cuda:N, or GPU ids as in the reference (-1 = CPU)")->capture_default_str();
-  app.add_option("--torch_threads", c.torch_threads, "compute threads (0 = one per core)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  app.add_option("--blas_threads", c.blas_threads, "OpenBLAS threads (1 avoids oversubscription)")->check(CLI::PositiveNumber)->capture_default_str();
+  opt(app, "--device,--gpu_ids", c.device, "auto, cpu, cuda, cuda:N, or GPU ids as in the reference (-1 = CPU)");
+  opt(app, "--torch_threads", c.torch_threads, "compute threads (0 = one per core)")->check(non_negative_int());
+  opt(app, "--blas_threads", c.blas_threads, "OpenBLAS threads (1 avoids oversubscription)")->check(positive_int());
+}
+
+void add_reference_options(CLI::App& app, ReferenceCompat& c, bool display) {
+  opt(app, "--model", c.model, "the reference's model name: pix2pix (the only one here)");
+  if (!display) return;
+  const std::string ignored = "accepted for reference command lines and ignored (display only)";
+  auto hidden = [&](CLI::Option* o) { o->group("Ignored reference options (display only)"); };
+  hidden(app.add_option("--display_id", c.display_id, ignored));
+  hidden(app.add_option("--display_port", c.display_port, ignored));
+  hidden(app.add_option("--display_freq", c.display_freq, ignored));
+  hidden(app.add_option("--update_html_freq", c.update_html_freq, ignored));
+  hidden(app.add_option("--display_ncols", c.display_ncols, ignored));
+  hidden(app.add_option("--display_winsize", c.display_winsize, ignored));
+  hidden(app.add_option("--display_server", c.display_server, ignored));
+  hidden(app.add_option("--display_env", c.display_env, ignored));
+  hidden(app.add_option("--wandb_project_name", c.wandb_project_name, ignored));
+  hidden(app.add_flag("--no_html", c.no_html, ignored));
+  hidden(app.add_flag("--use_wandb", c.use_wandb, ignored));
+}
+
+void apply_reference_options(const CLI::App& app, const ReferenceCompat& c, std::ostream& note) {
+  if (c.model != "pix2pix") {
+    fail("--model " + c.model + ": pix2pix.cpp implements the reference's pix2pix model only (not cycle_gan, "
+         "test, colorization or template); use --model pix2pix or leave it out");
+  }
+  std::string list;
+  for (const char* flag : {"--display_id", "--display_port", "--display_freq", "--update_html_freq", "--display_ncols",
+                           "--display_winsize", "--display_server", "--display_env", "--wandb_project_name",
+                           "--no_html", "--use_wandb"}) {
+    if (given(app, flag)) list += (list.empty() ? "" : ", ") + std::string(flag);
+  }
+  if (!list.empty()) {
+    note << "note: ignoring " << list << ": display options of the reference (progress is shown here and "
+         << "written to history.jsonl and samples/)\n";
+  }
 }
 
 bool given(const CLI::App& app, const std::string& flag) {
@@ -99,13 +243,104 @@ bool given(const CLI::App& app, const std::string& flag) {
   }
 }
 
-c10::Device setup_runtime(const RuntimeOptions& r) {
-  configure_threads(r.torch_threads);
-  set_blas_threads(r.blas_threads);
+nlohmann::json typed_options(const CLI::App& app, const nlohmann::json& sections) {
+  nlohmann::json typed = nlohmann::json::object();
+  for (const auto& [section, fields] : sections.items()) {
+    typed[section] = nlohmann::json::object();
+    for (const auto& [field, value] : fields.items()) {
+      if (given(app, "--" + field)) typed[section][field] = value;
+    }
+  }
+  return typed;
+}
+
+int capped_threads(const std::string& flag, int value, int most, std::ostream& note) {
+  if (value <= most) return value;
+  note << "note: " << flag << " " << value << " capped at " << most << " (this machine has " << cores()
+       << " cores; more threads only add overhead)\n";
+  return most;
+}
+
+c10::Device setup_runtime(const RuntimeOptions& r, std::ostream& note) {
+  configure_threads(capped_threads("--torch_threads", r.torch_threads, cores(), note));
+  set_blas_threads(capped_threads("--blas_threads", r.blas_threads, cores(), note));
   if (r.device == "auto") {
     return torch::cuda::is_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
   }
   return parse_device(r.device, "--device");
+}
+
+namespace {
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::set<std::string> long_names(const CLI::App& app) {
+  std::set<std::string> names;
+  for (const CLI::Option* o : app.get_options()) {
+    for (const std::string& n : o->get_lnames()) names.insert("--" + n);
+  }
+  return names;
+}
+
+std::string path_of(const CLI::App* app) {
+  std::string path;
+  for (; app != nullptr && app->get_parent() != nullptr; app = app->get_parent()) {
+    path = app->get_name() + (path.empty() ? "" : " " + path);
+  }
+  return "p2p " + path;
+}
+
+}  // namespace
+
+std::string unknown_option_message(const CLI::App& app, int argc, const char* const* argv) {
+  // The (sub)command the arguments address: leading words that name subcommands.
+  const CLI::App* cmd = &app;
+  int i = 1;
+  for (; i < argc; ++i) {
+    const CLI::App* sub = nullptr;
+    for (const CLI::App* s : cmd->get_subcommands([](const CLI::App*) { return true; })) {
+      if (s->get_name() == argv[i]) sub = s;
+    }
+    if (sub == nullptr) break;
+    cmd = sub;
+  }
+  if (cmd == &app) return "";
+  const std::set<std::string> known = long_names(*cmd);
+  for (; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg.rfind("--", 0) != 0) continue;
+    const std::string flag = arg.substr(0, arg.find('='));
+    if (known.count(flag)) continue;
+    std::string msg = path_of(cmd) + ": unknown option " + flag;
+    for (const CLI::App* other : app.get_subcommands([](const CLI::App*) { return true; })) {
+      if (other != cmd && long_names(*other).count(flag)) {
+        return msg + " (" + flag + " is an option of `" + path_of(other) + "`, which `" + path_of(cmd) +
+               "` does not use)";
+      }
+    }
+    std::string best;
+    size_t best_distance = std::max<size_t>(2, flag.size() / 4) + 1;
+    for (const std::string& k : known) {
+      const size_t d = edit_distance(flag, k);
+      if (d < best_distance) best_distance = d, best = k;
+    }
+    return msg + (best.empty() ? " (see " + path_of(cmd) + " --help)" : " (did you mean " + best + "?)");
+  }
+  return "";
 }
 
 }  // namespace p2p::cli

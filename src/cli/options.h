@@ -1,11 +1,16 @@
 // The only place that knows flag names: registers options on CLI11 (sub)commands and fills the plain
-// config structs of the library. Names follow the reference implementation where it has one.
+// config structs of the library. Names follow the reference implementation where it has one, and
+// command lines copied from the reference run: --model pix2pix is accepted, display-only flags are
+// accepted and ignored with a note, a repeated flag takes its last value, and an unknown flag gets a
+// "did you mean" suggestion. Each command registers only the options it uses, so its --help is exact.
 #pragma once
 
 #include "p2p/core/config.h"
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
+#include <ostream>
 #include <string>
 
 namespace p2p::cli {
@@ -23,18 +28,51 @@ struct ModelRef {
   std::string weights;  // a pix2pix.cpp checkpoint or a reference *_net_G.pth
 };
 
+// Options of the reference's command lines that do not change results here.
+struct ReferenceCompat {
+  std::string model = "pix2pix";
+  int display_id = 0, display_port = 0, display_freq = 0, update_html_freq = 0, display_ncols = 0, display_winsize = 0;
+  std::string display_server, display_env, wandb_project_name;
+  bool no_html = false, use_wandb = false;
+};
+
+// Generator architecture (train, test, translate, info, bench).
+void add_generator_options(CLI::App& app, NetConfig& c);
+// Discriminator architecture and initialisation (train, info, bench).
+void add_discriminator_options(CLI::App& app, NetConfig& c);
+void add_init_options(CLI::App& app, NetConfig& c);
+// All three (info, bench).
 void add_net_options(CLI::App& app, NetConfig& c);
 void add_model_ref_options(CLI::App& app, ModelRef& c, bool allow_weights);
-// with_phase: also --phase (training split); `test` has its own --phase in TestConfig.
-void add_data_options(CLI::App& app, DataConfig& c, bool with_phase = false);
+// Which data options a command uses: training reads all; test only those that decide what a pair is.
+enum class DataUse { train, test };
+void add_data_options(CLI::App& app, DataConfig& c, DataUse use);
 void add_train_options(CLI::App& app, TrainConfig& c);
+// `test` only: --results_dir, --phase, --num_test.
 void add_test_options(CLI::App& app, TestConfig& c);
+// `test` and `translate`: --epoch, --eval, --seed.
+void add_inference_options(CLI::App& app, TestConfig& c);
 void add_runtime_options(CLI::App& app, RuntimeOptions& c);
+// --model (pix2pix only); with `display`, also the reference's display-only flags.
+void add_reference_options(CLI::App& app, ReferenceCompat& c, bool display);
+
+// Refuses --model other than pix2pix; prints one note listing the display-only flags given.
+void apply_reference_options(const CLI::App& app, const ReferenceCompat& c, std::ostream& note);
 
 // True when the user gave `--flag` on the command line of `app` (as opposed to the default).
 bool given(const CLI::App& app, const std::string& flag);
 
-// Applies RuntimeOptions (threads) and resolves the device.
-c10::Device setup_runtime(const RuntimeOptions& r);
+// The options of `sections` ({"net": NetConfig json, ...}) whose flags the command line gave, same layout.
+nlohmann::json typed_options(const CLI::App& app, const nlohmann::json& sections);
+
+// Applies RuntimeOptions (threads, capped at the core count with a note) and resolves the device.
+c10::Device setup_runtime(const RuntimeOptions& r, std::ostream& note);
+
+// Caps a thread-count flag at `most` with a note (far more threads than cores only adds overhead).
+int capped_threads(const std::string& flag, int value, int most, std::ostream& note);
+
+// Before parsing: an option the command does not have gets a message naming it and, when one is close,
+// "did you mean --x?" (or which command has it). "" when every option is known.
+std::string unknown_option_message(const CLI::App& app, int argc, const char* const* argv);
 
 }  // namespace p2p::cli

@@ -82,9 +82,9 @@ TEST(Cli, TrainTestTranslateMetricsEndToEnd) {
   EXPECT_EQ(config["train"]["lambda_L1"], 100.0);
 
   // test: architecture comes from the checkpoint; only data and results are given.
-  r = run_p2p("test --dataroot " + root + " --name e2e --checkpoints_dir " + ck + " --results_dir " + res +
-              " --num_threads 1");
+  r = run_p2p("test --dataroot " + root + " --name e2e --checkpoints_dir " + ck + " --results_dir " + res);
   ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("scored 3 of 3 pairs"), std::string::npos) << r.output;
   const std::string out = res + "/e2e/test_latest";
   EXPECT_TRUE(fs::exists(out + "/index.html"));
   EXPECT_TRUE(fs::exists(out + "/metrics.json"));

@@ -1,5 +1,4 @@
-// Tests for core/runtime and core/config_json: option checks, device parsing, seeding, JSON round trip.
-#include "p2p/core/config_json.h"
+// Tests for core/runtime: option checks, device parsing, seeding, stop requests.
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
 
@@ -64,43 +63,6 @@ TEST(StopRequest, SetAndClear) {
   EXPECT_TRUE(stop_requested());
   clear_stop_request();
   EXPECT_FALSE(stop_requested());
-}
-
-TEST(ConfigJson, RoundTripKeepsEveryField) {
-  NetConfig n;
-  n.netG = "resnet_6blocks";
-  n.ngf = 8;
-  n.norm = "instance";
-  n.no_dropout = true;
-  n.input_nc = 1;
-  NetConfig back;
-  update_from_json(back, to_json(n), "test");
-  EXPECT_EQ(back.netG, "resnet_6blocks");
-  EXPECT_EQ(back.ngf, 8);
-  EXPECT_EQ(back.norm, "instance");
-  EXPECT_TRUE(back.no_dropout);
-  EXPECT_EQ(back.input_nc, 1);
-
-  DataConfig d;
-  d.direction = "BtoA";
-  d.crop_size = 64;
-  d.pair_replace = "_s1_:_s2_";
-  DataConfig dback;
-  update_from_json(dback, to_json(d), "test");
-  EXPECT_EQ(dback.direction, "BtoA");
-  EXPECT_EQ(dback.crop_size, 64);
-  EXPECT_EQ(dback.pair_replace, "_s1_:_s2_");
-}
-
-TEST(ConfigJson, WrongTypeNamesSourceAndField) {
-  NetConfig n;
-  try {
-    update_from_json(n, nlohmann::json{{"ngf", "wide"}}, "run/config.json");
-    FAIL() << "expected p2p::Error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("run/config.json"), std::string::npos);
-    EXPECT_NE(std::string(e.what()).find("ngf"), std::string::npos);
-  }
 }
 
 }  // namespace

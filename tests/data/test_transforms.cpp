@@ -13,10 +13,6 @@ using namespace p2p::test;
 
 namespace {
 
-bool python_has_pil() {
-  return run_command(std::string(P2P_TEST_PYTHON) + " -c 'import PIL'").exit_code == 0;
-}
-
 DataConfig config(const std::string& preprocess, int load, int crop) {
   DataConfig cfg;
   cfg.preprocess = preprocess;
@@ -28,7 +24,7 @@ DataConfig config(const std::string& preprocess, int load, int crop) {
 }  // namespace
 
 TEST(Transforms, BicubicEqualsPilExactly) {
-  if (!python_has_pil()) GTEST_SKIP() << "python with PIL not available";
+  ASSERT_TRUE(python_can_import("PIL", "python3-pil"));
   const std::string dir = scratch_dir("resize_pil");
   write_random_png(dir + "/rgb.png", 37, 29, 3, 5);
   write_random_png(dir + "/gray.png", 37, 29, 1, 6);

@@ -18,12 +18,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 namespace p2p {
 namespace {
 
 const c10::Device kCpu(c10::kCPU);
+std::ostringstream log_;  // what the batch jobs report
 
 NetworkPtr tiny_generator(int input_nc, int output_nc, bool eval) {
   torch::manual_seed(7);
@@ -94,7 +96,7 @@ TEST(Inference, TranslateFolderKeepsSizes) {
   std::filesystem::create_directories(in);
   test::write_random_png(in + "/first.png", 50, 37, 3, 1);
   test::write_random_png(in + "/second image.png", 16, 20, 3, 2);
-  EXPECT_EQ(run_translate(*g, in, out, 3, kCpu), 2);
+  EXPECT_EQ(run_translate(*g, in, out, 3, kCpu, log_).written, 2);
   int w = 0, h = 0;
   image_size(out + "/first.png", w, h);
   EXPECT_EQ(w, 50);
@@ -106,7 +108,7 @@ TEST(Inference, TranslateFolderKeepsSizes) {
 
   // A single file works too.
   const std::string single = root + "/single";
-  EXPECT_EQ(run_translate(*g, in + "/first.png", single, 3, kCpu), 1);
+  EXPECT_EQ(run_translate(*g, in + "/first.png", single, 3, kCpu, log_).written, 1);
   EXPECT_EQ(list_images(single).size(), 1u);
 }
 
@@ -115,7 +117,7 @@ TEST(Inference, TranslateGray) {
   const std::string root = test::scratch_dir("translate_gray");
   // An RGB file is converted to gray on load because input_nc is 1.
   test::write_random_png(root + "/rgb.png", 21, 13, 3, 3);
-  EXPECT_EQ(run_translate(*g, root + "/rgb.png", root + "/out", 1, kCpu), 1);
+  EXPECT_EQ(run_translate(*g, root + "/rgb.png", root + "/out", 1, kCpu, log_).written, 1);
   at::Tensor out = load_image(root + "/out/rgb.png", 3);
   EXPECT_EQ(out.sizes(), (at::IntArrayRef{3, 13, 21}));
   // Written as gray: the three loaded channels are equal.
@@ -127,18 +129,41 @@ TEST(Inference, TranslateErrorsNameTheInput) {
   NetworkPtr g = tiny_generator(3, 3, true);
   const std::string root = test::scratch_dir("translate_errors");
   std::filesystem::create_directories(root + "/empty");
-  expect_error_naming([&] { run_translate(*g, root + "/empty", root + "/out", 3, kCpu); }, root + "/empty");
-  expect_error_naming([&] { run_translate(*g, root + "/nothing_here", root + "/out", 3, kCpu); }, "nothing_here");
+  expect_error_naming([&] { run_translate(*g, root + "/empty", root + "/out", 3, kCpu, log_); }, root + "/empty");
+  expect_error_naming([&] { run_translate(*g, root + "/nothing_here", root + "/out", 3, kCpu, log_); }, "nothing_here");
 
   std::filesystem::create_directories(root + "/bad");
   test::write_random_png(root + "/bad/a.png", 12, 12, 3, 4);
-  std::ofstream(root + "/bad/b.png") << "not a png";
-  expect_error_naming([&] { run_translate(*g, root + "/bad", root + "/bad_out", 3, kCpu); }, "b.png");
-  // Unreadable inputs are found before anything is written.
-  EXPECT_FALSE(test::file_exists(root + "/bad_out/a.png"));
+  // Writing <stem>.png into the input folder would replace the input itself: the command is wrong,
+  // so nothing is written.
+  expect_error_naming([&] { run_translate(*g, root + "/bad/a.png", root + "/bad", 3, kCpu, log_); }, "overwrite");
+}
 
-  // Writing <stem>.png into the input folder would replace the input itself.
-  expect_error_naming([&] { run_translate(*g, root + "/bad/a.png", root + "/bad", 3, kCpu); }, "overwrite");
+TEST(Inference, OneBadFileDoesNotStopAFolder) {
+  NetworkPtr g = tiny_generator(3, 3, true);
+  const std::string root = test::scratch_dir("translate_batch");
+  const std::string in = root + "/in", out = root + "/out";
+  std::filesystem::create_directories(in);
+  test::write_random_png(in + "/a.png", 12, 12, 3, 4);
+  const std::string whole = [&] {
+    test::write_random_png(in + "/b.png", 40, 40, 3, 5);
+    return test::read_file(in + "/b.png");
+  }();
+  std::ofstream(in + "/b.png", std::ios::binary) << whole.substr(0, whole.size() / 2);  // truncated
+  std::ofstream(in + "/c.png") << "not a png";
+  test::write_random_png(in + "/d.png", 9, 14, 3, 6);
+  std::ostringstream log;
+  const TranslateReport r = run_translate(*g, in, out, 3, kCpu, log);
+  EXPECT_EQ(r.written, 2);
+  ASSERT_EQ(r.failed.size(), 2u);
+  EXPECT_EQ(r.failed[0].first, in + "/b.png");
+  EXPECT_EQ(r.failed[1].first, in + "/c.png");
+  // The files after the bad ones were translated, and each failure was reported naming the file.
+  EXPECT_TRUE(test::file_exists(out + "/a.png"));
+  EXPECT_TRUE(test::file_exists(out + "/d.png"));
+  EXPECT_FALSE(test::file_exists(out + "/b.png"));
+  EXPECT_NE(log.str().find("skipped " + in + "/b.png"), std::string::npos) << log.str();
+  EXPECT_NE(log.str().find("skipped " + in + "/c.png"), std::string::npos) << log.str();
 }
 
 TEST(Inference, MissingWeightsFileIsNamed) {
@@ -199,7 +224,7 @@ TEST(Inference, RunTestWritesImagesMetricsAndIndex) {
   TestConfig tcfg;
   tcfg.num_test = 50;
   const std::string out = root + "/results";
-  EXPECT_EQ(run_test(*g, data, tcfg, kCpu, out), 3);
+  EXPECT_EQ(run_test(*g, data, tcfg, kCpu, out, {{"run", "r"}}, log_).scored, 3);
   for (int i = 0; i < 3; ++i) {
     for (const char* kind : {"real_A", "fake_B", "real_B"}) {
       const std::string path = out + "/images/" + std::to_string(i) + "_" + kind + ".png";
@@ -216,6 +241,7 @@ TEST(Inference, RunTestWritesImagesMetricsAndIndex) {
 
   nlohmann::json j = nlohmann::json::parse(test::read_file(out + "/metrics.json"));
   EXPECT_EQ(j["count"].get<int>(), 3);
+  EXPECT_EQ(j["run"], "r");  // provenance given by the caller
   ASSERT_EQ(j["images"].size(), 3u);
   EXPECT_EQ(j["images"][2]["name"], "2");
   // Recomputing from the written PNGs gives the stored numbers.
@@ -233,7 +259,7 @@ TEST(Inference, RunTestWritesImagesMetricsAndIndex) {
 
   // num_test limits the pairs; a rerun replaces the summary files.
   tcfg.num_test = 2;
-  EXPECT_EQ(run_test(*g, data, tcfg, kCpu, out), 2);
+  EXPECT_EQ(run_test(*g, data, tcfg, kCpu, out, {}, log_).scored, 2);
   EXPECT_EQ(nlohmann::json::parse(test::read_file(out + "/metrics.json"))["count"].get<int>(), 2);
 }
 
@@ -250,7 +276,7 @@ TEST(Inference, RunTestGray) {
   TestConfig tcfg;
   tcfg.num_test = 1;
   const std::string out = root + "/results";
-  EXPECT_EQ(run_test(*g, data, tcfg, kCpu, out), 1);
+  EXPECT_EQ(run_test(*g, data, tcfg, kCpu, out, {}, log_).scored, 1);
   EXPECT_FALSE(test::file_exists(out + "/images/1_fake_B.png"));  // num_test 1: only the first pair
   at::Tensor fake = load_image(out + "/images/0_fake_B.png", 3);
   EXPECT_EQ(fake.sizes(), (at::IntArrayRef{3, 33, 40}));
@@ -275,7 +301,7 @@ TEST(Inference, RunTestOnFacades) {
   TestConfig tcfg;
   tcfg.num_test = 2;
   const std::string out = test::scratch_dir("run_test_facades");
-  EXPECT_EQ(run_test(*g, data, tcfg, kCpu, out), 2);
+  EXPECT_EQ(run_test(*g, data, tcfg, kCpu, out, {}, log_).scored, 2);
   const std::vector<std::string> images = list_images(out + "/images");
   ASSERT_EQ(images.size(), 6u);
   for (const std::string& path : images) {
@@ -287,11 +313,11 @@ TEST(Inference, RunTestOnFacades) {
   EXPECT_EQ(nlohmann::json::parse(test::read_file(out + "/metrics.json"))["count"].get<int>(), 2);
 }
 
-TEST(Inference, RunTestFailureLeavesNoIndex) {
+TEST(Inference, RunTestSkipsABadPairAndScoresTheRest) {
   NetworkPtr g = tiny_generator(3, 3, false);
   const std::string root = test::scratch_dir("run_test_fail");
-  write_aligned_split(root + "/data/test", 2, 16, 16);
-  std::ofstream(root + "/data/test/2.png") << "truncated";
+  write_aligned_split(root + "/data/test", 3, 16, 16);
+  std::ofstream(root + "/data/test/1.png") << "truncated";
   DataConfig data;
   data.dataroot = root + "/data";
   data.phase = "test";
@@ -299,12 +325,20 @@ TEST(Inference, RunTestFailureLeavesNoIndex) {
   TestConfig tcfg;
   tcfg.num_test = 0;  // all
   const std::string out = root + "/results";
-  // A previous run's page must not survive a failed rerun.
-  std::filesystem::create_directories(out);
-  std::ofstream(out + "/index.html") << "old";
-  expect_error_naming([&] { run_test(*g, data, tcfg, kCpu, out); }, "2.png");
-  EXPECT_FALSE(test::file_exists(out + "/index.html"));
-  EXPECT_FALSE(test::file_exists(out + "/metrics.json"));
+  std::ostringstream log;
+  const TestReport r = run_test(*g, data, tcfg, kCpu, out, {{"epoch", 7}}, log);
+  EXPECT_EQ(r.available, 3);
+  EXPECT_EQ(r.scored, 2);
+  ASSERT_EQ(r.failed.size(), 1u);
+  EXPECT_EQ(r.failed[0].first, root + "/data/test/1.png");
+  EXPECT_NE(log.str().find("skipped " + root + "/data/test/1.png"), std::string::npos) << log.str();
+  EXPECT_TRUE(test::file_exists(out + "/images/2_fake_B.png"));  // the pair after the bad one
+  const nlohmann::json j = nlohmann::json::parse(test::read_file(out + "/metrics.json"));
+  EXPECT_EQ(j["count"], 2);
+  EXPECT_EQ(j["available"], 3);
+  EXPECT_EQ(j["epoch"], 7);  // provenance reaches metrics.json
+  ASSERT_EQ(j["failed"].size(), 1u);
+  EXPECT_EQ(j["failed"][0]["file"], root + "/data/test/1.png");
 }
 
 }  // namespace

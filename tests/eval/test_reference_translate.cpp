@@ -1,6 +1,7 @@
-// `p2p translate --weights <reference *_net_G.pth> --eval` path: a reference checkpoint loaded by
-// load_generator_weights and run through translate_tensor must reproduce PyTorch's eval-mode output
-// to 1e-4 (float). Fixtures: tests/fixtures/make_reference_fixtures.py (see testutil.h).
+// `p2p translate --weights <reference *_net_G.pth> --eval` path: a reference checkpoint — in the zip
+// format or the legacy format of the published models — loaded by load_generator_weights and run
+// through translate_tensor must reproduce PyTorch's eval-mode output to 1e-4 (float). Fixtures:
+// tests/fixtures/make_reference_fixtures.py (see testutil.h).
 #include "p2p/eval/inference.h"
 #include "p2p/models/networks.h"
 #include "testutil/testutil.h"
@@ -24,7 +25,8 @@ at::Tensor read_f32(const std::string& path, const std::vector<int64_t>& shape) 
   return t;
 }
 
-TEST(ReferenceTranslate, Unet256WeightsReproduceReferenceEvalOutput) {
+void check_translate(const std::string& file_key) {
+  SCOPED_TRACE(file_key);
   const std::string dir = test::reference_fixtures();
   const auto manifest = nlohmann::json::parse(test::read_file(dir + "/manifest.json"));
   nlohmann::json entry;
@@ -37,7 +39,7 @@ TEST(ReferenceTranslate, Unet256WeightsReproduceReferenceEvalOutput) {
   cfg.norm = "batch";
   cfg.ngf = entry.at("width").get<int>();
   NetworkPtr G = make_generator(cfg);
-  load_generator_weights(*G, dir + "/" + entry.at("state_dict").get<std::string>());
+  load_generator_weights(*G, dir + "/" + entry.at(file_key).get<std::string>());
   set_eval_mode(*G, true);
   const at::Tensor x = read_f32(dir + "/" + entry.at("input").get<std::string>(),
                                 entry.at("input_shape").get<std::vector<int64_t>>());
@@ -47,6 +49,9 @@ TEST(ReferenceTranslate, Unet256WeightsReproduceReferenceEvalOutput) {
   ASSERT_EQ(got.sizes(), want[0].sizes());
   EXPECT_LE((got - want[0]).abs().max().item<double>(), kTolerance);
 }
+
+TEST(ReferenceTranslate, Unet256WeightsReproduceReferenceEvalOutput) { check_translate("state_dict"); }
+TEST(ReferenceTranslate, LegacyUnet256WeightsReproduceReferenceEvalOutput) { check_translate("legacy_state_dict"); }
 
 }  // namespace
 }  // namespace p2p

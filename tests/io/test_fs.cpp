@@ -1,13 +1,53 @@
-// Tests for filesystem helpers: atomic writes keep the old file when the writer fails, listings are
-// sorted full paths of images only, and errors name the path.
+// Tests for filesystem helpers: atomic writes keep the old file when the writer fails and are durable
+// (the data is flushed before the rename, the folder after it), stale temp files of killed writers are
+// removed, a folder lock admits one holder, listings are sorted full paths of images only, and errors
+// name the path.
 #include "p2p/core/error.h"
 #include "p2p/io/fs.h"
 #include "testutil/testutil.h"
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <climits>
+#include <dlfcn.h>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <unistd.h>
+#include <vector>
+
+// This test program's own fsync and rename: they record the calls made while tracing is on and then do
+// the real thing, so the order of flushes and renames in write_atomically can be checked.
+namespace {
+std::atomic<bool> g_trace{false};
+std::mutex g_calls_mutex;
+std::vector<std::string> g_calls;
+
+std::string fd_path(int fd) {
+  char buf[PATH_MAX] = {0};
+  const ssize_t n = ::readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
+}
+
+void record(const std::string& call) {
+  if (!g_trace) return;
+  std::lock_guard<std::mutex> lock(g_calls_mutex);
+  g_calls.push_back(call);
+}
+}  // namespace
+
+extern "C" int fsync(int fd) {
+  static auto real = reinterpret_cast<int (*)(int)>(::dlsym(RTLD_NEXT, "fsync"));
+  record("fsync " + fd_path(fd));
+  return real(fd);
+}
+
+extern "C" int rename(const char* from, const char* to) {
+  static auto real = reinterpret_cast<int (*)(const char*, const char*)>(::dlsym(RTLD_NEXT, "rename"));
+  record(std::string("rename ") + from + " " + to);
+  return real(from, to);
+}
 
 namespace fs = std::filesystem;
 using namespace p2p;
@@ -30,6 +70,56 @@ TEST(Fs, WriteTextAtomicallyWritesAndReplaces) {
   write_text_atomically(dir + "/a.txt", "second\n");
   EXPECT_EQ(read_file(dir + "/a.txt"), "second\n");
   EXPECT_EQ(count_entries(dir), 1);  // no temp file left
+}
+
+TEST(Fs, AtomicWriteFlushesDataBeforeTheRenameAndTheFolderAfter) {
+  const std::string dir = fs::canonical(scratch_dir("fs_sync")).string();
+  {
+    std::lock_guard<std::mutex> lock(g_calls_mutex);
+    g_calls.clear();
+  }
+  g_trace = true;
+  write_text_atomically(dir + "/a.txt", "durable");
+  g_trace = false;
+  std::lock_guard<std::mutex> lock(g_calls_mutex);
+  ASSERT_EQ(g_calls.size(), 3u) << ::testing::PrintToString(g_calls);
+  const std::string tmp = g_calls[1].substr(7, g_calls[1].find(' ', 7) - 7);
+  EXPECT_EQ(tmp.rfind(dir + "/a.txt.tmp." + std::to_string(::getpid()) + ".", 0), 0u) << tmp;
+  EXPECT_EQ(g_calls[0], "fsync " + tmp);               // the data reaches the disk first,
+  EXPECT_EQ(g_calls[1], "rename " + tmp + " " + dir + "/a.txt");  // then the name points at it,
+  EXPECT_EQ(g_calls[2], "fsync " + dir);               // and the rename itself is made durable
+  EXPECT_EQ(read_file(dir + "/a.txt"), "durable");
+}
+
+TEST(Fs, StaleTempFilesOfDeadWritersAreRemoved) {
+  const std::string dir = scratch_dir("fs_stale");
+  const std::string dead = "latest.pt.tmp.2147483000.0", mine = "best.pt.tmp." + std::to_string(::getpid()) + ".4";
+  const std::string parent = "x.png.tmp." + std::to_string(::getppid()) + ".1";
+  for (const std::string& f : {dead, mine, parent, std::string("notes.tmp.txt"), std::string("latest.pt")}) {
+    std::ofstream(dir + "/" + f) << "x";
+  }
+  EXPECT_EQ(remove_stale_temp_files(dir), std::vector<std::string>{dead});
+  EXPECT_FALSE(file_exists(dir + "/" + dead));
+  for (const std::string& f : {mine, parent, std::string("notes.tmp.txt"), std::string("latest.pt")}) {
+    EXPECT_TRUE(file_exists(dir + "/" + f)) << f;
+  }
+}
+
+TEST(Fs, FolderLockAdmitsOneHolder) {
+  const std::string dir = scratch_dir("fs_lock") + "/run";
+  {
+    FolderLock first(dir, "trainer");
+    EXPECT_EQ(read_file(dir + "/.lock"), std::to_string(::getpid()) + "\n");
+    try {
+      FolderLock second(dir, "trainer");
+      FAIL() << "a second lock on the same folder was granted";
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(dir + " is in use by another trainer (PID " + std::to_string(::getpid())), std::string::npos)
+          << msg;
+    }
+  }
+  FolderLock again(dir, "trainer");  // released with its holder; the old .lock file is no obstacle
 }
 
 TEST(Fs, FailedWriterLeavesOldFileIntact) {

@@ -21,10 +21,6 @@ void write_bytes(const std::string& path, const std::string& bytes) {
   out << bytes;
 }
 
-bool python_has_pil() {
-  return run_command(std::string(P2P_TEST_PYTHON) + " -c 'import PIL, numpy'").exit_code == 0;
-}
-
 }  // namespace
 
 TEST(Image, PngRoundTripIsExactAt8Bits) {
@@ -73,7 +69,7 @@ TEST(Image, RgbToGrayMatchesPilKnownAnswers) {
 }
 
 TEST(Image, RgbToGrayEqualsPilOnRandomImage) {
-  if (!python_has_pil()) GTEST_SKIP() << "python with PIL not available";
+  ASSERT_TRUE(python_can_import("PIL, numpy", "python3-pil python3-numpy"));
   const std::string dir = scratch_dir("image_gray_pil");
   write_random_png(dir + "/c.png", 40, 30, 3, 3);
   auto r = run_command(std::string(P2P_TEST_PYTHON) + " -c \"from PIL import Image; Image.open('" + dir +
@@ -111,7 +107,7 @@ TEST(Image, SixteenBitPgmKeepsPrecision) {
 }
 
 TEST(Image, SixteenBitPngFromPil) {
-  if (!python_has_pil()) GTEST_SKIP() << "python with PIL not available";
+  ASSERT_TRUE(python_can_import("PIL, numpy", "python3-pil python3-numpy"));
   const std::string dir = scratch_dir("image_16png");
   auto r = run_command(std::string(P2P_TEST_PYTHON) +
                        " -c \"import numpy as np; from PIL import Image; "
@@ -127,7 +123,7 @@ TEST(Image, SixteenBitPngFromPil) {
 }
 
 TEST(Image, AlphaIsDropped) {
-  if (!python_has_pil()) GTEST_SKIP() << "python with PIL not available";
+  ASSERT_TRUE(python_can_import("PIL, numpy", "python3-pil python3-numpy"));
   const std::string dir = scratch_dir("image_alpha");
   auto r = run_command(std::string(P2P_TEST_PYTHON) +
                        " -c \"from PIL import Image; Image.new('RGBA', (3, 2), (10, 20, 30, 0)).save('" + dir +
@@ -202,7 +198,7 @@ TEST(Image, RealFacadesJpegDecodesLikePil) {
   const std::string file = facades + "/train/1.jpg";
   at::Tensor t = load_image(file, 3);
   ASSERT_EQ(t.sizes(), (at::IntArrayRef{3, 256, 512}));
-  if (!python_has_pil()) GTEST_SKIP() << "python with PIL not available";
+  ASSERT_TRUE(python_can_import("PIL, numpy", "python3-pil python3-numpy"));
   const std::string dir = scratch_dir("image_jpeg");
   auto r = run_command(std::string(P2P_TEST_PYTHON) + " -c \"from PIL import Image; Image.open('" + file +
                        "').convert('RGB').save('" + dir + "/ref.png')\"");

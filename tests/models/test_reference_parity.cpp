@@ -1,8 +1,12 @@
 // Reference parity: state_dicts saved by PyTorch from reference-layout networks (unet_256, unet_128,
-// resnet_6blocks, resnet_9blocks, basic PatchGAN; width 8, batch norm, perturbed running statistics)
-// load into our networks by name, and in eval mode our forward pass reproduces PyTorch's output to a
-// max abs difference of 1e-4. Fixtures: tests/fixtures/make_reference_fixtures.py (run with the
-// PyTorch interpreter once per version of the script, cached under the test working directory).
+// resnet_6blocks, resnet_9blocks, basic and pixel PatchGANs; width 8; batch norm with perturbed running
+// statistics, or instance norm) load into our networks by name, and our forward pass reproduces
+// PyTorch's output to a max abs difference of 1e-4 — in eval mode (running statistics, no dropout) and
+// in the paper's test mode (batch statistics; built without dropout so the output is deterministic).
+// The same holds for the legacy (pre-1.6) files of the reference's published models and for old
+// instance-norm files that still carry InstanceNorm running statistics. Fixtures:
+// tests/fixtures/make_reference_fixtures.py (run with the PyTorch interpreter once per version of the
+// script, cached under the test working directory).
 #include "p2p/core/config.h"
 #include "p2p/core/error.h"
 #include "p2p/io/state_dict.h"
@@ -76,21 +80,26 @@ p2p::NetworkPtr build(const json& e) {
   return p2p::make_discriminator(cfg, e.at("input_shape")[1].get<int64_t>());
 }
 
-void check_parity(const std::string& name) {
-  SCOPED_TRACE(name);
+// Loads the entry's `file_key` file into our network and compares the forward pass with PyTorch's.
+void check_parity(const std::string& name, const std::string& file_key = "state_dict") {
+  SCOPED_TRACE(name + " (" + file_key + ")");
   const json& e = parity_entry(name);
-  const std::string file = fixture(e.at("state_dict").get<std::string>());
+  ASSERT_TRUE(e.contains(file_key)) << "the fixture has no " << file_key;
+  const std::string file = fixture(e.at(file_key).get<std::string>());
   p2p::StateDict dict = p2p::read_state_dict(file);
   p2p::NetworkPtr net = build(e);
   EXPECT_EQ(p2p::count_parameters(*net), e.at("parameters").get<int64_t>());
 
-  // Our names, in our order, are the file's: files we write look like the reference's.
-  p2p::StateDict ours = p2p::state_dict_of(*net);
-  ASSERT_EQ(ours.size(), dict.size());
-  for (size_t i = 0; i < ours.size(); ++i) EXPECT_EQ(ours[i].first, dict[i].first) << "entry " << i;
+  if (file_key == "state_dict") {
+    // Our names, in our order, are the file's: files we write look like the reference's.
+    p2p::StateDict ours = p2p::state_dict_of(*net);
+    ASSERT_EQ(ours.size(), dict.size());
+    for (size_t i = 0; i < ours.size(); ++i) EXPECT_EQ(ours[i].first, dict[i].first) << "entry " << i;
+  }
 
   p2p::load_into(*net, dict, file);
-  p2p::set_eval_mode(*net, true);
+  const bool eval = e.at("mode").get<std::string>() == "eval";
+  p2p::set_eval_mode(*net, eval);
   at::Tensor x = read_f32(fixture(e.at("input").get<std::string>()), e.at("input_shape").get<std::vector<int64_t>>());
   at::Tensor want = read_f32(fixture(e.at("output").get<std::string>()), e.at("output_shape").get<std::vector<int64_t>>());
   torch::NoGradGuard no_grad;
@@ -100,6 +109,11 @@ void check_parity(const std::string& name) {
   EXPECT_LE(diff, kTolerance) << "max |ours - PyTorch| over " << got.numel() << " outputs";
   // The comparison means something only if the output is not ~0 everywhere.
   EXPECT_GT(want.abs().mean().item<double>(), 0.05);
+  if (!eval) {
+    // Batch statistics: the same weights in eval mode give another output, so this compared train mode.
+    p2p::set_eval_mode(*net, true);
+    EXPECT_GT((net->forward(x) - want).abs().max().item<double>(), 100 * kTolerance);
+  }
 }
 
 std::string load_error(p2p::Network& net, const std::string& file) {
@@ -118,6 +132,30 @@ TEST(ReferenceParity, Unet128) { check_parity("unet_128"); }
 TEST(ReferenceParity, Resnet6Blocks) { check_parity("resnet_6blocks"); }
 TEST(ReferenceParity, Resnet9Blocks) { check_parity("resnet_9blocks"); }
 TEST(ReferenceParity, BasicDiscriminator) { check_parity("basic_D"); }
+TEST(ReferenceParity, PixelDiscriminator) { check_parity("pixel_D"); }
+
+// The paper's test mode: BatchNorm normalises with the batch's own statistics.
+TEST(ReferenceParity, PaperTestModeUnet256) { check_parity("unet_256_train"); }
+TEST(ReferenceParity, PaperTestModeUnet128) { check_parity("unet_128_train"); }
+TEST(ReferenceParity, PaperTestModeResnet9Blocks) { check_parity("resnet_9blocks_train"); }
+TEST(ReferenceParity, PaperTestModeBasicDiscriminator) { check_parity("basic_D_train"); }
+TEST(ReferenceParity, PaperTestModePixelDiscriminator) { check_parity("pixel_D_train"); }
+
+TEST(ReferenceParity, InstanceNormUnet128) { check_parity("unet_128_instance"); }
+TEST(ReferenceParity, InstanceNormResnet9Blocks) { check_parity("resnet_9blocks_instance"); }
+TEST(ReferenceParity, InstanceNormBasicDiscriminator) { check_parity("basic_D_instance"); }
+
+// Legacy (pre-1.6) files, the format of the reference's published pretrained models.
+TEST(ReferenceParity, LegacyFormatUnet256) { check_parity("unet_256", "legacy_state_dict"); }
+TEST(ReferenceParity, LegacyFormatUnet128) { check_parity("unet_128", "legacy_state_dict"); }
+TEST(ReferenceParity, LegacyFormatResnet9Blocks) { check_parity("resnet_9blocks", "legacy_state_dict"); }
+TEST(ReferenceParity, LegacyFormatBasicDiscriminator) { check_parity("basic_D", "legacy_state_dict"); }
+
+// Old instance-norm files carry InstanceNorm running statistics, which the reference drops on load.
+TEST(ReferenceParity, OldInstanceNormKeysUnet128) { check_parity("unet_128_instance", "old_keys_state_dict"); }
+TEST(ReferenceParity, OldInstanceNormKeysResnet9Blocks) {
+  check_parity("resnet_9blocks_instance", "old_keys_state_dict");
+}
 
 TEST(ReferenceParity, WrongArchitectureNamesTheTensor) {
   // unet_128 weights into unet_256: the 7th level is innermost in one and a middle block in the other.

@@ -75,7 +75,7 @@ const std::string& reference_fixtures() {
     auto r = run_command(quote(P2P_TEST_PYTHON) + " " + quote(script) + " " + quote(tmp));
     if (r.exit_code != 0) {
       throw std::runtime_error("the fixture script failed (needs " + std::string(P2P_TEST_PYTHON) +
-                               " with PyTorch, e.g. Debian's python3-torch):\n" + r.output);
+                               " with PyTorch; install it with: sudo apt-get install python3-torch, as scripts/setup.sh does):\n" + r.output);
     }
     fs::create_directories(done.parent_path());
     std::error_code ec;
@@ -84,6 +84,14 @@ const std::string& reference_fixtures() {
     return done.string();
   }();
   return dir;
+}
+
+::testing::AssertionResult python_can_import(const std::string& modules, const std::string& packages) {
+  const CommandResult r = run_command(quote(P2P_TEST_PYTHON) + " -c 'import " + modules + "'");
+  if (r.exit_code == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << P2P_TEST_PYTHON << " cannot import " << modules << " (" << r.output
+                                       << "). This check compares with that library; install it with: "
+                                       << "sudo apt-get install " << packages << " (scripts/setup.sh does)";
 }
 
 bool file_exists(const std::string& path) { return fs::exists(path); }

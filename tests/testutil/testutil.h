@@ -5,6 +5,8 @@
 
 #include "p2p/core/error.h"
 
+#include <gtest/gtest.h>
+
 #include <string>
 
 namespace p2p::test {
@@ -32,6 +34,11 @@ void write_random_png(const std::string& path, int w, int h, int channels, unsig
 // shared by test processes. A missing PyTorch is a failure, not a skip, so reference checks can never
 // pass vacuously.
 const std::string& reference_fixtures();
+
+// Success when P2P_TEST_PYTHON can import `modules` ("PIL, numpy"); otherwise a failure that says what
+// is missing and how to install it (`packages`, Debian names; scripts/setup.sh installs them), so a
+// reference check can never pass by being skipped. Use as ASSERT_TRUE(test::python_can_import(...)).
+::testing::AssertionResult python_can_import(const std::string& modules, const std::string& packages);
 
 // Runs `body` and returns the p2p::Error message it throws ("" when it throws none).
 template <typename F>

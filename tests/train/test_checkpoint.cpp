@@ -1,8 +1,10 @@
 // Tests for io/checkpoint (here because it needs networks and optimizers): full-state round trip,
-// identical continuation after reload, and clear errors for wrong architectures and damaged files.
+// identical continuation after reload, clear errors for wrong architectures and damaged files, no
+// non-finite state ever written, and no resume from a checkpoint missing a section.
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
 #include "p2p/io/checkpoint.h"
+#include "p2p/io/state_dict.h"
 #include "p2p/train/model.h"
 #include "testutil/testutil.h"
 
@@ -10,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <limits>
 #include <fstream>
 
 namespace p2p {
@@ -47,7 +50,9 @@ TEST(Checkpoint, ReloadedModelContinuesIdentically) {
   meta.epoch = 3;
   meta.epoch_iter = 2;
   meta.total_iters = 2;
-  meta.best_val_l1 = 0.25;
+  meta.best_metric = "val_psnr";
+  meta.best_value = 21.5;
+  meta.best_epoch = 2;
   meta.config_json = R"({"net":{"netG":"unet_32"}})";
   save_checkpoint(path, state_of(a), meta);
   ASSERT_TRUE(std::filesystem::exists(path));
@@ -63,7 +68,9 @@ TEST(Checkpoint, ReloadedModelContinuesIdentically) {
   EXPECT_EQ(m.epoch, 3);
   EXPECT_EQ(m.epoch_iter, 2);
   EXPECT_EQ(m.total_iters, 2);
-  EXPECT_DOUBLE_EQ(m.best_val_l1, 0.25);
+  EXPECT_EQ(m.best_metric, "val_psnr");
+  EXPECT_DOUBLE_EQ(m.best_value, 21.5);
+  EXPECT_EQ(m.best_epoch, 2);
   EXPECT_EQ(m.config_json, meta.config_json);
   EXPECT_EQ(read_checkpoint_meta(path).epoch, 3);
   EXPECT_TRUE(is_p2p_checkpoint(path));
@@ -108,6 +115,79 @@ TEST(Checkpoint, TruncatedFileNamesTheFile) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(cut), std::string::npos) << e.what();
   }
+}
+
+TEST(Checkpoint, NonFiniteStateIsNeverWritten) {
+  const std::string dir = test::scratch_dir("ckpt_nonfinite");
+  const std::string path = dir + "/latest.pt";
+  Pix2PixModel a(tiny_net(), TrainConfig(), c10::Device(c10::kCPU));
+  a.optimize(batch(1));
+  save_checkpoint(path, state_of(a), CheckpointMeta());
+  const std::string good = test::read_file(path);
+  EXPECT_TRUE(non_finite_entries(state_of(a)).empty());
+
+  // A BatchNorm running variance overflowed (what --lr 1e6 did): refused, naming the buffer.
+  at::Tensor var;
+  for (const auto& b : a.generator().named_buffers()) {
+    if (b.key().find("running_var") != std::string::npos) {
+      var = b.value();
+      break;
+    }
+  }
+  ASSERT_TRUE(var.defined());
+  var[0].fill_(std::numeric_limits<float>::infinity());
+  EXPECT_EQ(non_finite_entries(state_of(a)).size(), 1u);
+  try {
+    save_checkpoint(path, state_of(a), CheckpointMeta());
+    FAIL() << "expected NonFiniteState";
+  } catch (const NonFiniteState& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(path), std::string::npos) << msg;
+    EXPECT_NE(msg.find("running_var"), std::string::npos) << msg;
+  }
+  EXPECT_EQ(test::read_file(path), good);  // the previous checkpoint is untouched
+  var[0].fill_(1.0f);
+
+  // An Adam moment that overflowed (a huge --lambda_L1): refused too.
+  auto& state = a.optimizer_G().state();
+  ASSERT_FALSE(state.empty());
+  static_cast<torch::optim::AdamParamState&>(*state.begin()->second).exp_avg_sq().fill_(NAN);
+  const std::vector<std::string> bad = non_finite_entries(state_of(a));
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_EQ(bad[0].rfind("opt_G.", 0), 0u) << bad[0];
+  EXPECT_THROW(save_checkpoint(path, state_of(a), CheckpointMeta()), NonFiniteState);
+  EXPECT_EQ(test::read_file(path), good);
+}
+
+TEST(Checkpoint, ResumeRefusesACheckpointMissingASection) {
+  const std::string dir = test::scratch_dir("ckpt_sections");
+  const std::string path = dir + "/latest.pt";
+  Pix2PixModel a(tiny_net(), TrainConfig(), c10::Device(c10::kCPU));
+  a.optimize(batch(1));
+  CheckpointMeta meta;
+  meta.total_iters = 1;
+  save_checkpoint(path, state_of(a), meta);
+  const StateDict all = read_state_dict(path);
+  auto without = [&](const std::string& prefix, const std::string& name) {
+    StateDict kept;
+    for (const auto& e : all) {
+      if (e.first.rfind(prefix, 0) != 0) kept.push_back(e);
+    }
+    write_state_dict(dir + "/" + name, kept);
+    return dir + "/" + name;
+  };
+  Pix2PixModel b(tiny_net(), TrainConfig(), c10::Device(c10::kCPU));
+  for (const auto& [prefix, needle] : {std::pair<std::string, std::string>{"opt_G.", "opt_G."},
+                                       {"opt_D.", "opt_D."},
+                                       {"rng.cpu", "rng.cpu"}}) {
+    const std::string file = without(prefix, "no_" + prefix + "pt");
+    const std::string msg = test::error_of([&] { load_checkpoint(file, state_of(b), /*resume=*/true); });
+    EXPECT_NE(msg.find(file), std::string::npos) << prefix << ": " << msg;
+    EXPECT_NE(msg.find(needle), std::string::npos) << prefix << ": " << msg;
+    // For inference (no resume) only the networks matter.
+    EXPECT_NO_THROW(load_checkpoint(file, {&b.generator(), nullptr, nullptr, nullptr}, /*resume=*/false));
+  }
+  EXPECT_NO_THROW(load_checkpoint(path, state_of(b), /*resume=*/true));
 }
 
 }  // namespace

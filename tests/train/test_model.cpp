@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <torch/autograd.h>
 #include <torch/optim/adam.h>
 
 namespace p2p {
@@ -115,6 +116,44 @@ TEST(Pix2PixStep, LambdaL1AndBetasReachTheOptimisation) {
   m.set_learning_rates(1e-5, 2e-5);
   EXPECT_DOUBLE_EQ(g.lr(), 1e-5);
   EXPECT_DOUBLE_EQ(d.lr(), 2e-5);
+}
+
+TEST(Pix2PixStep, WgangpStepIncludesTheGradientPenalty) {
+  // The D step of --gan_mode wgangp written out by hand: Wasserstein critic loss plus
+  // lambda_gp * E[(||grad_x D(x)||_2 - 1)^2] at x = e*real + (1-e)*fake. D's weights after the step
+  // must match; without the penalty they would not (checked below), so dropping it fails this test.
+  seed_everything(11, false);
+  NetConfig net = tiny_net();
+  TrainConfig train;
+  train.gan_mode = "wgangp";
+  Pix2PixModel model(net, train, c10::Device(c10::kCPU));
+  Batch batch = random_batch(2, 32, 12);
+  auto step_by_hand = [&](double lambda_gp) {
+    NetworkPtr G = make_generator(net), D = make_discriminator(net, 6);
+    copy_weights(model.generator(), *G);
+    copy_weights(*model.discriminator(), *D);
+    G->train(), D->train();
+    torch::optim::Adam opt_D(D->parameters(), torch::optim::AdamOptions(2e-4).betas(std::make_tuple(0.5, 0.999)));
+    seed_everything(21, false);
+    at::Tensor fake = G->forward(batch.A).detach();
+    const at::Tensor fake_in = at::cat({batch.A, fake}, 1), real_in = at::cat({batch.A, batch.B}, 1);
+    opt_D.zero_grad();
+    at::Tensor loss = (D->forward(fake_in).mean() - D->forward(real_in).mean()) * 0.5;
+    at::Tensor e = at::rand({2, 1, 1, 1});
+    at::Tensor x = (e * real_in + (1 - e) * fake_in).requires_grad_(true);
+    at::Tensor out = D->forward(x);
+    at::Tensor grad = torch::autograd::grad({out}, {x}, {at::ones_like(out)}, true, true)[0];
+    at::Tensor penalty = (grad.reshape({2, -1}).norm(2, 1) - 1).pow(2).mean() * lambda_gp;
+    (loss + penalty).backward();
+    opt_D.step();
+    return D;
+  };
+  NetworkPtr with_penalty = step_by_hand(10.0), without_penalty = step_by_hand(0.0);
+  seed_everything(21, false);
+  StepLosses l = model.optimize(batch);
+  EXPECT_GT(l.D_gp, 0.0);
+  EXPECT_LT(max_diff(*model.discriminator(), *with_penalty), 1e-6);
+  EXPECT_GT(max_diff(*model.discriminator(), *without_penalty), 1e-5);  // the penalty moved D
 }
 
 TEST(Pix2PixStep, WgangpAddsAPenaltyScaledByLambdaGp) {

@@ -3,8 +3,10 @@
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
 #include "p2p/io/checkpoint.h"
+#include "p2p/io/fs.h"
 #include "p2p/io/image.h"
 #include "p2p/io/state_dict.h"
+#include "p2p/train/run_folder.h"
 #include "p2p/train/trainer.h"
 #include "testutil/testutil.h"
 
@@ -14,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -151,9 +154,9 @@ TEST(Trainer, ResumedRunEndsWithTheSameWeights) {
 TEST(Trainer, ScheduleAndOutputFlagsReachTheRun) {
   const std::string root = make_dataset("flags_ds", 12);
   RunSetup s = tiny(root, test::scratch_dir("flags_ckpt"));
-  s.train.epoch_count = 5;       // epochs are numbered from 5
-  s.train.n_epochs = 1;
-  s.train.n_epochs_decay = 1;
+  s.train.epoch_count = 5;       // the reference's --epoch_count: the fixed schedule resumes at epoch 5
+  s.train.n_epochs = 4;
+  s.train.n_epochs_decay = 2;
   s.train.lr_D = 1e-3;           // separate D learning rate
   s.train.num_samples = 2;       // triplets per epoch
   s.train.max_val = 2;           // validate on 2 of the 3 val pairs
@@ -166,10 +169,11 @@ TEST(Trainer, ScheduleAndOutputFlagsReachTheRun) {
   EXPECT_EQ(nlohmann::json::parse(hist[0])["epoch"], 4);  // baseline before the first epoch (5)
   auto first = nlohmann::json::parse(hist[1]), second = nlohmann::json::parse(hist[2]);
   EXPECT_EQ(first["epoch"], 5);
-  EXPECT_EQ(second["epoch"], 6);
-  EXPECT_NEAR(first["lr_D"].get<double>(), 1e-3, 1e-15);
-  EXPECT_NEAR(second["lr_D"].get<double>(), 0.5e-3, 1e-15);  // decays with the same factor as G
-  EXPECT_NEAR(second["lr_G"].get<double>(), 1e-4, 1e-15);
+  EXPECT_EQ(second["epoch"], 6);  // ... and ends where the schedule ends (4 + 2), not 2 epochs later
+  // The learning rates of epochs 5 and 6 of a 4 + 2 schedule: 1 - (e - 4) / 3.
+  EXPECT_NEAR(first["lr_D"].get<double>(), 1e-3 * 2 / 3, 1e-15);
+  EXPECT_NEAR(second["lr_D"].get<double>(), 1e-3 / 3, 1e-15);  // decays with the same factor as G
+  EXPECT_NEAR(second["lr_G"].get<double>(), 2e-4 / 3, 1e-15);
   EXPECT_EQ(std::distance(fs::directory_iterator(r.run_dir + "/samples"), fs::directory_iterator()), 6);
   for (auto& e : fs::directory_iterator(r.run_dir)) {
     EXPECT_EQ(e.path().filename().string().rfind("epoch_", 0), std::string::npos) << e.path();
@@ -198,20 +202,6 @@ TEST(Trainer, SaveLatestFreqWritesMidEpochCheckpoints) {
   EXPECT_EQ(lines(r.run_dir + "/history.jsonl").size(), 1u);  // only the baseline: no epoch finished
 }
 
-TEST(Trainer, CheckpointPathNamesLatestBestAndEpochs) {
-  EXPECT_EQ(checkpoint_path("run", "latest"), "run/latest.pt");
-  EXPECT_EQ(checkpoint_path("run", "best"), "run/best.pt");
-  EXPECT_EQ(checkpoint_path("run", "12"), "run/epoch_12.pt");
-  for (const char* bad : {"newest", "12a", "-3", ""}) {
-    try {
-      checkpoint_path("run", bad);
-      FAIL() << bad;
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("--epoch"), std::string::npos);
-    }
-  }
-}
-
 TEST(Trainer, MaxValLimitsValidationPairs) {
   const std::string root = make_dataset("maxval_ds", 12);
   RunSetup s = tiny(root, test::scratch_dir("maxval_ckpt"));
@@ -236,6 +226,190 @@ TEST(Trainer, CropSizeNotSuitingTheGeneratorIsRefused) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("--crop_size 24"), std::string::npos) << e.what();
   }
+}
+
+TEST(Trainer, EpochCountPastTheScheduleIsRefused) {
+  const std::string root = make_dataset("epoch_count_ds", 4);
+  RunSetup s = tiny(root, test::scratch_dir("epoch_count_ckpt"));
+  s.train.epoch_count = 4;  // the schedule has 2 + 1 epochs
+  std::ostringstream log;
+  const std::string msg = test::error_of([&] { train(s.net, s.data, s.train, c10::Device(c10::kCPU), {}, log); });
+  EXPECT_NE(msg.find("--epoch_count 4"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("1..3"), std::string::npos) << msg;
+}
+
+// history.jsonl as JSON objects, without the baseline line.
+std::vector<nlohmann::json> epochs_of(const std::string& run_dir) {
+  std::vector<nlohmann::json> out;
+  for (const std::string& l : lines(run_dir + "/history.jsonl")) {
+    auto j = nlohmann::json::parse(l);
+    if (!j.value("baseline", false)) out.push_back(j);
+  }
+  return out;
+}
+
+void expect_same_generator(const std::string& a, const std::string& b) {
+  StateDict da = read_state_dict(a), db = read_state_dict(b);
+  ASSERT_EQ(da.size(), db.size());
+  int compared = 0;
+  for (size_t i = 0; i < da.size(); ++i) {
+    if (da[i].first.rfind("G.", 0) != 0) continue;
+    EXPECT_TRUE(at::equal(da[i].second, db[i].second)) << da[i].first;
+    ++compared;
+  }
+  EXPECT_GT(compared, 10);
+}
+
+TEST(Trainer, BestCheckpointHoldsTheBestEpochByTheChosenMetric) {
+  const std::string root = make_dataset("best_ds", 12);
+  for (const std::string metric : {"val_l1", "val_psnr"}) {
+    SCOPED_TRACE(metric);
+    RunSetup s = tiny(root, test::scratch_dir("best_ckpt_" + metric));
+    s.train.n_epochs = 3;
+    s.train.n_epochs_decay = 2;
+    s.train.save_epoch_freq = 1;
+    s.train.lr = 2e-3;  // enough movement that the epochs differ
+    s.train.best_metric = metric;
+    std::ostringstream log;
+    TrainResult r = train(s.net, s.data, s.train, c10::Device(c10::kCPU), {}, log);
+    const bool higher = metric == "val_psnr";
+    const char* key = higher ? "psnr" : "l1";
+    int64_t best_epoch = 0;
+    double best = 0;
+    for (const auto& e : epochs_of(r.run_dir)) {
+      const double v = e["val"][key].get<double>();
+      if (best_epoch == 0 || (higher ? v > best : v < best)) best = v, best_epoch = e["epoch"].get<int64_t>();
+      EXPECT_EQ(e.value("best", false), e["epoch"].get<int64_t>() == best_epoch && v == best) << e.dump();
+    }
+    EXPECT_EQ(r.best_epoch, best_epoch);
+    const CheckpointMeta m = read_checkpoint_meta(r.run_dir + "/best.pt");
+    EXPECT_EQ(m.epoch, best_epoch);
+    EXPECT_EQ(m.best_metric, metric);
+    EXPECT_DOUBLE_EQ(m.best_value, best);
+    expect_same_generator(r.run_dir + "/best.pt", r.run_dir + "/epoch_" + std::to_string(best_epoch) + ".pt");
+    EXPECT_NE(log.str().find("new best " + metric), std::string::npos) << log.str();
+  }
+}
+
+TEST(Trainer, PlateauIsFedTheValidationMetric) {
+  const std::string root = make_dataset("plateau_ds", 12);
+  RunSetup s = tiny(root, test::scratch_dir("plateau_ckpt"));
+  s.train.lr_policy = "plateau";
+  s.train.best_metric = "val_psnr";
+  s.train.n_epochs = 4;
+  s.train.n_epochs_decay = 0;
+  s.train.lr = 2e-3;
+  std::ostringstream log;
+  TrainResult r = train(s.net, s.data, s.train, c10::Device(c10::kCPU), {}, log);
+  // Replay ReduceLROnPlateau's bookkeeping (mode max, relative threshold 1%) over the logged metric:
+  // the scheduler's state must be what that metric, and no other number, leads to.
+  double best = -1e300;
+  for (const auto& e : epochs_of(r.run_dir)) {
+    const double v = e["val"]["psnr"].get<double>();
+    if (v > best * (best >= 0 ? 1.01 : 0.99)) best = v;
+  }
+  const CheckpointMeta m = read_checkpoint_meta(r.run_dir + "/latest.pt");
+  EXPECT_DOUBLE_EQ(nlohmann::json::parse(m.scheduler_json)["best"].get<double>(), best);
+  // Without validation pairs the policy has nothing to go by: refused up front.
+  RunSetup none = tiny(root, test::scratch_dir("plateau_none_ckpt"));
+  none.train.lr_policy = "plateau";
+  none.data.val_fraction = 0;
+  EXPECT_NE(test::error_of([&] { train(none.net, none.data, none.train, c10::Device(c10::kCPU), {}, log); })
+                .find("--lr_policy plateau"),
+            std::string::npos);
+}
+
+TEST(Trainer, ResumingAFinishedRunChangesNothing) {
+  const std::string root = make_dataset("finished_ds", 8);
+  RunSetup s = tiny(root, test::scratch_dir("finished_ckpt"));
+  std::ostringstream log;
+  TrainResult r = train(s.net, s.data, s.train, c10::Device(c10::kCPU), {}, log);
+  const std::string latest = test::read_file(r.run_dir + "/latest.pt");
+  const std::string history = test::read_file(r.run_dir + "/history.jsonl");
+  s.train.continue_train = true;
+  std::ostringstream again;
+  TrainResult r2 = train(s.net, s.data, s.train, c10::Device(c10::kCPU), {}, again);
+  EXPECT_TRUE(r2.already_finished);
+  EXPECT_EQ(r2.last_epoch, 3);
+  EXPECT_EQ(test::read_file(r.run_dir + "/latest.pt"), latest);  // bit-identical
+  EXPECT_EQ(test::read_file(r.run_dir + "/history.jsonl"), history);
+  EXPECT_NE(again.str().find("has finished"), std::string::npos) << again.str();
+  EXPECT_NE(again.str().find("--n_epochs_decay"), std::string::npos) << again.str();  // how to extend it
+  // Extending it trains the new epochs.
+  s.train.n_epochs_decay = 2;
+  TrainResult r3 = train(s.net, s.data, s.train, c10::Device(c10::kCPU), {}, again);
+  EXPECT_FALSE(r3.already_finished);
+  EXPECT_EQ(r3.last_epoch, 4);
+}
+
+TEST(Trainer, OneTrainerPerRunFolder) {
+  const std::string root = make_dataset("lock_ds", 6);
+  const std::string ck = test::scratch_dir("lock_ckpt");
+  RunSetup s = tiny(root, ck);
+  std::ostringstream log;
+  {
+    FolderLock held(ck + "/run", "test");
+    const std::string msg = test::error_of([&] { train(s.net, s.data, s.train, c10::Device(c10::kCPU), {}, log); });
+    EXPECT_NE(msg.find("in use"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("PID " + std::to_string(::getpid())), std::string::npos) << msg;
+    EXPECT_FALSE(std::filesystem::exists(ck + "/run/latest.pt"));
+  }
+  // Released (as when the holder exits or is killed): the .lock file left behind is no obstacle.
+  EXPECT_TRUE(std::filesystem::exists(ck + "/run/.lock"));
+  EXPECT_FALSE(train(s.net, s.data, s.train, c10::Device(c10::kCPU), {}, log).interrupted);
+}
+
+TEST(Trainer, ResumeCleansStaleTempFilesAndRepairsBest) {
+  const std::string root = make_dataset("repair_ds", 8);
+  RunSetup s = tiny(root, test::scratch_dir("repair_ckpt"));
+  s.train.n_epochs = 1;
+  s.train.n_epochs_decay = 0;
+  std::ostringstream log;
+  TrainResult r = train(s.net, s.data, s.train, c10::Device(c10::kCPU), {}, log);
+  ASSERT_EQ(read_checkpoint_meta(r.run_dir + "/latest.pt").best_epoch, 1);
+  // A kill between the writes of latest.pt and best.pt, and a write killed halfway.
+  std::filesystem::remove(r.run_dir + "/best.pt");
+  const std::string stale = r.run_dir + "/latest.pt.tmp.2147483000.3";
+  const std::string live = r.run_dir + "/latest.pt.tmp." + std::to_string(::getppid()) + ".0";  // a running writer
+  std::ofstream(stale) << "half a checkpoint";
+  std::ofstream(live) << "being written";
+  s.train.continue_train = true;
+  std::ostringstream again;
+  TrainResult r2 = train(s.net, s.data, s.train, c10::Device(c10::kCPU), {}, again);
+  EXPECT_TRUE(r2.already_finished);
+  EXPECT_FALSE(std::filesystem::exists(stale));
+  EXPECT_TRUE(std::filesystem::exists(live));
+  EXPECT_NE(again.str().find("removed latest.pt.tmp.2147483000.3"), std::string::npos) << again.str();
+  ASSERT_TRUE(std::filesystem::exists(r.run_dir + "/best.pt"));
+  EXPECT_EQ(read_checkpoint_meta(r.run_dir + "/best.pt").epoch, 1);
+  expect_same_generator(r.run_dir + "/best.pt", r.run_dir + "/latest.pt");
+  EXPECT_NE(again.str().find("restored best.pt"), std::string::npos) << again.str();
+}
+
+TEST(Trainer, NonFiniteStateStopsTheRunAndIsNeverSaved) {
+  // --lr 1e6 keeps every loss finite while BatchNorm running variances overflow: the loss guard alone
+  // would save Inf statistics (black outputs) and finish with success.
+  const std::string root = make_dataset("nonfinite_ds", 12);
+  RunSetup s = tiny(root, test::scratch_dir("nonfinite_ckpt"));
+  s.train.lr = 1e6;
+  s.train.n_epochs = 3;
+  std::ostringstream log;
+  try {
+    train(s.net, s.data, s.train, c10::Device(c10::kCPU), {}, log);
+    FAIL() << "expected NonFiniteState\n" << log.str();
+  } catch (const NonFiniteState& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("hold NaN/Inf"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("running_var"), std::string::npos) << msg;
+  }
+  const std::string run = s.train.checkpoints_dir + "/run";
+  for (const auto& entry : std::filesystem::directory_iterator(run)) {
+    if (entry.path().extension() != ".pt") continue;
+    for (const auto& [name, t] : read_state_dict(entry.path().string())) {
+      if (at::isFloatingType(t.scalar_type())) EXPECT_TRUE(at::isfinite(t).all().item<bool>()) << entry.path() << " " << name;
+    }
+  }
+  for (const auto& e : epochs_of(run)) EXPECT_FALSE(e.value("best", false)) << e.dump();
 }
 
 TEST(Trainer, NonFiniteLossStopsWithAMessage) {

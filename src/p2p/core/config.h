@@ -63,7 +63,7 @@ struct TrainConfig {
   int n_epochs_decay = 100;          // epochs of linear decay to 0
   std::string lr_policy = "linear";  // linear | step | cosine | plateau
   int lr_decay_iters = 50;           // step policy: multiply by 0.1 every this many epochs
-  int epoch_count = 1;               // first epoch number (for fresh runs)
+  int epoch_count = 1;               // first epoch to train (reference: resume the fixed schedule there)
   bool continue_train = false;
   std::string epoch = "latest";      // which checkpoint to resume from: latest | best | <N>
   int save_epoch_freq = 5;
@@ -74,6 +74,7 @@ struct TrainConfig {
   uint64_t seed = 0;
   bool deterministic = false;
   int max_val = 0;                   // > 0: evaluate on at most this many val pairs per epoch
+  std::string best_metric = "val_l1";  // val_l1 | val_psnr | val_ssim: picks best.pt and feeds plateau
 };
 
 // Inference (test and translate).
@@ -83,6 +84,7 @@ struct TestConfig {
   std::string epoch = "latest";
   bool eval = false;                 // false = paper test mode: dropout on, batch statistics
   int64_t num_test = 50;
+  uint64_t seed = 0;                 // dropout draws in the paper's test mode are reproducible
 };
 
 }  // namespace p2p

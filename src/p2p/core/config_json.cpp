@@ -3,6 +3,8 @@
 
 #include "p2p/core/error.h"
 
+#include <set>
+
 namespace p2p {
 
 #define P2P_FIELD(name) {#name, c.name}
@@ -27,11 +29,12 @@ nlohmann::json to_json(const TrainConfig& c) {
           P2P_FIELD(n_epochs_decay), P2P_FIELD(lr_policy),       P2P_FIELD(lr_decay_iters), P2P_FIELD(epoch_count),
           P2P_FIELD(continue_train), P2P_FIELD(epoch),           P2P_FIELD(save_epoch_freq), P2P_FIELD(save_latest_freq),
           P2P_FIELD(print_freq),     P2P_FIELD(num_samples),     P2P_FIELD(max_iters),    P2P_FIELD(seed),
-          P2P_FIELD(deterministic),  P2P_FIELD(max_val)};
+          P2P_FIELD(deterministic),  P2P_FIELD(max_val),         P2P_FIELD(best_metric)};
 }
 
 nlohmann::json to_json(const TestConfig& c) {
-  return {P2P_FIELD(results_dir), P2P_FIELD(phase), P2P_FIELD(epoch), P2P_FIELD(eval), P2P_FIELD(num_test)};
+  return {P2P_FIELD(results_dir), P2P_FIELD(phase), P2P_FIELD(epoch), P2P_FIELD(eval), P2P_FIELD(num_test),
+          P2P_FIELD(seed)};
 }
 
 #undef P2P_FIELD
@@ -65,6 +68,73 @@ void update_from_json(DataConfig& c, const nlohmann::json& j, const std::string&
   P2P_TAKE(num_threads), P2P_TAKE(max_dataset_size), P2P_TAKE(val_fraction);
 }
 
+void update_from_json(TrainConfig& c, const nlohmann::json& j, const std::string& source) {
+  if (!j.is_object()) fail(source + ": expected a JSON object of training options");
+  P2P_TAKE(name), P2P_TAKE(checkpoints_dir), P2P_TAKE(loss), P2P_TAKE(gan_mode), P2P_TAKE(lambda_L1);
+  P2P_TAKE(lambda_gp), P2P_TAKE(lr), P2P_TAKE(lr_D), P2P_TAKE(beta1), P2P_TAKE(beta2), P2P_TAKE(batch_size);
+  P2P_TAKE(n_epochs), P2P_TAKE(n_epochs_decay), P2P_TAKE(lr_policy), P2P_TAKE(lr_decay_iters);
+  P2P_TAKE(epoch_count), P2P_TAKE(continue_train), P2P_TAKE(epoch), P2P_TAKE(save_epoch_freq);
+  P2P_TAKE(save_latest_freq), P2P_TAKE(print_freq), P2P_TAKE(num_samples), P2P_TAKE(max_iters), P2P_TAKE(seed);
+  P2P_TAKE(deterministic), P2P_TAKE(max_val), P2P_TAKE(best_metric);
+}
+
 #undef P2P_TAKE
+
+}  // namespace p2p
+
+namespace p2p {
+
+ResumeRule resume_rule(const std::string& section, const std::string& field) {
+  static const std::set<std::string> per_run = {"name", "checkpoints_dir", "continue_train", "epoch", "epoch_count",
+                                                "max_iters"};
+  static const std::set<std::string> train_overrides = {
+      "lr",         "lr_D",       "beta1",          "beta2",       "n_epochs",   "n_epochs_decay", "lr_policy",
+      "lr_decay_iters", "save_epoch_freq", "save_latest_freq", "print_freq", "num_samples", "max_val",
+      "deterministic"};
+  if (section == "train" && per_run.count(field)) return ResumeRule::per_run;
+  if (section == "train" && train_overrides.count(field)) return ResumeRule::override_with_note;
+  if (section == "data" && (field == "dataroot" || field == "num_threads")) return ResumeRule::override_with_note;
+  return ResumeRule::identity;  // the network, what the data means, the objective, the seed
+}
+
+namespace {
+std::string show(const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+}  // namespace
+
+ResumeMerge merge_for_resume(const nlohmann::json& saved, const nlohmann::json& typed, const nlohmann::json& defaults,
+                             const std::string& run) {
+  ResumeMerge out;
+  out.changes = nlohmann::json::object();
+  std::vector<std::string> refused;
+  for (const char* section : {"net", "data", "train"}) {
+    nlohmann::json merged = saved.contains(section) && saved[section].is_object() ? saved[section] : nlohmann::json::object();
+    const nlohmann::json& given = typed.contains(section) ? typed[section] : nlohmann::json::object();
+    const nlohmann::json& fallback = defaults.at(section);
+    for (const auto& [field, value] : fallback.items()) {
+      if (resume_rule(section, field) == ResumeRule::per_run) merged[field] = given.contains(field) ? given[field] : value;
+    }
+    for (const auto& [field, value] : given.items()) {
+      const ResumeRule rule = resume_rule(section, field);
+      if (rule == ResumeRule::per_run) continue;
+      const nlohmann::json before = merged.contains(field) ? merged[field] : fallback.value(field, nlohmann::json());
+      if (before == value) continue;
+      if (rule == ResumeRule::identity) {
+        refused.push_back("--" + field + " " + show(value) + " (the run has " + show(before) + ")");
+        continue;
+      }
+      merged[field] = value;
+      out.notes.push_back("--" + field + " " + show(value) + " replaces the run's " + show(before));
+      out.changes[field] = {before, value};
+    }
+    out.config[section] = merged;
+  }
+  if (!refused.empty()) {
+    std::string list;
+    for (const std::string& r : refused) list += (list.empty() ? "" : ", ") + r;
+    fail("--continue_train: " + run + " cannot resume with options that change what the run is: " + list +
+         ". Resume without them, or train a new run under another --name");
+  }
+  return out;
+}
 
 }  // namespace p2p

@@ -6,6 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <string>
+#include <vector>
+
 namespace p2p {
 
 nlohmann::json to_json(const NetConfig& c);
@@ -17,5 +20,29 @@ nlohmann::json to_json(const TestConfig& c);
 // p2p::Error naming `source` and the field.
 void update_from_json(NetConfig& c, const nlohmann::json& j, const std::string& source);
 void update_from_json(DataConfig& c, const nlohmann::json& j, const std::string& source);
+void update_from_json(TrainConfig& c, const nlohmann::json& j, const std::string& source);
+
+// Resuming a run (`train --continue_train`): the run's saved options are the defaults, and what the
+// command line types is judged by what the option means for the run:
+//   identity  — architecture, data semantics, objective, seed: the run *is* these; a different value
+//               is refused (train a new --name instead);
+//   override  — schedule, logging and data loading (and where the data now lives): applied, with a note;
+//   per_run   — options of this invocation only (--continue_train, --epoch, --epoch_count, --max_iters,
+//               --name, --checkpoints_dir): never taken from the saved run.
+enum class ResumeRule { identity, override_with_note, per_run };
+ResumeRule resume_rule(const std::string& section, const std::string& field);
+
+struct ResumeMerge {
+  nlohmann::json config;           // {"net":{}, "data":{}, "train":{}}: saved, then typed overrides and per-run options
+  std::vector<std::string> notes;  // one line per option changed from the saved run
+  nlohmann::json changes;          // {"<field>": [saved, typed], ...} for the run's override history
+};
+
+// `saved`: the run's config ({"net","data","train"} sections, as written to config.json). `typed`: the
+// options the command line gave, in the same layout. `defaults`: every option's default, same layout
+// (per-run options not typed take these). Throws p2p::Error naming the run and every refused option
+// with both values.
+ResumeMerge merge_for_resume(const nlohmann::json& saved, const nlohmann::json& typed, const nlohmann::json& defaults,
+                             const std::string& run);
 
 }  // namespace p2p

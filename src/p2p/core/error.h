@@ -12,10 +12,22 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& what) : std::runtime_error(what) {}
 };
 
-// Training stopped because a loss became NaN/Inf; the last good checkpoint is kept on disk.
-class NonFiniteLoss : public Error {
+// Training stopped because values became NaN/Inf; the last good checkpoint is kept on disk.
+class Diverged : public Error {
  public:
-  explicit NonFiniteLoss(const std::string& what) : Error(what) {}
+  explicit Diverged(const std::string& what) : Error(what) {}
+};
+
+// A loss became NaN/Inf (caught before any optimizer step used it).
+class NonFiniteLoss : public Diverged {
+ public:
+  explicit NonFiniteLoss(const std::string& what) : Diverged(what) {}
+};
+
+// Weights, buffers or optimizer moments became NaN/Inf; such state is never written to a checkpoint.
+class NonFiniteState : public Diverged {
+ public:
+  explicit NonFiniteState(const std::string& what) : Diverged(what) {}
 };
 
 [[noreturn]] inline void fail(const std::string& what) { throw Error(what); }

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <sstream>
 
 namespace fs = std::filesystem;
 
@@ -206,10 +207,19 @@ Splits train_val_split(const DataConfig& cfg) {
   if (cfg.phase != "val" && is_dir(root / "val")) {
     s.train = std::move(pairs);
     s.val = find_pairs(cfg, (root / "val").string());
+    s.val_source = "from " + (root / "val").string();
     return s;
   }
   const std::vector<bool> mask = val_mask(pairs.size(), cfg.val_fraction);
   for (size_t i = 0; i < pairs.size(); ++i) (mask[i] ? s.val : s.train).push_back(std::move(pairs[i]));
+  std::ostringstream source;
+  if (s.val.empty()) {
+    source << "none: no " << (root / "val").string() << " and --val_fraction " << cfg.val_fraction;
+  } else {
+    source << "held out from " << cfg.phase << "/ by --val_fraction " << cfg.val_fraction
+           << "; the reference trains on all pairs";
+  }
+  s.val_source = source.str();
   return s;
 }
 

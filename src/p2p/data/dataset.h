@@ -46,6 +46,7 @@ std::vector<PairRecord> find_pairs(const DataConfig& cfg, const std::string& dir
 struct Splits {
   std::vector<PairRecord> train;
   std::vector<PairRecord> val;
+  std::string val_source;  // where val comes from, for the start line ("<dataroot>/val", "every 10th ...")
 };
 Splits train_val_split(const DataConfig& cfg);
 

@@ -15,12 +15,15 @@
 #include "p2p/report/html.h"
 
 #include <ATen/ATen.h>
+#include <c10/util/Exception.h>
 #include <torch/utils.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <new>
+#include <ostream>
 #include <system_error>
 #include <vector>
 
@@ -108,8 +111,34 @@ void load_generator_weights(Network& G, const StateDict& file, const std::string
   }
 }
 
-int64_t run_test(Network& G, const DataConfig& data, const TestConfig& test, const c10::Device& device,
-                 const std::string& out_dir) {
+namespace {
+
+// Runs `step` for one input of a batch job; a failure is reported and returned instead of ending the
+// job (bad files, sizes the machine cannot hold).
+template <typename Fn>
+bool one_item(const std::string& file, std::vector<std::pair<std::string, std::string>>& failed, std::ostream& log,
+              Fn&& step) {
+  std::string why;
+  try {
+    step();
+    return true;
+  } catch (const Error& e) {
+    why = e.what();
+  } catch (const c10::Error& e) {
+    why = e.what_without_backtrace();
+  } catch (const std::bad_alloc&) {
+    why = "not enough memory for this image";
+  }
+  why = why.substr(0, why.find('\n'));
+  log << "skipped " << file << ": " << why << "\n";
+  failed.emplace_back(file, why);
+  return false;
+}
+
+}  // namespace
+
+TestReport run_test(Network& G, const DataConfig& data, const TestConfig& test, const c10::Device& device,
+                    const std::string& out_dir, const nlohmann::json& provenance, std::ostream& log) {
   // Test uses the training preprocessing without randomness (centre crop, no flip). The dataset must
   // not round sizes to G's multiple: translate_tensor pads and crops back, so results keep the
   // preprocessed image size (e.g. the native size under 'none').
@@ -118,6 +147,8 @@ int64_t run_test(Network& G, const DataConfig& data, const TestConfig& test, con
   cfg.size_multiple = 1;
   const std::string split_dir = (fs::path(data.dataroot) / data.phase).string();
   std::vector<PairRecord> records = find_pairs(cfg, split_dir);
+  TestReport report;
+  report.available = static_cast<int64_t>(records.size());
   if (test.num_test > 0 && static_cast<int64_t>(records.size()) > test.num_test) {
     records.resize(static_cast<size_t>(test.num_test));
   }
@@ -141,36 +172,49 @@ int64_t run_test(Network& G, const DataConfig& data, const TestConfig& test, con
   std::vector<std::pair<std::string, ImageMetrics>> per_image;
   std::vector<HtmlRow> rows;
   for (size_t i = 0; i < dataset.size(); ++i) {
-    const Sample s = dataset.get(i, /*seed=*/0);
-    const at::Tensor fake = translate_tensor(G, s.A, device);
-    if (fake.size(0) != s.B.size(0)) {
-      fail("--output_nc: the generator produces " + std::to_string(fake.size(0)) + " channels but B of " +
-           dataset.record(i).b_path + " was loaded with " + std::to_string(s.B.size(0)));
-    }
-    const at::Tensor real_a = to_unit_range(s.A), fake_b = to_unit_range(fake), real_b = to_unit_range(s.B);
-    const std::string name_a = s.stem + "_real_A.png", name_f = s.stem + "_fake_B.png", name_b = s.stem + "_real_B.png";
-    save_png((fs::path(images_dir) / name_a).string(), real_a);
-    save_png((fs::path(images_dir) / name_f).string(), fake_b);
-    save_png((fs::path(images_dir) / name_b).string(), real_b);
-    const ImageMetrics m = compute_metrics(as_saved(fake_b), as_saved(real_b));
-    per_image.emplace_back(s.stem, m);
-    rows.push_back({s.stem,
-                    {{"real_A", "images/" + name_a}, {"fake_B", "images/" + name_f}, {"real_B", "images/" + name_b}},
-                    metrics_note(m)});
+    one_item(dataset.record(i).a_path, report.failed, log, [&] {
+      const Sample s = dataset.get(i, /*seed=*/0);
+      const at::Tensor fake = translate_tensor(G, s.A, device);
+      if (fake.size(0) != s.B.size(0)) {
+        fail("--output_nc: the generator produces " + std::to_string(fake.size(0)) + " channels but B of " +
+             dataset.record(i).b_path + " was loaded with " + std::to_string(s.B.size(0)));
+      }
+      const at::Tensor real_a = to_unit_range(s.A), fake_b = to_unit_range(fake), real_b = to_unit_range(s.B);
+      const std::string name_a = s.stem + "_real_A.png", name_f = s.stem + "_fake_B.png", name_b = s.stem + "_real_B.png";
+      save_png((fs::path(images_dir) / name_a).string(), real_a);
+      save_png((fs::path(images_dir) / name_f).string(), fake_b);
+      save_png((fs::path(images_dir) / name_b).string(), real_b);
+      const ImageMetrics m = compute_metrics(as_saved(fake_b), as_saved(real_b));
+      per_image.emplace_back(s.stem, m);
+      rows.push_back({s.stem,
+                      {{"real_A", "images/" + name_a}, {"fake_B", "images/" + name_f}, {"real_B", "images/" + name_b}},
+                      metrics_note(m)});
+    });
   }
 
-  const MetricsReport report = summarize(std::move(per_image));
-  write_metrics_json(json_path, report);
-  write_metrics_csv(csv_path, report);
-  const std::string summary = std::to_string(report.per_image.size()) + " images from " + split_dir + ". Mean " +
-                              metrics_note(report.mean) + " (fake_B vs real_B, images in [0,1]).";
+  const MetricsReport metrics = summarize(std::move(per_image));
+  report.scored = static_cast<int64_t>(metrics.per_image.size());
+  report.mean = metrics.mean;
+  nlohmann::json extra = provenance.is_object() ? provenance : nlohmann::json::object();
+  extra["split"] = split_dir;
+  extra["available"] = report.available;
+  extra["eval_mode"] = test.eval;
+  extra["seed"] = test.seed;
+  nlohmann::json failed = nlohmann::json::array();
+  for (const auto& [file, why] : report.failed) failed.push_back({{"file", file}, {"error", why}});
+  extra["failed"] = failed;
+  write_metrics_json(json_path, metrics, extra);
+  write_metrics_csv(csv_path, metrics);
+  const std::string summary = std::to_string(report.scored) + " of " + std::to_string(report.available) +
+                              " pairs from " + split_dir + ". Mean " + metrics_note(metrics.mean) +
+                              " (fake_B vs real_B, images in [0,1]).";
   // Last: the page only appears once every image and metric file it points at exists.
   write_html(index_path, "pix2pix results: " + data.phase, summary, rows);
-  return static_cast<int64_t>(report.per_image.size());
+  return report;
 }
 
-int64_t run_translate(Network& G, const std::string& input, const std::string& output_dir, int input_nc,
-                      const c10::Device& device) {
+TranslateReport run_translate(Network& G, const std::string& input, const std::string& output_dir, int input_nc,
+                              const c10::Device& device, std::ostream& log) {
   if (input_nc != 1 && input_nc != 3) {
     fail("--input_nc: translate reads images as 1 (gray) or 3 (RGB) channels, got " + std::to_string(input_nc));
   }
@@ -186,8 +230,8 @@ int64_t run_translate(Network& G, const std::string& input, const std::string& o
     fail("input not found: " + input + " (expected an image file or a folder of images)");
   }
 
-  // Check everything that can be checked cheaply before writing anything: name clashes, outputs that
-  // would replace their own inputs, and unreadable headers.
+  // Mistakes of the command itself end it before anything is written: name clashes, and outputs that
+  // would replace their own inputs. A bad file only loses that file.
   make_dirs(output_dir);
   std::map<std::string, std::string> outputs;  // output path -> input path
   for (const std::string& file : files) {
@@ -197,18 +241,19 @@ int64_t run_translate(Network& G, const std::string& input, const std::string& o
     if (fs::exists(out, ec) && fs::equivalent(out, file, ec)) {
       fail("output " + out + " would overwrite its input; choose another output folder");
     }
-    int width = 0, height = 0;
-    image_size(file, width, height);
   }
 
-  int64_t written = 0;
+  TranslateReport report;
   for (const std::string& file : files) {
-    const at::Tensor a = to_network_range(load_image(file, input_nc));
-    const at::Tensor fake = translate_tensor(G, a, device);
-    save_png((fs::path(output_dir) / (file_stem(file) + ".png")).string(), to_unit_range(fake));
-    ++written;
+    if (one_item(file, report.failed, log, [&] {
+          const at::Tensor a = to_network_range(load_image(file, input_nc));
+          const at::Tensor fake = translate_tensor(G, a, device);
+          save_png((fs::path(output_dir) / (file_stem(file) + ".png")).string(), to_unit_range(fake));
+        })) {
+      ++report.written;
+    }
   }
-  return written;
+  return report;
 }
 
 }  // namespace p2p

@@ -2,12 +2,19 @@
 #pragma once
 
 #include "p2p/core/config.h"
+#include "p2p/eval/metrics.h"
 #include "p2p/io/state_dict.h"
 #include "p2p/models/networks.h"
 
 #include <c10/core/Device.h>
 
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <ostream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace p2p {
 
@@ -21,15 +28,31 @@ void load_generator_weights(Network& G, const std::string& path);
 // The same for a file already read with read_state_dict (`source` names it in errors).
 void load_generator_weights(Network& G, const StateDict& file, const std::string& source);
 
+// What `p2p test` did: pairs available in the split, scored, and the ones that failed (file, reason).
+struct TestReport {
+  int64_t available = 0;
+  int64_t scored = 0;
+  std::vector<std::pair<std::string, std::string>> failed;
+  ImageMetrics mean;
+};
+
 // `p2p test`: translates the first num_test pairs of <dataroot>/<phase> with G and writes
 // <out_dir>/images/<stem>_{real_A,fake_B,real_B}.png, <out_dir>/index.html and <out_dir>/metrics.json
-// (+ metrics.csv). Returns the number of images translated.
-int64_t run_test(Network& G, const DataConfig& data, const TestConfig& test, const c10::Device& device,
-                 const std::string& out_dir);
+// (+ metrics.csv); `provenance` (run, checkpoint, epoch) goes into metrics.json. A pair that cannot be
+// read or translated is reported on `log` and skipped; the others are still scored.
+TestReport run_test(Network& G, const DataConfig& data, const TestConfig& test, const c10::Device& device,
+                    const std::string& out_dir, const nlohmann::json& provenance, std::ostream& log);
+
+// What `p2p translate` did: images written, and the inputs that failed (file, reason).
+struct TranslateReport {
+  int64_t written = 0;
+  std::vector<std::pair<std::string, std::string>> failed;
+};
 
 // `p2p translate`: every image file at input (a file or a folder) -> <output_dir>/<stem>.png with the
-// input's size. `input_nc` converts the input (1 = gray). Returns the number of images written.
-int64_t run_translate(Network& G, const std::string& input, const std::string& output_dir, int input_nc,
-                      const c10::Device& device);
+// input's size. `input_nc` converts the input (1 = gray). One unreadable or untranslatable file is
+// reported on `log` and skipped; the rest are translated.
+TranslateReport run_translate(Network& G, const std::string& input, const std::string& output_dir, int input_nc,
+                              const c10::Device& device, std::ostream& log);
 
 }  // namespace p2p

@@ -206,7 +206,7 @@ MetricsReport evaluate_folders(const std::string& pred_dir, const std::string& t
   return summarize(std::move(per_image));
 }
 
-void write_metrics_json(const std::string& path, const MetricsReport& report) {
+void write_metrics_json(const std::string& path, const MetricsReport& report, const nlohmann::json& extra) {
   nlohmann::json images = nlohmann::json::array();
   for (const auto& [name, m] : report.per_image) {
     nlohmann::json row = metrics_json(m);
@@ -216,6 +216,7 @@ void write_metrics_json(const std::string& path, const MetricsReport& report) {
   nlohmann::json doc{{"mean", metrics_json(report.mean)},
                      {"images", images},
                      {"count", static_cast<int64_t>(report.per_image.size())}};
+  if (extra.is_object()) doc.update(extra);
   write_text_atomically(path, doc.dump(2) + "\n");
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <ATen/Tensor.h>
+#include <nlohmann/json.hpp>
 
 #include <string>
 #include <utility>
@@ -34,7 +35,9 @@ MetricsReport summarize(std::vector<std::pair<std::string, ImageMetrics>> per_im
 // p2p::Error naming it; sizes must match. channels: 1 or 3 (images are converted on load).
 MetricsReport evaluate_folders(const std::string& pred_dir, const std::string& target_dir, int channels);
 
-void write_metrics_json(const std::string& path, const MetricsReport& report);
+// `extra` (an object) adds top-level fields, e.g. which run and checkpoint produced the images.
+void write_metrics_json(const std::string& path, const MetricsReport& report,
+                        const nlohmann::json& extra = nlohmann::json::object());
 void write_metrics_csv(const std::string& path, const MetricsReport& report);
 
 }  // namespace p2p

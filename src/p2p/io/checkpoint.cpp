@@ -64,8 +64,9 @@ void add_adam(StateDict& out, const std::string& prefix, torch::optim::Optimizer
   }
 }
 
+// `complete`: every parameter must have its moments (a resumed run continues them exactly).
 void load_adam(const StateDict& entries, torch::optim::Optimizer& opt, const torch::nn::Module& net,
-               const std::string& path, const std::string& which) {
+               const std::string& path, const std::string& which, bool complete) {
   auto* adam = dynamic_cast<torch::optim::Adam*>(&opt);
   TORCH_CHECK(adam != nullptr, "checkpoint: only Adam optimizers are supported");
   std::map<std::string, at::Tensor> by_name(entries.begin(), entries.end());
@@ -75,7 +76,11 @@ void load_adam(const StateDict& entries, torch::optim::Optimizer& opt, const tor
   for (const auto& item : net.named_parameters(/*recurse=*/true)) {
     const std::string base = item.key() + ".";
     auto step = by_name.find(base + "step");
-    if (step == by_name.end()) continue;
+    if (step == by_name.end()) {
+      if (!complete) continue;
+      fail("checkpoint " + path + ": the optimizer state " + which + "." + base + "step is missing, so the run "
+           "cannot resume exactly (a damaged or partial checkpoint; resume from another --epoch)");
+    }
     const at::Tensor& p = item.value();
     auto get = [&](const std::string& field) {
       auto it = by_name.find(base + field);
@@ -97,12 +102,33 @@ void load_adam(const StateDict& entries, torch::optim::Optimizer& opt, const tor
   }
 }
 
+// Networks and optimizer moments under the checkpoint's names.
+StateDict training_tensors(const TrainingState& state) {
+  TORCH_CHECK(state.G != nullptr, "checkpoint: G is required");
+  StateDict out;
+  add_module(out, "G.", *state.G);
+  if (state.D) add_module(out, "D.", *state.D);
+  if (state.opt_G) add_adam(out, "opt_G.", *state.opt_G, *state.G);
+  if (state.opt_D && state.D) add_adam(out, "opt_D.", *state.opt_D, *state.D);
+  return out;
+}
+
+std::vector<std::string> non_finite_names(const StateDict& dict) {
+  std::vector<std::string> bad;
+  for (const auto& [name, t] : dict) {
+    if (at::isFloatingType(t.scalar_type()) && !at::isfinite(t).all().item<bool>()) bad.push_back(name);
+  }
+  return bad;
+}
+
 nlohmann::json meta_to_json(const CheckpointMeta& m) {
   return {{"format", kFormat},
           {"epoch", m.epoch},
           {"epoch_iter", m.epoch_iter},
           {"total_iters", m.total_iters},
-          {"best_val_l1", m.best_val_l1},
+          {"best_metric", m.best_metric},
+          {"best_value", m.best_value},
+          {"best_epoch", m.best_epoch},
           {"config", m.config_json},
           {"scheduler", m.scheduler_json},
           {"extra", m.extra_json}};
@@ -126,7 +152,13 @@ CheckpointMeta checkpoint_meta(const StateDict& all, const std::string& path) {
     m.epoch = j.value("epoch", 0);
     m.epoch_iter = j.value("epoch_iter", 0);
     m.total_iters = j.value("total_iters", 0);
-    m.best_val_l1 = j.value("best_val_l1", 1e30);
+    m.best_metric = j.value("best_metric", "");
+    m.best_value = j.value("best_value", 0.0);
+    m.best_epoch = j.value("best_epoch", int64_t{0});
+    if (m.best_metric.empty() && j.value("best_val_l1", 1e30) < 1e30) {  // files of version 0.1
+      m.best_metric = "val_l1";
+      m.best_value = j.value("best_val_l1", 0.0);
+    }
     m.config_json = j.value("config", "");
     m.scheduler_json = j.value("scheduler", "");
     m.extra_json = j.value("extra", "");
@@ -136,13 +168,20 @@ CheckpointMeta checkpoint_meta(const StateDict& all, const std::string& path) {
        "(reference *_net_G.pth files are loaded with --weights)");
 }
 
+std::vector<std::string> non_finite_entries(const TrainingState& state) {
+  return non_finite_names(training_tensors(state));
+}
+
 void save_checkpoint(const std::string& path, const TrainingState& state, const CheckpointMeta& meta) {
-  TORCH_CHECK(state.G != nullptr, "save_checkpoint: G is required");
-  StateDict out;
-  add_module(out, "G.", *state.G);
-  if (state.D) add_module(out, "D.", *state.D);
-  if (state.opt_G) add_adam(out, "opt_G.", *state.opt_G, *state.G);
-  if (state.opt_D && state.D) add_adam(out, "opt_D.", *state.opt_D, *state.D);
+  StateDict out = training_tensors(state);
+  const std::vector<std::string> bad = non_finite_names(out);
+  if (!bad.empty()) {
+    std::string list;
+    for (size_t i = 0; i < bad.size() && i < 4; ++i) list += (i ? ", " : "") + bad[i];
+    throw NonFiniteState("refusing to write " + path + ": " + std::to_string(bad.size()) + " of its " +
+                         std::to_string(out.size()) + " tensors hold NaN/Inf (" + list +
+                         (bad.size() > 4 ? ", ..." : "") + ")");
+  }
   out.emplace_back("meta", bytes_tensor(meta_to_json(meta).dump()));
   {
     auto gen = at::detail::getDefaultCPUGenerator();
@@ -157,7 +196,7 @@ void save_checkpoint(const std::string& path, const TrainingState& state, const 
   write_state_dict(path, out);  // atomic: temp file + rename
 }
 
-CheckpointMeta load_checkpoint(const std::string& path, const TrainingState& state, bool restore_rng) {
+CheckpointMeta load_checkpoint(const std::string& path, const TrainingState& state, bool resume) {
   StateDict all = read_state_dict(path);
   CheckpointMeta meta = checkpoint_meta(all, path);
   if (state.G) load_into(*state.G, checkpoint_section(all, "G."), path + " (generator)");
@@ -166,9 +205,16 @@ CheckpointMeta load_checkpoint(const std::string& path, const TrainingState& sta
     if (d.empty()) fail("checkpoint " + path + ": has no discriminator (trained with --loss l1?)");
     load_into(*state.D, d, path + " (discriminator)");
   }
-  if (state.opt_G) load_adam(checkpoint_section(all, "opt_G."), *state.opt_G, *state.G, path, "opt_G");
-  if (state.opt_D && state.D) load_adam(checkpoint_section(all, "opt_D."), *state.opt_D, *state.D, path, "opt_D");
-  if (restore_rng) {
+  // A run that has stepped has moments for every parameter; none at all is a missing section.
+  const bool complete = resume && meta.total_iters > 0;
+  if (state.opt_G) load_adam(checkpoint_section(all, "opt_G."), *state.opt_G, *state.G, path, "opt_G", complete);
+  if (state.opt_D && state.D) {
+    load_adam(checkpoint_section(all, "opt_D."), *state.opt_D, *state.D, path, "opt_D", complete);
+  }
+  if (resume) {
+    bool has_rng = false;
+    for (const auto& [name, t] : all) has_rng = has_rng || name == "rng.cpu";
+    if (!has_rng) fail("checkpoint " + path + ": the random-number state rng.cpu is missing, so the run cannot resume exactly");
     for (const auto& [name, t] : all) {
       if (name == "rng.cpu") {
         auto gen = at::detail::getDefaultCPUGenerator();

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 namespace p2p {
 
@@ -19,7 +20,9 @@ struct CheckpointMeta {
   int64_t epoch = 0;            // last fully or partly trained epoch
   int64_t epoch_iter = 0;       // batches of `epoch` already trained (0 = epoch complete)
   int64_t total_iters = 0;      // optimisation steps so far
-  double best_val_l1 = 1e30;    // for the 'best' checkpoint
+  std::string best_metric;      // what 'best' is chosen by (val_l1 ...); empty: no best epoch yet
+  double best_value = 0;        // its value at best_epoch
+  int64_t best_epoch = 0;       // the epoch best.pt holds (0 = none)
   std::string config_json;      // every resolved option
   std::string scheduler_json;   // scheduler state (plateau counters etc.)
   std::string extra_json;       // trainer state of a partly trained epoch (running loss sums)
@@ -32,13 +35,20 @@ struct TrainingState {
   torch::optim::Optimizer* opt_D = nullptr;
 };
 
-// Writes everything to `path` atomically (temp + rename), including the CPU RNG state.
+// Writes everything to `path` atomically (temp + rename), including the CPU RNG state. Refuses, with
+// NonFiniteState naming the tensors, to write a state holding NaN/Inf (so no checkpoint is ever poisoned).
 void save_checkpoint(const std::string& path, const TrainingState& state, const CheckpointMeta& meta);
 
-// Restores what `state` points to (null members are skipped) and the RNG state when restore_rng.
+// Names (as in the file: G.*, D.*, opt_G.<param>.exp_avg ...) of the floating tensors of `state` that
+// hold NaN/Inf.
+std::vector<std::string> non_finite_entries(const TrainingState& state);
+
+// Restores what `state` points to (null members are skipped). `resume`: also the RNG state, and every
+// part of an exact resume must be there — a checkpoint missing optimizer moments, the discriminator or
+// the RNG state is refused naming what is missing, instead of silently restarting it.
 // Throws p2p::Error naming the file and the mismatching tensor for another architecture, and naming
 // the file for a truncated/corrupt one.
-CheckpointMeta load_checkpoint(const std::string& path, const TrainingState& state, bool restore_rng);
+CheckpointMeta load_checkpoint(const std::string& path, const TrainingState& state, bool resume);
 
 // Reads only the metadata (config) of a checkpoint.
 CheckpointMeta read_checkpoint_meta(const std::string& path);

@@ -8,8 +8,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <sys/file.h>
 #include <system_error>
 #include <unistd.h>
 
@@ -19,10 +25,32 @@ namespace p2p {
 
 namespace {
 
+constexpr const char* kTempMarker = ".tmp.";
+
 // Unique per process and call, so concurrent writers of the same path never share a temp file.
 std::string temp_path_for(const fs::path& target) {
   static std::atomic<uint64_t> counter{0};
-  return target.string() + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  return target.string() + kTempMarker + std::to_string(::getpid()) + "." + std::to_string(counter++);
+}
+
+// Flushes a file's (or a folder's) data and metadata to the disk.
+void sync_path(const std::string& path, bool directory, const std::string& target) {
+  const int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) fail("cannot open " + path + " to flush it (while writing " + target + "): " + std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) fail("cannot flush " + path + " to disk (while writing " + target + "): " + std::strerror(err));
+}
+
+// The writer's PID in a temp-file name "<name>.tmp.<pid>.<n>", or -1.
+long temp_file_pid(const std::string& name) {
+  const size_t at = name.rfind(kTempMarker);
+  if (at == std::string::npos) return -1;
+  const std::string rest = name.substr(at + std::strlen(kTempMarker));
+  const size_t dot = rest.find('.');
+  if (dot == 0 || dot == std::string::npos || rest.find_first_not_of("0123456789.") != std::string::npos) return -1;
+  return std::stol(rest.substr(0, dot));
 }
 
 }  // namespace
@@ -39,12 +67,65 @@ void write_atomically(const std::string& path, const std::function<void(const st
     throw;
   }
   if (!fs::exists(tmp, ec)) fail("writing " + path + ": the writer produced no file");
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    fail("cannot write " + path + ": " + ec.message());
+  try {
+    sync_path(tmp, /*directory=*/false, path);  // the data is on disk before the name points at it
+  } catch (...) {
+    fs::remove(tmp, ec);
+    throw;
   }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    fs::remove(tmp, ec);
+    fail("cannot write " + path + ": " + std::strerror(err));
+  }
+  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  sync_path(parent.string(), /*directory=*/true, path);  // and the rename itself is durable
+}
+
+std::vector<std::string> remove_stale_temp_files(const std::string& dir) {
+  std::vector<std::string> removed;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code type_ec;
+    if (!it->is_regular_file(type_ec)) continue;
+    const std::string name = it->path().filename().string();
+    const long pid = temp_file_pid(name);
+    // A live writer (this process, or another one still running) keeps its file.
+    if (pid <= 0 || pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) continue;
+    std::error_code rm_ec;
+    if (fs::remove(it->path(), rm_ec)) removed.push_back(name);
+  }
+  std::sort(removed.begin(), removed.end());
+  return removed;
+}
+
+FolderLock::FolderLock(const std::string& dir, const std::string& what) {
+  make_dirs(dir);
+  const std::string path = (fs::path(dir) / ".lock").string();
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail("cannot create the lock file " + path + ": " + std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char buf[32] = {0};
+    const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+    ::close(fd_);
+    fd_ = -1;
+    if (err != EWOULDBLOCK) fail("cannot lock " + path + ": " + std::strerror(err));
+    std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+    holder.erase(std::remove_if(holder.begin(), holder.end(), [](char c) { return c < '0' || c > '9'; }), holder.end());
+    fail(dir + " is in use by another " + what + " (PID " + (holder.empty() ? "unknown" : holder) +
+         ", holding " + path + "); wait for it to end or stop it, or choose another --name");
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    ::close(fd_);
+    fd_ = -1;
+    fail("cannot write " + path + ": " + std::strerror(errno));
+  }
+}
+
+FolderLock::~FolderLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing drops the lock; the file stays, holding an old PID
 }
 
 void write_text_atomically(const std::string& path, const std::string& text) {

@@ -1,4 +1,4 @@
-// Small filesystem helpers: atomic writes, sorted image listings.
+// Small filesystem helpers: durable atomic writes, folder locks, sorted image listings.
 #pragma once
 
 #include <functional>
@@ -7,10 +7,29 @@
 
 namespace p2p {
 
-// Writes via `writer(tmp_path)` then renames tmp over `path`: readers see the old or the new file,
-// never a partial one. The temp file is removed if writer throws.
+// Writes via `writer(tmp_path)`, flushes the temp file to disk (fsync), renames it over `path` and
+// flushes the folder, so readers see the old or the new file, never a partial one, even after a power
+// cut. The temp file (named <path>.tmp.<pid>.<n>) is removed if writer throws.
 void write_atomically(const std::string& path, const std::function<void(const std::string&)>& writer);
 void write_text_atomically(const std::string& path, const std::string& text);
+
+// Removes temp files of atomic writes in `dir` (not recursive) whose writing process no longer runs;
+// returns their names. A killed write leaves one behind, up to a whole checkpoint in size.
+std::vector<std::string> remove_stale_temp_files(const std::string& dir);
+
+// An exclusive lock on a folder, held until the object is destroyed or the process ends in any way
+// (the kernel drops it, so a lock of a killed process is never stale). The lock file <dir>/.lock holds
+// the holder's PID. A second locker gets p2p::Error naming `what`, the folder and that PID.
+class FolderLock {
+ public:
+  FolderLock(const std::string& dir, const std::string& what);
+  ~FolderLock();
+  FolderLock(const FolderLock&) = delete;
+  FolderLock& operator=(const FolderLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
 
 // Image files directly in `dir`, sorted by name. Throws p2p::Error if `dir` is missing.
 std::vector<std::string> list_images(const std::string& dir);

@@ -1,18 +1,20 @@
-// Reference checkpoint files: the zip container of torch.save (read and written with LibTorch's own
-// PyTorchStreamReader/Writer), the strict pickle in state_dict_pickle.cpp, and copying tensors into our
-// modules by name. Our module names equal the reference's state_dict keys by construction (see
-// src/p2p/models/networks.h), so no key mapping happens here: a mismatch is a user error, reported
-// with the names and shapes involved.
+// Reference checkpoint files: the two containers of torch.save — the zip archive (read with LibTorch's
+// PyTorchStreamReader, every record checked against its CRC-32) and the legacy stream of PyTorch <= 1.5 —
+// the strict pickle in state_dict_pickle.cpp, and copying tensors into our modules by name. Our module
+// names equal the reference's state_dict keys by construction (see src/p2p/models/networks.h), so no key
+// mapping happens here: a mismatch is a user error, reported with the names and shapes involved.
 #include "p2p/io/state_dict.h"
 
 #include "p2p/core/error.h"
 #include "p2p/io/fs.h"
 #include "p2p/io/state_dict_pickle.h"
+#include "p2p/io/zip_index.h"
 
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 #include <caffe2/serialize/inline_container.h>
 #include <torch/nn/module.h>
+#include <torch/nn/modules/instancenorm.h>
 
 #include <cerrno>
 #include <cstring>
@@ -25,7 +27,7 @@
 namespace p2p {
 namespace {
 
-const char* const kExpected = "a PyTorch zip-format state_dict (torch.save(net.state_dict()))";
+const char* const kExpected = "a PyTorch state_dict file (torch.save(net.state_dict()), zip or legacy format)";
 
 [[noreturn]] void bad_file(const std::string& path, const std::string& what) {
   fail(path + ": " + what + " — expected " + kExpected);
@@ -41,39 +43,24 @@ std::string shape_of(const at::Tensor& t) {
   return s.str();
 }
 
-// Refuses what PyTorchStreamReader would report cryptically: missing, empty and non-zip files.
-void check_container(const std::string& path) {
+enum class Container { zip, legacy };
+
+// Tells the two containers apart and refuses what the readers would report cryptically: missing,
+// empty and unrelated files.
+Container check_container(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) fail(path + ": no such file (expected " + kExpected + ")");
   if (!std::filesystem::is_regular_file(path, ec)) bad_file(path, "not a regular file");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path + ": cannot open: " + std::strerror(errno));
-  unsigned char magic[4] = {0, 0, 0, 0};
-  in.read(reinterpret_cast<char*>(magic), 4);
-  std::streamsize got = in.gcount();
+  char head[16] = {0};
+  in.read(head, sizeof head);
+  const size_t got = static_cast<size_t>(in.gcount());
   if (got == 0) bad_file(path, "the file is empty (0 bytes)");
-  if (got == 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4) return;
-  if (magic[0] == 0x80) {
-    bad_file(path, "this is a legacy (pre-1.6, non-zip) torch.save file; load and re-save it with "
-                   "torch.save(torch.load(f), f) in PyTorch >= 1.6");
-  }
-  bad_file(path, "not a zip archive");
-}
-
-at::Tensor read_storage(caffe2::serialize::PyTorchStreamReader& reader, const std::string& path,
-                        const std::string& key, at::ScalarType dtype, int64_t numel) {
-  const std::string record = "data/" + key;
-  if (!reader.hasRecord(record)) bad_file(path, "storage record " + record + " is missing");
-  auto [data, size] = reader.getRecord(record);
-  const size_t item = c10::elementSize(dtype);
-  if (size % item != 0 || static_cast<uint64_t>(numel) != size / item) {  // no overflow for any numel
-    bad_file(path, "storage record " + record + " holds " + std::to_string(size) + " bytes but " +
-                       std::to_string(numel) + " elements of " + std::to_string(item) + " bytes were expected");
-  }
-  const size_t want = size;
-  at::Tensor flat = at::empty({numel}, at::TensorOptions().dtype(dtype));
-  if (want) std::memcpy(flat.data_ptr(), data.get(), want);
-  return flat;
+  if (got >= 4 && std::memcmp(head, "PK\x03\x04", 4) == 0) return Container::zip;
+  if (detail::is_legacy_stream(head, got)) return Container::legacy;
+  if (static_cast<unsigned char>(head[0]) == 0x80) bad_file(path, "a pickle file without torch.save's legacy header");
+  bad_file(path, "not a zip archive nor a legacy torch.save stream");
 }
 
 bool host_is_little_endian() {
@@ -83,28 +70,90 @@ bool host_is_little_endian() {
   return first == 1;
 }
 
-}  // namespace
+at::Tensor flat_storage(const void* data, at::ScalarType dtype, int64_t numel) {
+  at::Tensor flat = at::empty({numel}, at::TensorOptions().dtype(dtype));
+  if (numel > 0) std::memcpy(flat.data_ptr(), data, static_cast<size_t>(flat.nbytes()));
+  return flat;
+}
 
-StateDict read_state_dict(const std::string& path) {
-  check_container(path);
-  TORCH_CHECK(host_is_little_endian(), "state_dict files are only supported on little-endian hosts");
+StateDict read_zip(const std::string& path) {
+  std::map<std::string, ZipEntry> index = read_zip_index(path);
   try {
     caffe2::serialize::PyTorchStreamReader reader(path);
-    if (!reader.hasRecord("data.pkl")) bad_file(path, "the zip archive has no data.pkl record");
-    if (reader.hasRecord("byteorder")) {  // written by newer PyTorch; absent means little-endian
-      auto [order, n] = reader.getRecord("byteorder");
+    // Every record read is checked against the CRC-32 stored for it.
+    auto record = [&](const std::string& name) {
+      auto it = index.find(name);
+      if (it == index.end()) bad_file(path, "the zip archive has no " + name + " record");
+      auto [data, size] = reader.getRecord(name);
+      verify_zip_entry(it->second, data.get(), size, path);
+      return std::make_pair(std::move(data), size);
+    };
+    if (index.count("byteorder")) {  // written by newer PyTorch; absent means little-endian
+      auto [order, n] = record("byteorder");
       std::string value(static_cast<const char*>(order.get()), n);
       if (value != "little") bad_file(path, "storages are stored " + value + "-endian");
     }
-    auto [pickle, size] = reader.getRecord("data.pkl");
-    auto load = [&](const std::string& key, at::ScalarType dtype, int64_t numel) {
-      return read_storage(reader, path, key, dtype, numel);
-    };
-    return detail::unpickle_state_dict(static_cast<const char*>(pickle.get()), size, load, path);
+    auto [pickle, size] = record("data.pkl");
+    const detail::PickledDict dict =
+        detail::unpickle_zip_state_dict(static_cast<const char*>(pickle.get()), size, path);
+    std::map<std::string, at::Tensor> storages;
+    for (const auto& [key, decl] : dict.storages) {
+      const std::string name = "data/" + key;
+      if (!index.count(name)) bad_file(path, "storage record " + name + " is missing");
+      auto [data, bytes] = record(name);
+      const size_t item = c10::elementSize(decl.dtype);
+      if (bytes % item != 0 || static_cast<uint64_t>(decl.numel) != bytes / item) {  // no overflow for any numel
+        bad_file(path, "storage record " + name + " holds " + std::to_string(bytes) + " bytes but " +
+                           std::to_string(decl.numel) + " elements of " + std::to_string(item) +
+                           " bytes were expected");
+      }
+      storages.emplace(key, flat_storage(data.get(), decl.dtype, decl.numel));
+    }
+    for (auto& [name, entry] : index) {  // the rest (version, serialization id ...) must be intact too
+      if (!entry.verified) record(name);
+    }
+    return detail::materialize(dict, storages);
   } catch (const c10::Error& e) {
     bad_file(path, "the zip container cannot be read (" + first_line(e.what_without_backtrace()) +
                        "); the file may be truncated or damaged");
   }
+}
+
+// Legacy stream: pickles, then each listed storage as a uint64 element count and its bytes, to the
+// last byte of the file.
+StateDict read_legacy(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.eof() && in.fail()) fail(path + ": cannot read: " + std::strerror(errno));
+  const detail::LegacyStream stream = detail::unpickle_legacy_stream(bytes.data(), bytes.size(), path);
+  auto broken = [&](const std::string& what) { bad_file(path, "legacy torch.save stream: " + what); };
+  size_t pos = stream.storages_begin;
+  std::map<std::string, at::Tensor> storages;
+  for (const std::string& key : stream.storage_keys) {
+    const detail::StorageDecl& decl = stream.dict.storages.at(key);
+    if (bytes.size() - pos < 8) broken("the file ends before storage " + key + " (truncated)");
+    uint64_t count = 0;
+    for (int i = 0; i < 8; ++i) count |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[pos + i])) << (8 * i);
+    pos += 8;
+    if (count != static_cast<uint64_t>(decl.numel)) {
+      broken("storage " + key + " holds " + std::to_string(count) + " elements but the pickle declares " +
+             std::to_string(decl.numel));
+    }
+    const size_t n = static_cast<size_t>(decl.numel) * c10::elementSize(decl.dtype);
+    if (bytes.size() - pos < n) broken("the file ends inside storage " + key + " (truncated)");
+    storages.emplace(key, flat_storage(bytes.data() + pos, decl.dtype, decl.numel));
+    pos += n;
+  }
+  if (pos != bytes.size()) broken(std::to_string(bytes.size() - pos) + " bytes follow the last storage");
+  return detail::materialize(stream.dict, storages);
+}
+
+}  // namespace
+
+StateDict read_state_dict(const std::string& path) {
+  const Container container = check_container(path);
+  TORCH_CHECK(host_is_little_endian(), "state_dict files are only supported on little-endian hosts");
+  return container == Container::zip ? read_zip(path) : read_legacy(path);
 }
 
 void write_state_dict(const std::string& path, const StateDict& dict) {
@@ -142,6 +191,26 @@ void write_state_dict(const std::string& path, const StateDict& dict) {
   });
 }
 
+namespace {
+// Running statistics saved for InstanceNorm layers by old PyTorch releases (whose InstanceNorm kept
+// them): the reference deletes them on load, because its InstanceNorm layers track none.
+std::set<std::string> stale_instance_norm_keys(const torch::nn::Module& net, const StateDict& dict) {
+  std::set<std::string> norms;
+  for (const auto& m : net.named_modules(/*name_prefix=*/"", /*include_self=*/false)) {
+    const auto* in = dynamic_cast<const torch::nn::InstanceNorm2dImpl*>(m.value().get());
+    if (in != nullptr && !in->options.track_running_stats()) norms.insert(m.key() + ".");
+  }
+  std::set<std::string> stale;
+  for (const auto& [name, tensor] : dict) {
+    const size_t dot = name.rfind('.');
+    if (dot == std::string::npos || !norms.count(name.substr(0, dot + 1))) continue;
+    const std::string field = name.substr(dot + 1);
+    if (field == "running_mean" || field == "running_var" || field == "num_batches_tracked") stale.insert(name);
+  }
+  return stale;
+}
+}  // namespace
+
 void load_into(torch::nn::Module& net, const StateDict& dict, const std::string& source) {
   std::map<std::string, at::Tensor> targets;
   std::vector<std::string> order;
@@ -149,10 +218,12 @@ void load_into(torch::nn::Module& net, const StateDict& dict, const std::string&
     targets.emplace(name, tensor);
     order.push_back(name);
   }
+  const std::set<std::string> ignored = stale_instance_norm_keys(net, dict);
   // Check everything first: a failed load must not leave a half-loaded network behind.
   std::vector<std::string> mismatches, unexpected, missing;
   std::set<std::string> present;
   for (const auto& [name, tensor] : dict) {
+    if (ignored.count(name)) continue;
     present.insert(name);
     auto it = targets.find(name);
     if (it == targets.end()) {
@@ -184,7 +255,9 @@ void load_into(torch::nn::Module& net, const StateDict& dict, const std::string&
     fail(msg + " — was it trained with another --netG/--netD/--ngf/--ndf/--norm/--input_nc/--output_nc?");
   }
   torch::NoGradGuard no_grad;
-  for (const auto& [name, tensor] : dict) targets.at(name).copy_(tensor);
+  for (const auto& [name, tensor] : dict) {
+    if (!ignored.count(name)) targets.at(name).copy_(tensor);
+  }
 }
 
 StateDict state_dict_of(const torch::nn::Module& net) {

@@ -1,5 +1,6 @@
-// Reference checkpoints: reads the PyTorch zip-format pickled state_dict that torch.save(net.state_dict())
-// writes (*_net_G.pth, *_net_D.pth), and copies tensors into our modules by name.
+// Reference checkpoints: reads the pickled state_dict that torch.save(net.state_dict()) writes
+// (*_net_G.pth, *_net_D.pth) in either of PyTorch's formats — the zip archive (>= 1.6) and the legacy
+// stream (<= 1.5, the reference's published models) — and copies tensors into our modules by name.
 #pragma once
 
 #include <ATen/Tensor.h>
@@ -13,8 +14,9 @@ namespace p2p {
 
 using StateDict = std::vector<std::pair<std::string, at::Tensor>>;
 
-// Parses `path` strictly (only the pickle opcodes such files use); anything else, a truncated zip or a
-// missing storage throws p2p::Error naming the file and what was found.
+// Parses `path` strictly (only the pickle opcodes such files use) and verifies its integrity: every zip
+// record against its CRC-32, a legacy stream's storage counts and length. Anything else, a truncated or
+// damaged file or a missing storage throws p2p::Error naming the file (and the entry) and what was found.
 StateDict read_state_dict(const std::string& path);
 
 // Writes `dict` in the same format (readable by torch.load), atomically.
@@ -22,7 +24,8 @@ void write_state_dict(const std::string& path, const StateDict& dict);
 
 // Copies `dict` into net's parameters and buffers by name. A missing or unexpected key, or a shape
 // mismatch, throws p2p::Error naming `source`, the tensor and both shapes. BatchNorm
-// num_batches_tracked may be absent (old reference files).
+// num_batches_tracked may be absent (old reference files); running statistics of InstanceNorm layers
+// (old instance-norm files) are dropped, as the reference does.
 void load_into(torch::nn::Module& net, const StateDict& dict, const std::string& source);
 
 // The module's parameters and buffers in registration order, names as in load_into.

@@ -1,6 +1,6 @@
-// Strict reader and writer for the data.pkl record of torch.save(state_dict) files (see the header).
-// The reader is a small pickle machine that knows only the opcodes and globals those files contain, so
-// a checkpoint can never make us call arbitrary constructors, and any other file fails with a message
+// Strict reader and writer for the pickles of torch.save(state_dict) files (see the header). The reader
+// is a small pickle machine that knows only the opcodes and globals those files contain, so a
+// checkpoint can never make us call arbitrary constructors, and any other file fails with a message
 // that names the opcode or global it met instead of a silent misread.
 #include "p2p/io/state_dict_pickle.h"
 
@@ -21,9 +21,16 @@
 namespace p2p::detail {
 namespace {
 
+const char* const kExpected = " — expected a PyTorch state_dict file (torch.save(net.state_dict()))";
+
+// The legacy stream's first pickle: protocol 2, LONG1 of 10 bytes holding 0x1950a86a20f9469cfc6c.
+const unsigned char kLegacyMagic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46,
+                                      0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e};
+constexpr int64_t kLegacyProtocolVersion = 1001;
+
 // ---- values on the pickle stack ------------------------------------------------------------------
 
-enum class Kind { none, boolean, integer, string, tuple, list, dict, global, tensor };
+enum class Kind { none, boolean, integer, big_integer, string, tuple, list, dict, global, storage, tensor };
 
 struct Value;
 using ValuePtr = std::shared_ptr<Value>;
@@ -32,11 +39,14 @@ struct Value {
   Kind kind = Kind::none;
   bool flag = false;
   int64_t integer = 0;
-  std::string text;                                     // string, or "module.name" of a global
+  std::string text;                                     // string, "module.name" of a global, big_integer bytes
   at::ScalarType storage_dtype = at::ScalarType::Undefined;  // global torch.<T>Storage
   std::vector<ValuePtr> items;                          // tuple, list
   std::vector<std::pair<ValuePtr, ValuePtr>> entries;   // dict (insertion order kept)
-  at::Tensor tensor;
+  // storage: root key, the view's first element and length within the root
+  std::string storage_key;
+  int64_t view_offset = 0, view_numel = 0;
+  TensorSpec tensor;
 };
 
 ValuePtr make(Kind kind) {
@@ -50,11 +60,13 @@ std::string describe(const Value& v) {
     case Kind::none: return "None";
     case Kind::boolean: return "a bool";
     case Kind::integer: return "an int (" + std::to_string(v.integer) + ")";
+    case Kind::big_integer: return "an int wider than 64 bits";
     case Kind::string: return "a str ('" + v.text + "')";
     case Kind::tuple: return "a tuple";
     case Kind::list: return "a list";
     case Kind::dict: return "a dict";
     case Kind::global: return "the global " + v.text;
+    case Kind::storage: return "a storage";
     case Kind::tensor: return "a tensor";
   }
   return "?";
@@ -93,22 +105,28 @@ std::string opcode_name(unsigned char op) {
 
 // ---- the machine -----------------------------------------------------------------------------------
 
+enum class Format { zip, legacy };
+
 class Unpickler {
  public:
-  Unpickler(const char* data, size_t size, const StorageLoader& load_storage, const std::string& source)
-      : begin_(reinterpret_cast<const unsigned char*>(data)), p_(begin_), end_(begin_ + size),
-        load_storage_(load_storage), source_(source) {}
+  Unpickler(const char* data, size_t size, Format format, const std::string& source)
+      : begin_(reinterpret_cast<const unsigned char*>(data)), p_(begin_), end_(begin_ + size), format_(format),
+        source_(source) {}
 
-  ValuePtr run();
+  // Runs one pickle from the current position to its STOP; the position is left after it. Each
+  // pickle has its own memo, as Python's pickle.load gives it.
+  ValuePtr next();
+  size_t position() const { return static_cast<size_t>(p_ - begin_); }
+  const std::map<std::string, StorageDecl>& storages() const { return storages_; }
 
- private:
   [[noreturn]] void bad(const std::string& what) const {
-    fail(source_ + ": " + what + " in data.pkl at byte " + std::to_string(pos_) +
-         " — expected a PyTorch zip-format state_dict (torch.save(net.state_dict()))");
+    fail(source_ + ": " + what + (format_ == Format::zip ? " in data.pkl" : " in the legacy torch.save stream") +
+         " at byte " + std::to_string(pos_) + kExpected);
   }
 
+ private:
   const unsigned char* take(size_t n) {
-    if (static_cast<size_t>(end_ - p_) < n) bad("the pickle ends early (truncated record)");
+    if (static_cast<size_t>(end_ - p_) < n) bad("the pickle ends early (truncated file)");
     const unsigned char* at = p_;
     p_ += n;
     return at;
@@ -175,29 +193,32 @@ class Unpickler {
   void set_items(ValuePtr& dict, const std::vector<ValuePtr>& kv);
   void reduce();
   void persistent_load();
-  at::Tensor rebuild_tensor(const std::vector<ValuePtr>& args);
+  TensorSpec rebuild_tensor(const std::vector<ValuePtr>& args);
   std::vector<int64_t> int_tuple(const Value& v, const char* what);
 
   const unsigned char* const begin_;
   const unsigned char* p_;
   const unsigned char* end_;
   size_t pos_ = 0;  // offset of the opcode being executed, for messages
-  const StorageLoader& load_storage_;
+  Format format_;
   const std::string& source_;
   std::vector<ValuePtr> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, ValuePtr> memo_;
-  std::map<std::string, std::pair<at::ScalarType, at::Tensor>> storages_;  // by key: one load per storage
+  std::map<std::string, StorageDecl> storages_;  // by root key
 };
 
 void Unpickler::push_global(const std::string& module, const std::string& name) {
   ValuePtr g = make(Kind::global);
   g->text = module + "." + name;
-  if (module == "torch" && name.size() > 7 && name.compare(name.size() - 7, 7, "Storage") == 0) {
+  // Legacy files name storages torch.cuda.<T>Storage when they were saved from a GPU by old releases.
+  if ((module == "torch" || module == "torch.cuda") && name.size() > 7 &&
+      name.compare(name.size() - 7, 7, "Storage") == 0) {
     auto it = storage_types().find(name.substr(0, name.size() - 7));
-    if (it == storage_types().end()) bad("unsupported storage type torch." + name);
+    if (it == storage_types().end()) bad("unsupported storage type " + g->text);
     g->storage_dtype = it->second;
-  } else if (g->text != "collections.OrderedDict" && g->text != "torch._utils._rebuild_tensor_v2") {
+  } else if (g->text != "collections.OrderedDict" && g->text != "torch._utils._rebuild_tensor_v2" &&
+             g->text != "torch._utils._rebuild_tensor") {
     bad("unsupported global " + g->text + " (only tensors in an OrderedDict or dict are accepted)");
   }
   stack_.push_back(g);
@@ -219,33 +240,38 @@ std::vector<int64_t> Unpickler::int_tuple(const Value& v, const char* what) {
   return out;
 }
 
-at::Tensor Unpickler::rebuild_tensor(const std::vector<ValuePtr>& args) {
-  // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
-  if (args.size() != 6 && args.size() != 7) bad("_rebuild_tensor_v2 with " + std::to_string(args.size()) + " arguments");
-  if (args[0]->kind != Kind::tensor) bad("_rebuild_tensor_v2 over " + describe(*args[0]) + " instead of a storage");
+TensorSpec Unpickler::rebuild_tensor(const std::vector<ValuePtr>& args) {
+  // v2: (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata]);
+  // pre-0.4 _rebuild_tensor: (storage, storage_offset, size, stride).
+  if (args.size() != 4 && args.size() != 6 && args.size() != 7) {
+    bad("_rebuild_tensor with " + std::to_string(args.size()) + " arguments");
+  }
+  if (args[0]->kind != Kind::storage) bad("_rebuild_tensor over " + describe(*args[0]) + " instead of a storage");
   if (args[1]->kind != Kind::integer || args[1]->integer < 0) bad("tensor storage offset is " + describe(*args[1]));
-  const at::Tensor& storage = args[0]->tensor;
-  int64_t offset = args[1]->integer;
-  std::vector<int64_t> size = int_tuple(*args[2], "size");
-  std::vector<int64_t> stride = int_tuple(*args[3], "stride");
-  if (size.size() != stride.size()) bad("tensor size and stride have different lengths");
+  const Value& storage = *args[0];
+  const int64_t offset = args[1]->integer;
+  TensorSpec spec;
+  spec.storage = storage.storage_key;
+  spec.sizes = int_tuple(*args[2], "size");
+  spec.strides = int_tuple(*args[3], "stride");
+  if (spec.sizes.size() != spec.strides.size()) bad("tensor size and stride have different lengths");
   // The view must stay inside its storage; checked with overflow-safe arithmetic since sizes come
   // from the file.
   int64_t numel = 1, last = offset;
   bool empty = false;
-  for (size_t d = 0; d < size.size(); ++d) {
-    if (size[d] == 0) empty = true;
+  for (size_t d = 0; d < spec.sizes.size(); ++d) {
+    if (spec.sizes[d] == 0) empty = true;
     int64_t step = 0;
-    if (__builtin_mul_overflow(size[d] == 0 ? 0 : size[d] - 1, stride[d], &step) ||
-        __builtin_add_overflow(last, step, &last) || __builtin_mul_overflow(numel, size[d], &numel)) {
+    if (__builtin_mul_overflow(spec.sizes[d] == 0 ? 0 : spec.sizes[d] - 1, spec.strides[d], &step) ||
+        __builtin_add_overflow(last, step, &last) || __builtin_mul_overflow(numel, spec.sizes[d], &numel)) {
       bad("tensor size/stride overflow");
     }
   }
-  if (offset > storage.numel() || (!empty && last >= storage.numel())) {
-    bad("a tensor view reaches past its storage of " + std::to_string(storage.numel()) + " elements");
+  if (offset > storage.view_numel || (!empty && last >= storage.view_numel)) {
+    bad("a tensor view reaches past its storage of " + std::to_string(storage.view_numel) + " elements");
   }
-  // clone: views of one storage must not alias each other once handed out as parameters.
-  return storage.as_strided(size, stride, offset).clone(at::MemoryFormat::Contiguous);
+  spec.offset = storage.view_offset + offset;
+  return spec;
 }
 
 void Unpickler::reduce() {
@@ -268,29 +294,44 @@ void Unpickler::reduce() {
 void Unpickler::persistent_load() {
   ValuePtr pid = pop();
   const auto& f = pid->items;
-  if (pid->kind != Kind::tuple || f.size() != 5 || f[0]->kind != Kind::string || f[0]->text != "storage" ||
+  const size_t fields = format_ == Format::zip ? 5 : 6;
+  if (pid->kind != Kind::tuple || f.size() != fields || f[0]->kind != Kind::string || f[0]->text != "storage" ||
       f[1]->kind != Kind::global || f[1]->storage_dtype == at::ScalarType::Undefined ||
       f[2]->kind != Kind::string || f[3]->kind != Kind::string || f[4]->kind != Kind::integer ||
       f[4]->integer < 0) {
-    bad("a persistent id that is not ('storage', torch.<T>Storage, key, location, numel)");
+    bad(format_ == Format::zip
+            ? "a persistent id that is not ('storage', torch.<T>Storage, key, location, numel)"
+            : "a persistent id that is not ('storage', torch.<T>Storage, key, location, numel, view)");
   }
   const std::string& key = f[2]->text;
-  at::ScalarType dtype = f[1]->storage_dtype;
-  auto it = storages_.find(key);
-  if (it == storages_.end()) {
-    at::Tensor flat = load_storage_(key, dtype, f[4]->integer);
-    it = storages_.emplace(key, std::make_pair(dtype, flat)).first;
-  } else if (it->second.first != dtype || it->second.second.numel() != f[4]->integer) {
+  const StorageDecl decl{f[1]->storage_dtype, f[4]->integer};
+  auto [it, inserted] = storages_.emplace(key, decl);
+  if (!inserted && (it->second.dtype != decl.dtype || it->second.numel != decl.numel)) {
     bad("storage " + key + " is referenced with two different types or sizes");
   }
-  ValuePtr s = make(Kind::tensor);
-  s->tensor = it->second.second;
+  ValuePtr s = make(Kind::storage);
+  s->storage_key = key;
+  s->view_numel = decl.numel;
+  if (fields == 6 && f[5]->kind != Kind::none) {
+    // (view_key, offset, view_numel), in elements: the tensor lives in a slice of the root storage.
+    const Value& view = *f[5];
+    if (view.kind != Kind::tuple || view.items.size() != 3 || view.items[1]->kind != Kind::integer ||
+        view.items[2]->kind != Kind::integer || view.items[1]->integer < 0 || view.items[2]->integer < 0 ||
+        view.items[1]->integer > decl.numel || view.items[2]->integer > decl.numel - view.items[1]->integer) {
+      bad("a storage view that is not (key, offset, numel) inside storage " + key);
+    }
+    s->view_offset = view.items[1]->integer;
+    s->view_numel = view.items[2]->integer;
+  }
   stack_.push_back(s);
 }
 
-ValuePtr Unpickler::run() {
+ValuePtr Unpickler::next() {
+  stack_.clear();
+  marks_.clear();
+  memo_.clear();
   for (;;) {
-    pos_ = p_ - begin_;
+    pos_ = position();
     unsigned char op = *take(1);
     switch (op) {
       case 0x80: {  // PROTO
@@ -340,7 +381,12 @@ ValuePtr Unpickler::run() {
       case 'M': push_int(static_cast<int64_t>(read_le(2))); break;
       case 0x8a: {  // LONG1: little-endian two's complement of n bytes
         size_t n = *take(1);
-        if (n > 8) bad("an integer wider than 64 bits");
+        if (n > 8) {  // only the legacy magic number is this wide; kept as its bytes
+          ValuePtr big = make(Kind::big_integer);
+          big->text = read_bytes(n);
+          stack_.push_back(big);
+          break;
+        }
         uint64_t v = n ? read_le(n) : 0;
         if (n > 0 && n < 8 && (v >> (8 * n - 1)) & 1) v |= ~uint64_t{0} << (8 * n);
         push_int(static_cast<int64_t>(v));
@@ -348,6 +394,11 @@ ValuePtr Unpickler::run() {
       }
       case 'X': push_string(read_bytes(read_le(4))); break;
       case 0x8c: push_string(read_bytes(read_le(1))); break;
+      case 'U':  // SHORT_BINSTRING, BINSTRING: Python 2's str, in files saved by Python 2 (legacy only)
+      case 'T':
+        if (format_ != Format::legacy) bad("unsupported pickle opcode " + opcode_name(op));
+        push_string(read_bytes(read_le(op == 'U' ? 1 : 4)));
+        break;
       case 0x88:
       case 0x89: {
         ValuePtr b = make(Kind::boolean);
@@ -395,6 +446,87 @@ ValuePtr Unpickler::run() {
     }
   }
 }
+
+// The dict of tensors a state_dict pickle must hold.
+PickledDict to_state_dict(const Value& top, const Unpickler& machine, const std::string& source) {
+  if (top.kind != Kind::dict) fail(source + ": the file holds " + describe(top) + ", not a dict of tensors" + kExpected);
+  PickledDict out;
+  std::set<std::string> seen;
+  for (const auto& [key, value] : top.entries) {
+    if (key->kind != Kind::string) fail(source + ": the dict has a key that is " + describe(*key) + kExpected);
+    if (value->kind != Kind::tensor) {
+      fail(source + ": entry '" + key->text + "' is " + describe(*value) + ", not a tensor" + kExpected);
+    }
+    if (!seen.insert(key->text).second) fail(source + ": entry '" + key->text + "' appears twice" + kExpected);
+    out.tensors.emplace_back(key->text, value->tensor);
+  }
+  out.storages = machine.storages();
+  return out;
+}
+
+const Value* dict_get(const Value& dict, const std::string& key) {
+  for (const auto& [k, v] : dict.entries) {
+    if (k->kind == Kind::string && k->text == key) return v.get();
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+PickledDict unpickle_zip_state_dict(const char* data, size_t size, const std::string& source) {
+  Unpickler machine(data, size, Format::zip, source);
+  ValuePtr top = machine.next();
+  if (machine.position() != size) machine.bad("bytes follow the pickle's STOP");
+  return to_state_dict(*top, machine, source);
+}
+
+bool is_legacy_stream(const char* head, size_t n) {
+  return n >= sizeof kLegacyMagic && std::memcmp(head, kLegacyMagic, sizeof kLegacyMagic) == 0;
+}
+
+LegacyStream unpickle_legacy_stream(const char* data, size_t size, const std::string& source) {
+  Unpickler machine(data, size, Format::legacy, source);
+  ValuePtr magic = machine.next();
+  if (!is_legacy_stream(data, size) || magic->kind != Kind::big_integer) machine.bad("no legacy magic number");
+  ValuePtr version = machine.next();
+  if (version->kind != Kind::integer || version->integer != kLegacyProtocolVersion) {
+    machine.bad("protocol version " + describe(*version) + " instead of 1001");
+  }
+  ValuePtr info = machine.next();
+  const Value* little = info->kind == Kind::dict ? dict_get(*info, "little_endian") : nullptr;
+  if (little == nullptr || little->kind != Kind::boolean) machine.bad("a sys-info record without little_endian");
+  if (!little->flag) machine.bad("storages saved big-endian");
+  ValuePtr top = machine.next();
+  LegacyStream out;
+  out.dict = to_state_dict(*top, machine, source);
+  ValuePtr keys = machine.next();
+  if (keys->kind != Kind::list) machine.bad("the storage key list is " + describe(*keys));
+  std::set<std::string> listed;
+  for (const ValuePtr& k : keys->items) {
+    if (k->kind != Kind::string) machine.bad("a storage key that is " + describe(*k));
+    if (!listed.insert(k->text).second) machine.bad("storage key " + k->text + " listed twice");
+    if (!out.dict.storages.count(k->text)) machine.bad("storage " + k->text + " is listed but no tensor uses it");
+    out.storage_keys.push_back(k->text);
+  }
+  for (const auto& [key, decl] : out.dict.storages) {
+    if (!listed.count(key)) machine.bad("storage " + key + " is used but not listed");
+  }
+  out.storages_begin = machine.position();
+  return out;
+}
+
+StateDict materialize(const PickledDict& dict, const std::map<std::string, at::Tensor>& storages) {
+  StateDict out;
+  out.reserve(dict.tensors.size());
+  for (const auto& [name, spec] : dict.tensors) {
+    const at::Tensor& flat = storages.at(spec.storage);
+    // clone: views of one storage must not alias each other once handed out as parameters.
+    out.emplace_back(name, flat.as_strided(spec.sizes, spec.strides, spec.offset).clone(at::MemoryFormat::Contiguous));
+  }
+  return out;
+}
+
+namespace {
 
 // ---- writing ---------------------------------------------------------------------------------------
 
@@ -451,25 +583,6 @@ std::string storage_type_name(at::ScalarType dtype) {
     if (type == dtype) return name;
   }
   fail(std::string("tensors of dtype ") + c10::toString(dtype) + " cannot be stored in a state_dict file");
-}
-
-StateDict unpickle_state_dict(const char* data, size_t size, const StorageLoader& load_storage,
-                              const std::string& source) {
-  Unpickler machine(data, size, load_storage, source);
-  ValuePtr top = machine.run();
-  const std::string expected = " — expected a PyTorch zip-format state_dict (torch.save(net.state_dict()))";
-  if (top->kind != Kind::dict) fail(source + ": the file holds " + describe(*top) + ", not a dict of tensors" + expected);
-  StateDict dict;
-  std::set<std::string> seen;
-  for (const auto& [key, value] : top->entries) {
-    if (key->kind != Kind::string) fail(source + ": the dict has a key that is " + describe(*key) + expected);
-    if (value->kind != Kind::tensor) {
-      fail(source + ": entry '" + key->text + "' is " + describe(*value) + ", not a tensor" + expected);
-    }
-    if (!seen.insert(key->text).second) fail(source + ": entry '" + key->text + "' appears twice" + expected);
-    dict.emplace_back(key->text, value->tensor);
-  }
-  return dict;
 }
 
 std::string pickle_state_dict(const StateDict& dict) {

@@ -25,6 +25,11 @@ static std::string format_seconds(double s) {
   return o.str();
 }
 
+void Progress::set_run_remaining(int64_t iters_after_epoch, double other_seconds) {
+  run_iters_after_ = iters_after_epoch;
+  run_other_seconds_ = other_seconds;
+}
+
 void Progress::update(int64_t iter, const std::string& losses) {
   const auto now = std::chrono::steady_clock::now();
   if (first_iter_ < 0) {
@@ -34,9 +39,11 @@ void Progress::update(int64_t iter, const std::string& losses) {
   const int64_t done = iter - first_iter_;
   const double rate = elapsed > 0 ? done / elapsed : 0.0;
   const double eta = rate > 0 ? (total_ - iter) / rate : -1.0;
+  const double run_eta = rate > 0 ? (total_ - iter + run_iters_after_) / rate + run_other_seconds_ : -1.0;
   std::ostringstream line;
   line << "epoch " << epoch_ << "/" << last_epoch_ << "  iter " << iter << "/" << total_ << "  "
-       << std::fixed << std::setprecision(2) << rate << " it/s  eta " << format_seconds(eta) << "  " << losses;
+       << std::fixed << std::setprecision(2) << rate << " it/s  eta " << format_seconds(eta) << " (run "
+       << format_seconds(run_eta) << ")  " << losses;
   if (interactive_) {
     // Redraw at most ~10 times a second, and always on the last iteration.
     if (iter != total_ && std::chrono::duration<double>(now - last_draw_).count() < 0.1) return;

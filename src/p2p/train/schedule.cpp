@@ -12,14 +12,18 @@ namespace {
 constexpr double kPlateauDecay = 0.2;       // reference: ReduceLROnPlateau(factor=0.2,
 constexpr double kPlateauThreshold = 0.01;  //   threshold=0.01 (relative),
 constexpr int kPlateauPatience = 5;         //   patience=5)
+constexpr double kNoValue = 1e300;          // "no metric seen yet" (JSON has no infinity)
 }  // namespace
 
 LrSchedule::LrSchedule(const TrainConfig& cfg)
     : policy_(cfg.lr_policy),
       n_epochs_(cfg.n_epochs),
       n_epochs_decay_(cfg.n_epochs_decay),
-      lr_decay_iters_(cfg.lr_decay_iters) {
+      lr_decay_iters_(cfg.lr_decay_iters),
+      higher_is_better_(cfg.best_metric != "val_l1"),
+      best_(higher_is_better_ ? -kNoValue : kNoValue) {
   check_choice("--lr_policy", policy_, "linear|step|cosine|plateau");
+  check_choice("--best_metric", cfg.best_metric, "val_l1|val_psnr|val_ssim");
   if (n_epochs_ < 0 || n_epochs_decay_ < 0 || n_epochs_ + n_epochs_decay_ < 1) {
     fail("--n_epochs/--n_epochs_decay: need n_epochs >= 0, n_epochs_decay >= 0 and at least one epoch in total");
   }
@@ -42,7 +46,10 @@ double LrSchedule::factor(int epoch) const {
 
 void LrSchedule::observe(double metric) {
   if (policy_ != "plateau") return;
-  if (metric < best_ * (1.0 - kPlateauThreshold)) {
+  // Relative threshold in the metric's direction, as torch's ReduceLROnPlateau(mode min|max, 'rel').
+  const bool improved = higher_is_better_ ? metric > best_ * (best_ >= 0 ? 1.0 + kPlateauThreshold : 1.0 - kPlateauThreshold)
+                                          : metric < best_ * (best_ >= 0 ? 1.0 - kPlateauThreshold : 1.0 + kPlateauThreshold);
+  if (improved) {
     best_ = metric;
     bad_epochs_ = 0;
   } else if (++bad_epochs_ > kPlateauPatience) {
@@ -58,7 +65,7 @@ nlohmann::json LrSchedule::state() const {
 void LrSchedule::load_state(const nlohmann::json& state) {
   if (state.is_null()) return;
   plateau_factor_ = state.value("plateau_factor", 1.0);
-  best_ = state.value("best", 1e300);
+  best_ = state.value("best", higher_is_better_ ? -kNoValue : kNoValue);
   bad_epochs_ = state.value("bad_epochs", 0);
 }
 

@@ -5,8 +5,9 @@
 //   linear : 1                              for e <= n_epochs
 //            1 - (e - n_epochs) / (n_epochs_decay + 1)  afterwards
 //   step   : 0.1 ^ floor((e - 1) / lr_decay_iters)
-//   cosine : 0.5 * (1 + cos(pi * (e - 1) / T)), T = n_epochs + n_epochs_decay
-//   plateau: x0.2 when the validation L1 has not improved by 1% (relative) for 5 epochs
+//   cosine : 0.5 * (1 + cos(pi * (e - 1) / T)), T = n_epochs + n_epochs_decay (the reference: T = n_epochs)
+//   plateau: x0.2 when the validation metric (--best_metric; the reference feeds none) has not improved
+//            by 1% (relative) for 5 epochs
 #pragma once
 
 #include "p2p/core/config.h"
@@ -24,7 +25,7 @@ class LrSchedule {
   // Multiplier of the base lr for training epoch `epoch` (1-based).
   double factor(int epoch) const;
 
-  // Plateau policy only: report the validation metric at the end of an epoch (lower is better).
+  // Plateau policy only: report the validation metric (cfg.best_metric) at the end of an epoch.
   void observe(double metric);
 
   nlohmann::json state() const;
@@ -35,9 +36,10 @@ class LrSchedule {
   int n_epochs_;
   int n_epochs_decay_;
   int lr_decay_iters_;
+  bool higher_is_better_;  // val_psnr, val_ssim
   // plateau state
   double plateau_factor_ = 1.0;
-  double best_ = 1e300;
+  double best_;
   int bad_epochs_ = 0;
 };
 

@@ -1,46 +1,40 @@
 // The training run (see trainer.h). Resume is exact: the data order and augmentation of every sample
 // are functions of (seed, epoch, position), the RNG state travels in the checkpoint, and validation
-// neither consumes training randomness nor moves BatchNorm running statistics.
+// neither consumes training randomness nor moves BatchNorm running statistics (validation.h).
+// Nothing is lost or poisoned: the run folder is locked while training, checkpoints are written
+// atomically and durably, a non-finite state is never written, and latest/best are made consistent
+// again on resume when a stop fell between their writes.
 #include "p2p/train/trainer.h"
 
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
 #include "p2p/data/dataset.h"
-#include "p2p/eval/metrics.h"
 #include "p2p/io/checkpoint.h"
 #include "p2p/io/fs.h"
-#include "p2p/io/image.h"
+#include "p2p/models/networks.h"
 #include "p2p/train/model.h"
 #include "p2p/train/progress.h"
+#include "p2p/train/run_folder.h"
 #include "p2p/train/schedule.h"
+#include "p2p/train/validation.h"
 
-#include <ATen/ATen.h>
-#include <ATen/CPUGeneratorImpl.h>
-#include <torch/csrc/autograd/grad_mode.h>
+#include <ATen/Parallel.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
-#include <mutex>
+#include <memory>
 #include <sstream>
 
 namespace fs = std::filesystem;
 
 namespace p2p {
 
-std::string checkpoint_path(const std::string& run_dir, const std::string& which) {
-  if (which == "latest" || which == "best") return (fs::path(run_dir) / (which + ".pt")).string();
-  try {
-    size_t used = 0;
-    const int n = std::stoi(which, &used);
-    if (used == which.size() && n >= 0) return (fs::path(run_dir) / ("epoch_" + std::to_string(n) + ".pt")).string();
-  } catch (...) {
-  }
-  fail("--epoch: '" + which + "' is not latest, best or an epoch number");
-}
-
 namespace {
+
+constexpr int64_t kStateCheckEvery = 50;  // iterations between checks that weights and moments are finite
 
 // Sums of step losses over an epoch (kept in checkpoints so a resumed epoch reports full means).
 struct LossSums {
@@ -70,6 +64,7 @@ struct LossSums {
   }
 };
 
+// G_L1 is the unscaled L1 (the reference logs it multiplied by lambda_L1).
 std::string format_losses(const StepLosses& l, const LossSetup& s) {
   std::ostringstream o;
   o << std::fixed << std::setprecision(3);
@@ -80,70 +75,17 @@ std::string format_losses(const StepLosses& l, const LossSetup& s) {
   return o.str();
 }
 
-// Runs `fn` and then puts back G's buffers (BatchNorm running stats) and the RNG state, so that
-// evaluating in the paper's test mode (batch statistics, dropout on) leaves training untouched.
-template <typename Fn>
-void without_side_effects(torch::nn::Module& G, Fn&& fn) {
-  std::vector<at::Tensor> saved;
-  for (auto& b : G.buffers()) saved.push_back(b.clone());
-  at::Tensor rng;
-  auto gen = at::detail::getDefaultCPUGenerator();
-  {
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    rng = gen.get_state();
-  }
-  fn();
-  at::NoGradGuard no_grad;
-  size_t i = 0;
-  for (auto& b : G.buffers()) b.copy_(saved[i++]);
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(rng);
-}
-
-// Side-by-side [A | fake_B | B] in [0,1], gray expanded to RGB when channel counts differ.
-at::Tensor triplet(const at::Tensor& A, const at::Tensor& fake, const at::Tensor& B) {
-  std::vector<at::Tensor> parts = {to_unit_range(A), to_unit_range(fake), to_unit_range(B)};
-  const bool mixed = A.size(0) != B.size(0);
-  for (auto& p : parts) {
-    if (mixed && p.size(0) == 1) p = p.expand({3, p.size(1), p.size(2)});
-  }
-  return at::cat(parts, 2);
-}
-
-struct ValResult {
-  bool has = false;
-  ImageMetrics mean;
-};
-
-ValResult validate(Pix2PixModel& model, const PairedDataset& val, const TrainConfig& cfg, int epoch,
-                   const std::string& samples_dir) {
-  ValResult result;
-  if (val.size() == 0) return result;
-  Network& G = model.generator();
-  std::vector<std::pair<std::string, ImageMetrics>> per_image;
-  without_side_effects(G, [&] {
-    at::NoGradGuard no_grad;
-    G.train();  // paper test mode: dropout on, batch statistics
-    const size_t n = cfg.max_val > 0 ? std::min<size_t>(val.size(), cfg.max_val) : val.size();
-    for (size_t i = 0; i < n; ++i) {
-      Sample s = val.get(i, 0);
-      at::Tensor fake = G.forward(s.A.unsqueeze(0).to(model.device())).squeeze(0).cpu();
-      per_image.emplace_back(s.stem, compute_metrics(to_unit_range(fake), to_unit_range(s.B)));
-      if (static_cast<int>(i) < cfg.num_samples) {
-        std::ostringstream name;
-        name << "epoch_" << std::setw(3) << std::setfill('0') << epoch << "_" << s.stem << ".png";
-        save_png((fs::path(samples_dir) / name.str()).string(), triplet(s.A, fake, s.B));
-      }
-    }
-  });
-  G.train();
-  result.has = true;
-  result.mean = summarize(per_image).mean;
-  return result;
-}
-
 nlohmann::json metrics_json(const ImageMetrics& m) {
   return {{"l1", m.l1}, {"mae", m.mae}, {"psnr", m.psnr}, {"ssim", m.ssim}};
+}
+
+std::string with_commas(int64_t n) {
+  std::string digits = std::to_string(n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
 }
 
 // Keeps history lines of epochs before `first_epoch` (dropping those a resumed run will redo).
@@ -169,183 +111,380 @@ void append_line(const std::string& path, const std::string& line) {
   if (!out) fail("cannot append to " + path);
 }
 
-}  // namespace
+// The best epoch by --best_metric; a non-finite metric is never best.
+struct Best {
+  std::string metric;
+  bool higher = false;
+  double value = 0;
+  int64_t epoch = 0;  // 0: none yet
+  bool improved_by(double v) const { return std::isfinite(v) && (epoch == 0 || (higher ? v > value : v < value)); }
+};
 
-TrainResult train(const NetConfig& net, DataConfig data, const TrainConfig& cfg, const c10::Device& device,
-                  const nlohmann::json& resolved, std::ostream& log) {
-  if (cfg.batch_size < 1) fail("--batch_size: must be >= 1");
-  if (cfg.name.empty()) fail("--name: must not be empty");
-  const fs::path run_dir = fs::path(cfg.checkpoints_dir) / cfg.name;
-  const std::string latest = checkpoint_path(run_dir.string(), "latest");
-  const std::string history = (run_dir / "history.jsonl").string();
-  const std::string samples_dir = (run_dir / "samples").string();
+class Run {
+ public:
+  Run(const NetConfig& net, DataConfig data, const TrainConfig& cfg, const c10::Device& device,
+      const nlohmann::json& resolved, std::ostream& log);
+  TrainResult execute();
 
-  LrSchedule schedule(cfg);
-  seed_everything(cfg.seed, cfg.deterministic);
-  Pix2PixModel model(net, cfg, device);  // initialised from the seed (replaced on resume)
-  Network& G = model.generator();
-  data.size_multiple = static_cast<int>(G.size_multiple());
-  data.input_nc = net.input_nc;
-  data.output_nc = net.output_nc;
-  const bool crops = data.preprocess == "resize_and_crop" || data.preprocess == "crop" ||
-                     data.preprocess == "scale_width_and_crop";
-  if (crops && data.crop_size % G.size_multiple() != 0) {
-    fail("--crop_size " + std::to_string(data.crop_size) + " is not a multiple of " +
-         std::to_string(G.size_multiple()) + ", which --netG " + net.netG + " needs (each stride-2 level halves it)");
+ private:
+  bool resume();  // false: nothing left to train
+  void start_fresh();
+  void make_best_consistent(const std::string& from, const CheckpointMeta& meta);
+  void print_start_line() const;
+  void train_epochs();
+  bool finish_epoch(int64_t epoch, double lr_factor, double train_seconds);  // false: stop the run
+  void save(const std::string& path, int64_t epoch, int64_t epoch_iter);
+  void check_state_finite(int64_t epoch, int64_t batch);
+  std::string kept_checkpoint() const;
+
+  const NetConfig net_;
+  DataConfig data_;
+  const TrainConfig cfg_;
+  const nlohmann::json resolved_;
+  std::ostream& log_;
+  const fs::path run_dir_;
+  const std::string latest_, history_, samples_dir_;
+  const int64_t last_epoch_;
+  const double lr_D_;
+  LrSchedule schedule_;
+  std::unique_ptr<Pix2PixModel> model_;
+  TrainingState state_;
+  Splits splits_;
+  std::unique_ptr<PairedDataset> train_set_, val_set_;
+  std::unique_ptr<DataLoader> loader_;
+  std::unique_ptr<FolderLock> lock_;
+  Best best_;
+  LossSums sums_;
+  int64_t first_epoch_ = 1, skip_batches_ = 0;
+  int64_t saved_epoch_ = -1, saved_iters_ = 0;  // what latest.pt holds (-1: nothing saved)
+  double val_seconds_ = 0;                      // last validation's duration, for the run's ETA
+  TrainResult result_;
+};
+
+Run::Run(const NetConfig& net, DataConfig data, const TrainConfig& cfg, const c10::Device& device,
+         const nlohmann::json& resolved, std::ostream& log)
+    : net_(net), data_(std::move(data)), cfg_(cfg), resolved_(resolved), log_(log),
+      run_dir_(fs::path(cfg.checkpoints_dir) / cfg.name),
+      latest_(checkpoint_path(run_dir_.string(), "latest")),
+      history_((run_dir_ / "history.jsonl").string()),
+      samples_dir_((run_dir_ / "samples").string()),
+      last_epoch_(static_cast<int64_t>(cfg.n_epochs) + cfg.n_epochs_decay),
+      lr_D_(cfg.lr_D > 0 ? cfg.lr_D : cfg.lr),
+      schedule_(cfg) {
+  if (cfg_.batch_size < 1) fail("--batch_size: must be >= 1");
+  check_run_name(cfg_.name);
+  best_.metric = cfg_.best_metric;
+  best_.higher = higher_is_better(cfg_.best_metric);
+  if (!cfg_.continue_train && (cfg_.epoch_count < 1 || cfg_.epoch_count > last_epoch_)) {
+    fail("--epoch_count " + std::to_string(cfg_.epoch_count) + ": the schedule has epochs 1.." +
+         std::to_string(last_epoch_) + " (--n_epochs " + std::to_string(cfg_.n_epochs) + " + --n_epochs_decay " +
+         std::to_string(cfg_.n_epochs_decay) + "), so there is nothing to train from there");
   }
+  seed_everything(cfg_.seed, cfg_.deterministic);
+  model_ = std::make_unique<Pix2PixModel>(net_, cfg_, device);  // initialised from the seed (replaced on resume)
+  Network& G = model_->generator();
+  data_.size_multiple = static_cast<int>(G.size_multiple());
+  data_.input_nc = net_.input_nc;
+  data_.output_nc = net_.output_nc;
+  const bool crops = data_.preprocess == "resize_and_crop" || data_.preprocess == "crop" ||
+                     data_.preprocess == "scale_width_and_crop";
+  if (crops && data_.crop_size % G.size_multiple() != 0) {
+    fail("--crop_size " + std::to_string(data_.crop_size) + " is not a multiple of " +
+         std::to_string(G.size_multiple()) + ", which --netG " + net_.netG + " needs (each stride-2 level halves it)");
+  }
+  splits_ = train_val_split(data_);
+  train_set_ = std::make_unique<PairedDataset>(splits_.train, data_, /*augment=*/true);
+  val_set_ = std::make_unique<PairedDataset>(splits_.val, data_, /*augment=*/false);
+  loader_ = std::make_unique<DataLoader>(*train_set_, cfg_.batch_size, /*shuffle=*/!data_.serial_batches,
+                                         data_.num_threads);
+  if (loader_->batches_per_epoch() == 0) fail("--dataroot " + data_.dataroot + ": no training pairs");
+  if (cfg_.lr_policy == "plateau" && val_set_->size() == 0) {
+    fail("--lr_policy plateau is fed the validation metric, but there are no validation pairs (add a val/ folder "
+         "or set --val_fraction above 0)");
+  }
+  state_ = {&G, model_->discriminator(), &model_->optimizer_G(), model_->optimizer_D()};
+  result_.run_dir = run_dir_.string();
+}
 
-  Splits splits = train_val_split(data);
-  PairedDataset train_set(splits.train, data, /*augment=*/true);
-  PairedDataset val_set(splits.val, data, /*augment=*/false);
-  DataLoader loader(train_set, cfg.batch_size, /*shuffle=*/!data.serial_batches, data.num_threads);
-  if (loader.batches_per_epoch() == 0) fail("--dataroot " + data.dataroot + ": no training pairs");
-
-  TrainingState state{&G, model.discriminator(), &model.optimizer_G(), model.optimizer_D()};
-  CheckpointMeta meta;
-  int64_t first_epoch = cfg.epoch_count;
-  int64_t skip_batches = 0;
-  LossSums sums;
-  if (cfg.continue_train) {
-    const std::string from = checkpoint_path(run_dir.string(), cfg.epoch);
-    if (!fs::exists(from)) fail("--continue_train: no checkpoint " + from + " to resume from");
-    meta = load_checkpoint(from, state, /*restore_rng=*/true);
-    schedule.load_state(meta.scheduler_json.empty() ? nlohmann::json() : nlohmann::json::parse(meta.scheduler_json));
-    if (meta.epoch_iter > 0) {
-      first_epoch = meta.epoch;
-      skip_batches = meta.epoch_iter;
-      if (!meta.extra_json.empty()) sums = LossSums::from_json(nlohmann::json::parse(meta.extra_json));
-    } else {
-      first_epoch = meta.epoch + 1;
+TrainResult Run::execute() {
+  // One trainer per run folder: a second one would interleave history and mix configs and weights.
+  lock_ = std::make_unique<FolderLock>(run_dir_.string(), "training process");
+  for (const std::string& dir : {run_dir_.string(), samples_dir_}) {
+    for (const std::string& name : remove_stale_temp_files(dir)) {
+      log_ << "removed " << name << ", left in " << dir << " by a write that was killed\n";
     }
-    model.set_iteration(meta.total_iters);
-    truncate_history(history, first_epoch);
-    log << "resuming " << run_dir.string() << " from " << from << " at epoch " << first_epoch
-        << (skip_batches ? " (batch " + std::to_string(skip_batches + 1) + ")" : std::string()) << "\n";
-  } else if (fs::exists(latest)) {
-    fail("run folder " + run_dir.string() + " already holds checkpoints: pass --continue_train to resume it, "
-         "or choose another --name");
+  }
+  if (cfg_.continue_train) {
+    if (!resume()) return result_;
   } else {
-    make_dirs(run_dir.string());
-    std::error_code ec;
-    fs::remove(history, ec);
+    start_fresh();
   }
-  make_dirs(samples_dir);
-  write_text_atomically((run_dir / "config.json").string(), resolved.dump(2) + "\n");
+  make_dirs(samples_dir_);
+  write_text_atomically((run_dir_ / "config.json").string(), resolved_.dump(2) + "\n");
+  print_start_line();
 
-  const int64_t last_epoch = cfg.epoch_count - 1 + cfg.n_epochs + cfg.n_epochs_decay;
-  const double lr_D = cfg.lr_D > 0 ? cfg.lr_D : cfg.lr;
-  const std::string config_json = resolved.dump();
-  TrainResult result;
-  result.run_dir = run_dir.string();
-  result.best_val_l1 = meta.best_val_l1;
-
-  auto save = [&](const std::string& path, int64_t epoch, int64_t epoch_iter) {
-    CheckpointMeta m;
-    m.epoch = epoch;
-    m.epoch_iter = epoch_iter;
-    m.total_iters = model.iteration();
-    m.best_val_l1 = result.best_val_l1;
-    m.config_json = config_json;
-    m.scheduler_json = schedule.state().dump();
-    m.extra_json = epoch_iter > 0 ? sums.to_json().dump() : std::string();
-    save_checkpoint(path, state, m);
-  };
-
-  if (!cfg.continue_train) {
+  if (!cfg_.continue_train) {
     // Baseline: the untrained generator's validation metrics, so the history shows what training bought.
-    ValResult v0 = validate(model, val_set, cfg, static_cast<int>(cfg.epoch_count - 1), samples_dir);
+    const ValResult v0 = validate(*model_, *val_set_, cfg_, first_epoch_ - 1, samples_dir_, /*stoppable=*/true);
+    val_seconds_ = v0.seconds;
     if (v0.has) {
-      nlohmann::json record = {
-          {"epoch", cfg.epoch_count - 1}, {"iters", 0}, {"baseline", true}, {"val", metrics_json(v0.mean)}};
-      append_line(history, record.dump());
-      log << std::fixed << std::setprecision(4) << "before training: val L1 " << v0.mean.l1 << " PSNR "
-          << std::setprecision(2) << v0.mean.psnr << " SSIM " << std::setprecision(4) << v0.mean.ssim << "\n";
+      nlohmann::json record = {{"epoch", first_epoch_ - 1}, {"iters", 0}, {"baseline", true}, {"val", metrics_json(v0.mean)}};
+      append_line(history_, record.dump());
+      log_ << std::fixed << std::setprecision(4) << "before training: val L1 " << v0.mean.l1 << " PSNR "
+           << std::setprecision(2) << v0.mean.psnr << " SSIM " << std::setprecision(4) << v0.mean.ssim << "\n";
     }
   }
+  if (stop_requested()) {
+    log_ << "stopped before the first iteration; nothing was trained or saved\n";
+    result_.interrupted = true;
+    result_.saved = saved_epoch_ >= 0;
+    return result_;
+  }
+  train_epochs();
+  return result_;
+}
 
-  const bool interactive = Progress::stderr_is_terminal() && &log == &std::cerr;
-  for (int64_t epoch = first_epoch; epoch <= last_epoch; ++epoch) {
-    const int schedule_epoch = static_cast<int>(epoch - cfg.epoch_count + 1);
-    const double factor = schedule.factor(schedule_epoch);
-    model.set_learning_rates(cfg.lr * factor, lr_D * factor);
+bool Run::resume() {
+  const std::string from = existing_checkpoint(run_dir_.string(), cfg_.epoch, /*reference=*/false);
+  const CheckpointMeta meta = load_checkpoint(from, state_, /*resume=*/true);
+  schedule_.load_state(meta.scheduler_json.empty() ? nlohmann::json() : nlohmann::json::parse(meta.scheduler_json));
+  if (meta.best_epoch > 0 && meta.best_metric == best_.metric) {
+    best_.value = meta.best_value;
+    best_.epoch = meta.best_epoch;
+  }
+  model_->set_iteration(meta.total_iters);
+  saved_epoch_ = meta.epoch;
+  saved_iters_ = meta.total_iters;
+  result_.last_epoch = meta.epoch;
+  result_.total_iters = meta.total_iters;
+  result_.best_epoch = best_.epoch;
+  result_.saved = true;
+  make_best_consistent(from, meta);
+  if (meta.epoch_iter > 0) {
+    first_epoch_ = meta.epoch;
+    skip_batches_ = meta.epoch_iter;
+    if (!meta.extra_json.empty()) sums_ = LossSums::from_json(nlohmann::json::parse(meta.extra_json));
+  } else {
+    first_epoch_ = meta.epoch + 1;
+  }
+  if (first_epoch_ > last_epoch_) {
+    log_ << run_dir_.string() << " has finished: " << fs::path(from).filename().string() << " ends epoch "
+         << meta.epoch << " and the schedule has " << last_epoch_ << " epochs (--n_epochs " << cfg_.n_epochs
+         << " + --n_epochs_decay " << cfg_.n_epochs_decay << "). Nothing to train; to train longer, resume with "
+         << "more epochs, e.g. --n_epochs_decay " << cfg_.n_epochs_decay + std::max<int64_t>(meta.epoch - last_epoch_ + 10, 10)
+         << "\n";
+    result_.already_finished = true;
+    return false;
+  }
+  if (cfg_.epoch_count != 1 && cfg_.epoch_count != first_epoch_) {
+    log_ << "note: --epoch_count " << cfg_.epoch_count << " is not used: " << fs::path(from).filename().string()
+         << " continues the run at epoch " << first_epoch_ << "\n";
+  }
+  truncate_history(history_, first_epoch_);
+  log_ << "resuming " << run_dir_.string() << " from " << from << " at epoch " << first_epoch_
+       << (skip_batches_ ? " (batch " + std::to_string(skip_batches_ + 1) + ")" : std::string()) << "\n";
+  return true;
+}
+
+void Run::start_fresh() {
+  if (fs::exists(latest_)) {
+    fail("run folder " + run_dir_.string() + " already holds checkpoints: pass --continue_train to resume it, "
+         "or choose another --name");
+  }
+  first_epoch_ = cfg_.epoch_count;
+  std::error_code ec;
+  fs::remove(history_, ec);
+}
+
+// A stop between the writes of latest.pt and best.pt leaves best.pt an epoch behind the best one that
+// latest.pt records; when latest.pt *is* that epoch, it is copied into place.
+void Run::make_best_consistent(const std::string& from, const CheckpointMeta& meta) {
+  if (meta.best_epoch <= 0) return;
+  const std::string best = checkpoint_path(run_dir_.string(), "best");
+  int64_t held = -1;
+  if (fs::exists(best)) {
+    try {
+      held = read_checkpoint_meta(best).epoch;
+    } catch (const Error&) {
+      held = -1;  // damaged: replaced below when possible
+    }
+  }
+  if (held == meta.best_epoch) return;
+  if (meta.epoch == meta.best_epoch && meta.epoch_iter == 0) {
+    write_atomically(best, [&](const std::string& tmp) { fs::copy_file(from, tmp, fs::copy_options::overwrite_existing); });
+    log_ << "restored best.pt: " << fs::path(from).filename().string() << " holds the best epoch " << meta.best_epoch
+         << " (" << meta.best_metric << " " << meta.best_value << "), which best.pt had missed\n";
+  } else {
+    log_ << "note: best.pt holds " << (held < 0 ? std::string("no readable epoch") : "epoch " + std::to_string(held))
+         << ", not the best epoch " << meta.best_epoch << " recorded in " << from
+         << "; the next better epoch replaces it\n";
+  }
+}
+
+void Run::print_start_line() const {
+  Network& G = model_->generator();
+  std::ostringstream line;
+  line << "training on " << model_->device().str() << " (" << at::get_num_threads() << " threads): "
+       << with_commas(static_cast<int64_t>(splits_.train.size())) << " train pairs, "
+       << with_commas(static_cast<int64_t>(splits_.val.size())) << " val pairs (" << splits_.val_source << "); G "
+       << net_.netG << " " << with_commas(count_parameters(G)) << " parameters";
+  if (Network* D = model_->discriminator()) {
+    line << ", D " << net_.netD << " " << with_commas(count_parameters(*D)) << " parameters";
+  } else {
+    line << ", no D (--loss l1)";
+  }
+  log_ << line.str() << "\n";
+}
+
+std::string Run::kept_checkpoint() const {
+  if (saved_epoch_ < 0) return "no checkpoint had been written yet";
+  return "the last good checkpoint " + latest_ + " (epoch " + std::to_string(saved_epoch_) + ", iteration " +
+         std::to_string(saved_iters_) + ") is kept";
+}
+
+void Run::check_state_finite(int64_t epoch, int64_t batch) {
+  const std::vector<std::string> bad = non_finite_entries(state_);
+  if (bad.empty()) return;
+  throw NonFiniteState("the model state became non-finite by iteration " + std::to_string(model_->iteration()) +
+                       " (epoch " + std::to_string(epoch) + ", batch " + std::to_string(batch) + "): " +
+                       std::to_string(bad.size()) + " tensors hold NaN/Inf, e.g. " + bad.front() + "; " +
+                       kept_checkpoint() + ". Lower --lr or --lambda_L1");
+}
+
+void Run::save(const std::string& path, int64_t epoch, int64_t epoch_iter) {
+  CheckpointMeta m;
+  m.epoch = epoch;
+  m.epoch_iter = epoch_iter;
+  m.total_iters = model_->iteration();
+  if (best_.epoch > 0) {
+    m.best_metric = best_.metric;
+    m.best_value = best_.value;
+    m.best_epoch = best_.epoch;
+  }
+  m.config_json = resolved_.dump();
+  m.scheduler_json = schedule_.state().dump();
+  m.extra_json = epoch_iter > 0 ? sums_.to_json().dump() : std::string();
+  try {
+    save_checkpoint(path, state_, m);  // refuses a non-finite state
+  } catch (const NonFiniteState& e) {
+    throw NonFiniteState("the model state became non-finite by iteration " + std::to_string(model_->iteration()) +
+                         " (epoch " + std::to_string(epoch) + "): " + e.what() + "; " + kept_checkpoint() +
+                         ". Lower --lr or --lambda_L1");
+  }
+  if (path == latest_) {
+    saved_epoch_ = epoch;
+    saved_iters_ = model_->iteration();
+    result_.saved = true;
+  }
+}
+
+void Run::train_epochs() {
+  const bool interactive = Progress::stderr_is_terminal() && &log_ == &std::cerr;
+  for (int64_t epoch = first_epoch_; epoch <= last_epoch_; ++epoch) {
+    const double factor = schedule_.factor(static_cast<int>(epoch));
+    model_->set_learning_rates(cfg_.lr * factor, lr_D_ * factor);
     const auto t0 = std::chrono::steady_clock::now();
-    loader.start_epoch(cfg.seed, epoch, skip_batches);
-    Progress progress(log, interactive, static_cast<int>(epoch), static_cast<int>(last_epoch),
-                      loader.batches_per_epoch(), cfg.print_freq);
-    int64_t epoch_iter = skip_batches;
-    skip_batches = 0;
-    if (epoch_iter == 0) sums = LossSums();
+    loader_->start_epoch(cfg_.seed, epoch, skip_batches_);
+    Progress progress(log_, interactive, static_cast<int>(epoch), static_cast<int>(last_epoch_),
+                      loader_->batches_per_epoch(), cfg_.print_freq);
+    progress.set_run_remaining((last_epoch_ - epoch) * loader_->batches_per_epoch(),
+                               static_cast<double>(last_epoch_ - epoch + 1) * val_seconds_);
+    int64_t epoch_iter = skip_batches_;
+    skip_batches_ = 0;
+    if (epoch_iter == 0) sums_ = LossSums();
     Batch batch;
-    while (loader.next(batch)) {
+    while (loader_->next(batch)) {
       StepLosses losses;
       try {
-        losses = model.optimize(batch);
+        losses = model_->optimize(batch);
+        if (model_->iteration() % kStateCheckEvery == 0) check_state_finite(epoch, epoch_iter + 1);
       } catch (const NonFiniteLoss& e) {
         progress.finish();
-        const std::string kept = fs::exists(latest) ? "the last good checkpoint " + latest + " is kept"
-                                                    : "no checkpoint had been written yet";
         throw NonFiniteLoss(std::string(e.what()) + " in epoch " + std::to_string(epoch) + " (batch " +
-                            std::to_string(epoch_iter + 1) + "); " + kept);
+                            std::to_string(epoch_iter + 1) + "); " + kept_checkpoint());
+      } catch (const NonFiniteState&) {
+        progress.finish();
+        throw;
       }
       ++epoch_iter;
-      sums.add(losses);
-      progress.update(epoch_iter, format_losses(losses, model.losses()));
-      const bool stop = stop_requested() || (cfg.max_iters > 0 && model.iteration() >= cfg.max_iters);
-      const bool periodic = cfg.save_latest_freq > 0 && model.iteration() % cfg.save_latest_freq == 0;
-      if ((stop || periodic) && epoch_iter < loader.batches_per_epoch()) save(latest, epoch, epoch_iter);
-      if (stop && epoch_iter < loader.batches_per_epoch()) {
+      sums_.add(losses);
+      progress.update(epoch_iter, format_losses(losses, model_->losses()));
+      const bool stop = stop_requested() || (cfg_.max_iters > 0 && model_->iteration() >= cfg_.max_iters);
+      const bool periodic = cfg_.save_latest_freq > 0 && model_->iteration() % cfg_.save_latest_freq == 0;
+      if ((stop || periodic) && epoch_iter < loader_->batches_per_epoch()) save(latest_, epoch, epoch_iter);
+      if (stop && epoch_iter < loader_->batches_per_epoch()) {
         progress.finish();
-        log << "stopped at iteration " << model.iteration() << " (epoch " << epoch << ", batch " << epoch_iter
-            << "); resume with --continue_train\n";
-        result.interrupted = true;
-        result.last_epoch = epoch;
-        result.total_iters = model.iteration();
-        return result;
+        log_ << "stopped at iteration " << model_->iteration() << " (epoch " << epoch << ", batch " << epoch_iter
+             << "); resume with --continue_train\n";
+        result_.interrupted = true;
+        result_.last_epoch = epoch;
+        result_.total_iters = model_->iteration();
+        return;
       }
     }
     progress.finish();
     const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
-    ValResult val = validate(model, val_set, cfg, static_cast<int>(epoch), samples_dir);
-    const nlohmann::json means = sums.means();
-    schedule.observe(val.has ? val.mean.l1 : means["G_L1"].get<double>());
-    nlohmann::json record = {{"epoch", epoch},
-                             {"iters", model.iteration()},
-                             {"lr_G", cfg.lr * factor},
-                             {"lr_D", lr_D * factor},
-                             {"train", means},
-                             {"seconds", train_seconds},
-                             {"it_per_s", sums.count / std::max(train_seconds, 1e-9)}};
-    if (val.has) {
-      record["val"] = metrics_json(val.mean);
-    }
-    append_line(history, record.dump());
-    std::ostringstream summary;
-    summary << std::fixed << std::setprecision(4) << "epoch " << epoch << "/" << last_epoch << " done in "
-            << std::setprecision(1) << train_seconds << "s  lr " << std::scientific << std::setprecision(2)
-            << cfg.lr * factor << std::fixed << std::setprecision(4) << "  G_L1 " << means["G_L1"].get<double>();
-    if (val.has) {
-      summary << "  val L1 " << val.mean.l1 << " PSNR " << std::setprecision(2) << val.mean.psnr << " SSIM "
-              << std::setprecision(4) << val.mean.ssim;
-    }
-    log << summary.str() << "\n";
-
-    const bool is_best = val.has && val.mean.l1 < result.best_val_l1;
-    if (is_best) result.best_val_l1 = val.mean.l1;
-    save(latest, epoch, 0);
-    if (is_best) save(checkpoint_path(run_dir.string(), "best"), epoch, 0);
-    if (cfg.save_epoch_freq > 0 && epoch % cfg.save_epoch_freq == 0) {
-      save(checkpoint_path(run_dir.string(), std::to_string(epoch)), epoch, 0);
-    }
-    result.last_epoch = epoch;
-    result.total_iters = model.iteration();
-    if ((stop_requested() || (cfg.max_iters > 0 && model.iteration() >= cfg.max_iters)) && epoch < last_epoch) {
-      log << "stopped after epoch " << epoch << "; resume with --continue_train\n";
-      result.interrupted = true;
-      return result;
-    }
+    if (!finish_epoch(epoch, factor, train_seconds)) return;
   }
-  return result;
+}
+
+// Validation, history, summary line and checkpoints of a finished epoch.
+bool Run::finish_epoch(int64_t epoch, double factor, double train_seconds) {
+  check_state_finite(epoch, loader_->batches_per_epoch());  // a poisoned epoch is neither recorded nor best
+  const ValResult val = validate(*model_, *val_set_, cfg_, epoch, samples_dir_);
+  if (val.has) val_seconds_ = val.seconds;
+  const nlohmann::json means = sums_.means();
+  const double metric = val.has ? metric_value(val.mean, best_.metric) : NAN;
+  if (val.has) schedule_.observe(metric);
+  const Best before = best_;
+  const bool is_best = val.has && best_.improved_by(metric);
+  if (is_best) best_.value = metric, best_.epoch = epoch;
+  nlohmann::json record = {{"epoch", epoch},
+                           {"iters", model_->iteration()},
+                           {"lr_G", cfg_.lr * factor},
+                           {"lr_D", lr_D_ * factor},
+                           {"train", means},
+                           {"seconds", train_seconds},
+                           {"it_per_s", sums_.count / std::max(train_seconds, 1e-9)}};
+  if (val.has) record["val"] = metrics_json(val.mean);
+  if (is_best) record["best"] = true;
+  append_line(history_, record.dump());
+  std::ostringstream summary;
+  summary << std::fixed << std::setprecision(4) << "epoch " << epoch << "/" << last_epoch_ << " done in "
+          << std::setprecision(1) << train_seconds << "s  lr " << std::scientific << std::setprecision(2)
+          << cfg_.lr * factor << std::fixed << std::setprecision(4) << "  G_L1 " << means["G_L1"].get<double>();
+  if (val.has) {
+    summary << "  val L1 " << val.mean.l1 << " PSNR " << std::setprecision(2) << val.mean.psnr << " SSIM "
+            << std::setprecision(4) << val.mean.ssim;
+  }
+  if (is_best) {
+    summary << "  * new best " << best_.metric << " " << metric;
+    if (before.epoch > 0) summary << " (was " << before.value << " at epoch " << before.epoch << ")";
+  }
+  log_ << summary.str() << "\n";
+
+  save(latest_, epoch, 0);
+  if (is_best) save(checkpoint_path(run_dir_.string(), "best"), epoch, 0);
+  if (cfg_.save_epoch_freq > 0 && epoch % cfg_.save_epoch_freq == 0) {
+    save(checkpoint_path(run_dir_.string(), std::to_string(epoch)), epoch, 0);
+  }
+  result_.last_epoch = epoch;
+  result_.total_iters = model_->iteration();
+  result_.best_epoch = best_.epoch;
+  if ((stop_requested() || (cfg_.max_iters > 0 && model_->iteration() >= cfg_.max_iters)) && epoch < last_epoch_) {
+    log_ << "stopped after epoch " << epoch << "; resume with --continue_train\n";
+    result_.interrupted = true;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TrainResult train(const NetConfig& net, DataConfig data, const TrainConfig& cfg, const c10::Device& device,
+                  const nlohmann::json& resolved, std::ostream& log) {
+  Run run(net, std::move(data), cfg, device, resolved, log);
+  return run.execute();
 }
 
 }  // namespace p2p
