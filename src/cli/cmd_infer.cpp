@@ -109,6 +109,7 @@ void register_test(CLI::App& app) {
                  "--load_size", "--crop_size", "--max_dataset_size"},
                 "command line");
     if (d.dataroot.empty()) fail("--dataroot: required (the run's config names none)");
+    d.dataroot = fs::absolute(d.dataroot).lexically_normal().string();
     d.phase = test->phase;
     d.input_nc = m.net.input_nc;
     d.output_nc = m.net.output_nc;

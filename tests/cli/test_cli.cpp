@@ -24,15 +24,10 @@ void expect_fails_naming(const std::string& args, const std::string& needle) {
 }
 
 std::string make_ab_dataset(const std::string& tag, int n_train, int n_test) {
-  const std::string root = test::scratch_dir(tag);
-  for (auto [split, n] : {std::pair<std::string, int>{"train", n_train}, {"test", n_test}}) {
-    fs::create_directories(root + "/" + split);
-    for (int i = 0; i < n; ++i) test::write_random_png(root + "/" + split + "/" + std::to_string(i) + ".png", 64, 32, 3, i + 1);
-  }
-  return root;
+  return test::write_ab_dataset(test::scratch_dir(tag), n_train, n_test);
 }
 
-const std::string kTiny = " --netG unet_32 --ngf 8 --ndf 8 --load_size 32 --crop_size 32 --num_threads 1 ";
+const std::string kTiny = test::kTinyRun;
 
 TEST(Cli, InfoPrintsReferenceCountsAndCost) {
   auto r = run_p2p("info --netG unet_256 --netD basic --crop_size 256");

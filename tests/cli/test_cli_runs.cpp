@@ -25,19 +25,11 @@ test::CommandResult run_p2p_in(const std::string& dir, const std::string& args) 
   return test::run_command("cd '" + dir + "' && '" + P2P_TEST_BIN + "' " + args);
 }
 
-std::string ab_dataset(const std::string& root, int n_train, int n_test) {
-  for (auto [split, n] : {std::pair<std::string, int>{"train", n_train}, {"test", n_test}}) {
-    fs::create_directories(root + "/" + split);
-    for (int i = 0; i < n; ++i) test::write_random_png(root + "/" + split + "/" + std::to_string(i) + ".png", 64, 32, 3, i + 1);
-  }
-  return root;
-}
-
-const std::string kTiny = " --netG unet_32 --ngf 8 --ndf 8 --load_size 32 --crop_size 32 --num_threads 1 ";
+const std::string kTiny = test::kTinyRun;
 
 TEST(CliRuns, ARunRemembersItself) {
   const std::string home = test::scratch_dir("cliruns_home");
-  ab_dataset(home + "/data", 6, 3);
+  test::write_ab_dataset(home + "/data", 6, 3);
   // Relative paths, from `home`.
   auto r = run_p2p_in(home, "train --dataroot data --checkpoints_dir ck --name r" + kTiny +
                                 "--n_epochs 1 --n_epochs_decay 0 --val_fraction 0.2 --print_freq 1");
@@ -146,7 +138,7 @@ TEST(CliRuns, TranslateReportsABadFileAndTranslatesTheRest) {
 
 TEST(CliRuns, OneTrainerPerRunAndSignalsStopCleanly) {
   const std::string home = test::scratch_dir("cliruns_signal");
-  ab_dataset(home + "/data", 24, 0);
+  test::write_ab_dataset(home + "/data", 24, 0);
   const std::string args = "train --dataroot " + home + "/data --checkpoints_dir " + home + "/ck --name s" + kTiny +
                            "--n_epochs 1000 --n_epochs_decay 0 --val_fraction 0.5 --print_freq 1";
   // The first trainer holds the run folder; a second is refused naming it; SIGTERM ends the first

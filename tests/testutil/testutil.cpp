@@ -56,6 +56,14 @@ void write_random_png(const std::string& path, int w, int h, int channels, unsig
   save_png(path, img);
 }
 
+std::string write_ab_dataset(const std::string& root, int n_train, int n_test) {
+  for (auto [split, n] : {std::pair<std::string, int>{"train", n_train}, {"test", n_test}}) {
+    fs::create_directories(root + "/" + split);
+    for (int i = 0; i < n; ++i) write_random_png(root + "/" + split + "/" + std::to_string(i) + ".png", 64, 32, 3, i + 1);
+  }
+  return root;
+}
+
 namespace {
 std::string quote(const std::string& s) { return "'" + s + "'"; }
 }  // namespace

@@ -29,6 +29,13 @@ std::string shared_dataset(const std::string& name);
 // Writes a random RGB (channels 3) or gray (1) PNG of w x h with values from `seed`.
 void write_random_png(const std::string& path, int w, int h, int channels, unsigned seed);
 
+// A tiny aligned dataset: <root>/train and <root>/test holding n_train / n_test random 64x32 AB images
+// (32x32 halves) named 0.png, 1.png ...; returns root.
+std::string write_ab_dataset(const std::string& root, int n_train, int n_test);
+
+// Options that make training and inference take milliseconds: unet_32, width 8, 32x32 crops.
+inline const char* const kTinyRun = " --netG unet_32 --ngf 8 --ndf 8 --load_size 32 --crop_size 32 --num_threads 1 ";
+
 // Folder of reference fixtures made by tests/fixtures/make_reference_fixtures.py with P2P_TEST_PYTHON
 // (PyTorch): reference-format state_dicts and their PyTorch outputs. Made once per script version and
 // shared by test processes. A missing PyTorch is a failure, not a skip, so reference checks can never

@@ -406,7 +406,9 @@ TEST(Trainer, NonFiniteStateStopsTheRunAndIsNeverSaved) {
   for (const auto& entry : std::filesystem::directory_iterator(run)) {
     if (entry.path().extension() != ".pt") continue;
     for (const auto& [name, t] : read_state_dict(entry.path().string())) {
-      if (at::isFloatingType(t.scalar_type())) EXPECT_TRUE(at::isfinite(t).all().item<bool>()) << entry.path() << " " << name;
+      if (at::isFloatingType(t.scalar_type())) {
+        EXPECT_TRUE(at::isfinite(t).all().item<bool>()) << entry.path() << " " << name;
+      }
     }
   }
   for (const auto& e : epochs_of(run)) EXPECT_FALSE(e.value("best", false)) << e.dump();

@@ -205,7 +205,7 @@ TestReport run_test(Network& G, const DataConfig& data, const TestConfig& test, 
   extra["failed"] = failed;
   write_metrics_json(json_path, metrics, extra);
   write_metrics_csv(csv_path, metrics);
-  const std::string summary = std::to_string(report.scored) + " of " + std::to_string(report.available) +
+  const std::string summary = "Scored " + std::to_string(report.scored) + " of " + std::to_string(report.available) +
                               " pairs from " + split_dir + ". Mean " + metrics_note(metrics.mean) +
                               " (fake_B vs real_B, images in [0,1]).";
   // Last: the page only appears once every image and metric file it points at exists.

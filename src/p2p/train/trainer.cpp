@@ -245,6 +245,10 @@ TrainResult Run::execute() {
 }
 
 bool Run::resume() {
+  if (describe_checkpoints(run_dir_.string()) == "no checkpoints") {
+    fail("--continue_train: " + run_dir_.string() + " has no checkpoint yet (its first run stopped before one "
+         "was saved); start it again without --continue_train");
+  }
   const std::string from = existing_checkpoint(run_dir_.string(), cfg_.epoch, /*reference=*/false);
   const CheckpointMeta meta = load_checkpoint(from, state_, /*resume=*/true);
   schedule_.load_state(meta.scheduler_json.empty() ? nlohmann::json() : nlohmann::json::parse(meta.scheduler_json));
