@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
@@ -50,12 +51,15 @@ long temp_file_pid(const std::string& name) {
   const std::string rest = name.substr(at + std::strlen(kTempMarker));
   const size_t dot = rest.find('.');
   if (dot == 0 || dot == std::string::npos || rest.find_first_not_of("0123456789.") != std::string::npos) return -1;
-  return std::stol(rest.substr(0, dot));
+  errno = 0;
+  const long pid = std::strtol(rest.substr(0, dot).c_str(), nullptr, 10);
+  return errno == ERANGE ? -1 : pid;
 }
 
 }  // namespace
 
-void write_atomically(const std::string& path, const std::function<void(const std::string&)>& writer) {
+void write_atomically(const std::string& path, const std::function<void(const std::string&)>& writer,
+                      bool durable) {
   fs::path target(path);
   if (target.has_parent_path()) make_dirs(target.parent_path().string());
   const std::string tmp = temp_path_for(target);
@@ -68,7 +72,7 @@ void write_atomically(const std::string& path, const std::function<void(const st
   }
   if (!fs::exists(tmp, ec)) fail("writing " + path + ": the writer produced no file");
   try {
-    sync_path(tmp, /*directory=*/false, path);  // the data is on disk before the name points at it
+    if (durable) sync_path(tmp, /*directory=*/false, path);  // the data is on disk before the name points at it
   } catch (...) {
     fs::remove(tmp, ec);
     throw;
@@ -78,6 +82,7 @@ void write_atomically(const std::string& path, const std::function<void(const st
     fs::remove(tmp, ec);
     fail("cannot write " + path + ": " + std::strerror(err));
   }
+  if (!durable) return;
   const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
   sync_path(parent.string(), /*directory=*/true, path);  // and the rename itself is durable
 }

@@ -7,10 +7,12 @@
 
 namespace p2p {
 
-// Writes via `writer(tmp_path)`, flushes the temp file to disk (fsync), renames it over `path` and
-// flushes the folder, so readers see the old or the new file, never a partial one, even after a power
-// cut. The temp file (named <path>.tmp.<pid>.<n>) is removed if writer throws.
-void write_atomically(const std::string& path, const std::function<void(const std::string&)>& writer);
+// Writes via `writer(tmp_path)` and renames the temp file (<path>.tmp.<pid>.<n>) over `path`, so readers
+// see the old or the new file, never a partial one; the temp file is removed if writer throws.
+// `durable`: also flushes the temp file to disk before the rename and the folder after it, so this holds
+// after a power cut too (checkpoints, configs); outputs that can be made again (images) skip the cost.
+void write_atomically(const std::string& path, const std::function<void(const std::string&)>& writer,
+                      bool durable = true);
 void write_text_atomically(const std::string& path, const std::string& text);
 
 // Removes temp files of atomic writes in `dir` (not recursive) whose writing process no longer runs;

@@ -208,7 +208,7 @@ void save_png(const std::string& path, const at::Tensor& image) {
     out.write(png.data(), static_cast<std::streamsize>(png.size()));
     out.flush();
     if (!out) fail("cannot write " + path + " (disk full?)");
-  });
+  }, /*durable=*/false);  // an output image can be made again: no flush for each of the hundreds a test writes
 }
 
 void image_size(const std::string& path, int& width, int& height) {

@@ -22,7 +22,7 @@ at::Tensor load_image(const std::string& path, int channels, int& bit_depth);
 at::Tensor convert_channels(const at::Tensor& unit, int channels, int bit_depth = 8);
 
 // Writes [C,H,W] (C = 1 or 3, values clamped to [0,1], rounded to 8 bits) as PNG, atomically
-// (temp file + rename) so a crash never leaves a half-written image.
+// (temp file + rename) so a crash never leaves a half-written image (not flushed to disk: see fs.h).
 void save_png(const std::string& path, const at::Tensor& image);
 
 // Reads only the header: width and height. Throws p2p::Error naming the file when unreadable.
