@@ -45,6 +45,29 @@ nlohmann::json sections(const NetConfig& n, const DataConfig& d, const TrainConf
   return {{"net", to_json(n)}, {"data", to_json(d)}, {"train", to_json(t)}};
 }
 
+// --continue_train: the run's saved options become n, d, t, with what `cmd` typed judged by
+// merge_for_resume (notes printed). Returns the run's override history, this resume's changes appended.
+nlohmann::json resume_options(const CLI::App& cmd, NetConfig& n, DataConfig& d, TrainConfig& t) {
+  const std::string run_dir = (fs::path(t.checkpoints_dir) / t.name).string();
+  const nlohmann::json saved = read_run_config(run_dir);
+  if (saved.is_null()) {
+    fail("--continue_train: " + run_dir + " has no config.json or latest.pt to resume (" +
+         (fs::is_directory(run_dir) ? "it holds " + describe_checkpoints(run_dir) : std::string("no such folder")) +
+         "; check --name and --checkpoints_dir)");
+  }
+  const ResumeMerge merge = merge_for_resume(saved, typed_options(cmd, sections(n, d, t)),
+                                             sections(NetConfig(), DataConfig(), TrainConfig()), run_dir);
+  for (const std::string& note : merge.notes) std::cerr << "note: " << note << "\n";
+  n = NetConfig(), d = DataConfig(), t = TrainConfig();
+  update_from_json(n, merge.config["net"], run_dir + "/config.json");
+  update_from_json(d, merge.config["data"], run_dir + "/config.json");
+  update_from_json(t, merge.config["train"], run_dir + "/config.json");
+  nlohmann::json overrides = saved.contains("overrides") && saved["overrides"].is_array() ? saved["overrides"]
+                                                                                           : nlohmann::json::array();
+  if (!merge.changes.empty()) overrides.push_back({{"time", utc_now()}, {"changes", merge.changes}});
+  return overrides;
+}
+
 }  // namespace
 
 void register_train(CLI::App& app) {
@@ -72,33 +95,21 @@ void register_train(CLI::App& app) {
     t.checkpoints_dir = absolute(t.checkpoints_dir);
     nlohmann::json overrides = nlohmann::json::array();
     if (t.continue_train) {
-      const std::string run_dir = (fs::path(t.checkpoints_dir) / t.name).string();
-      const nlohmann::json saved = read_run_config(run_dir);
-      if (saved.is_null()) {
-        fail("--continue_train: " + run_dir + " has no config.json or latest.pt to resume (" +
-             (fs::is_directory(run_dir) ? "it holds " + describe_checkpoints(run_dir) : std::string("no such folder")) +
-             "; check --name and --checkpoints_dir)");
-      }
-      const ResumeMerge merge = merge_for_resume(saved, typed_options(*cmd, sections(n, d, t)),
-                                                 sections(NetConfig(), DataConfig(), TrainConfig()), run_dir);
-      for (const std::string& note : merge.notes) std::cerr << "note: " << note << "\n";
-      n = NetConfig(), d = DataConfig(), t = TrainConfig();
-      update_from_json(n, merge.config["net"], run_dir + "/config.json");
-      update_from_json(d, merge.config["data"], run_dir + "/config.json");
-      update_from_json(t, merge.config["train"], run_dir + "/config.json");
-      if (saved.contains("overrides") && saved["overrides"].is_array()) overrides = saved["overrides"];
-      if (!merge.changes.empty()) overrides.push_back({{"time", utc_now()}, {"changes", merge.changes}});
+      overrides = resume_options(*cmd, n, d, t);
     } else if (d.dataroot.empty()) {
       fail("--dataroot is required (the folder holding " + d.phase + "/ and optionally val/)");
     }
-    d.num_threads = capped_threads("--num_threads", d.num_threads, 4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency())), std::cerr);
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    d.num_threads = capped_threads("--num_threads", d.num_threads, 4 * cores, std::cerr);  // loaders wait on files
     nlohmann::json resolved = sections(n, d, t);
     resolved["device"] = device.str();
     resolved["overrides"] = overrides;
     const TrainResult r = p2p::train(n, d, t, device, resolved, std::cerr);
     if (r.already_finished) return;
     std::cout << "run folder: " << r.run_dir << "  epochs: " << r.last_epoch << "  iterations: " << r.total_iters;
-    if (r.interrupted) std::cout << (r.saved ? "  (stopped early; resume with --continue_train)" : "  (stopped before training; nothing saved)");
+    if (r.interrupted) {
+      std::cout << (r.saved ? "  (stopped early; resume with --continue_train)" : "  (stopped before training; nothing saved)");
+    }
     std::cout << "\n";
     if (r.interrupted && stop_requested()) exit_status() = 130;
   });
