@@ -42,7 +42,7 @@ std::string tensor_bytes(const at::Tensor& t) {
 }
 
 void add_module(StateDict& out, const std::string& prefix, const torch::nn::Module& net) {
-  for (auto& [name, t] : state_dict_of(net)) out.emplace_back(prefix + name, t.detach().cpu());
+  for (auto& [name, t] : state_dict_of(net)) out.emplace_back(prefix + name, t.detach());
 }
 
 void add_adam(StateDict& out, const std::string& prefix, torch::optim::Optimizer& opt,
@@ -58,9 +58,9 @@ void add_adam(StateDict& out, const std::string& prefix, torch::optim::Optimizer
     auto& s = static_cast<torch::optim::AdamParamState&>(*it->second);
     const std::string base = prefix + item.key() + ".";
     out.emplace_back(base + "step", at::scalar_tensor(static_cast<int64_t>(s.step()), at::kLong));
-    out.emplace_back(base + "exp_avg", s.exp_avg().detach().cpu());
-    out.emplace_back(base + "exp_avg_sq", s.exp_avg_sq().detach().cpu());
-    if (s.max_exp_avg_sq().defined()) out.emplace_back(base + "max_exp_avg_sq", s.max_exp_avg_sq().detach().cpu());
+    out.emplace_back(base + "exp_avg", s.exp_avg().detach());
+    out.emplace_back(base + "exp_avg_sq", s.exp_avg_sq().detach());
+    if (s.max_exp_avg_sq().defined()) out.emplace_back(base + "max_exp_avg_sq", s.max_exp_avg_sq().detach());
   }
 }
 
@@ -102,7 +102,8 @@ void load_adam(const StateDict& entries, torch::optim::Optimizer& opt, const tor
   }
 }
 
-// Networks and optimizer moments under the checkpoint's names.
+// Networks and optimizer moments under the checkpoint's names, on their own device (the finiteness
+// check runs there; write_state_dict copies to the CPU).
 StateDict training_tensors(const TrainingState& state) {
   TORCH_CHECK(state.G != nullptr, "checkpoint: G is required");
   StateDict out;
