@@ -77,6 +77,8 @@ CLI::Option* opt(CLI::App& app, const std::string& name, T& field, const std::st
   return app.add_option(name, field, help)->capture_default_str();
 }
 
+const char* const kIgnoredGroup = "Ignored reference options (display only)";
+
 int cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 
 }  // namespace
@@ -204,7 +206,7 @@ void add_reference_options(CLI::App& app, ReferenceCompat& c, bool display) {
   opt(app, "--model", c.model, "the reference's model name: pix2pix (the only one here)");
   if (!display) return;
   const std::string ignored = "accepted for reference command lines and ignored (display only)";
-  auto hidden = [&](CLI::Option* o) { o->group("Ignored reference options (display only)"); };
+  auto hidden = [&](CLI::Option* o) { o->group(kIgnoredGroup); };
   hidden(app.add_option("--display_id", c.display_id, ignored));
   hidden(app.add_option("--display_port", c.display_port, ignored));
   hidden(app.add_option("--display_freq", c.display_freq, ignored));
@@ -223,11 +225,9 @@ void apply_reference_options(const CLI::App& app, const ReferenceCompat& c, std:
     fail("--model " + c.model + ": pix2pix.cpp implements the reference's pix2pix model only (not cycle_gan, "
          "test, colorization or template); use --model pix2pix or leave it out");
   }
-  std::string list;
-  for (const char* flag : {"--display_id", "--display_port", "--display_freq", "--update_html_freq", "--display_ncols",
-                           "--display_winsize", "--display_server", "--display_env", "--wandb_project_name",
-                           "--no_html", "--use_wandb"}) {
-    if (given(app, flag)) list += (list.empty() ? "" : ", ") + std::string(flag);
+  std::string list;  // the display flags given, in registration order
+  for (const CLI::Option* o : app.get_options()) {
+    if (o->get_group() == kIgnoredGroup && o->count() > 0) list += (list.empty() ? "" : ", ") + o->get_name();
   }
   if (!list.empty()) {
     note << "note: ignoring " << list << ": display options of the reference (progress is shown here and "
