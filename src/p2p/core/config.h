@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <vector>
 
 namespace p2p {
 
@@ -23,6 +24,9 @@ struct NetConfig {
   double init_gain = 0.02;
   bool no_dropout = false;           // reference default: dropout on in G
   std::string dropout_placement = "reference";  // reference (3 blocks above innermost) | paper (first 3 decoder layers)
+  std::string norm_D;                // batch | instance | none | spectral; empty = follows norm (reference)
+  int num_D = 1;                     // discriminator scales (pix2pixHD multi-scale when > 1)
+  std::string attention = "none";    // none | comma list of down, up, skip (U-Net generators only)
 };
 
 // Data loading and augmentation.
@@ -44,6 +48,18 @@ struct DataConfig {
   int size_multiple = 1;             // set from the generator: preprocess 'none' pads/rounds to this
   int input_nc = 3;                  // channels A is converted to (copied from NetConfig by the caller)
   int output_nc = 3;                 // channels B is converted to (copied from NetConfig by the caller)
+  std::string augment = "basic";     // none (centre crop, no flip) | basic (resize/crop/flip) | strong (+ jitter)
+  double jitter = 0.2;               // strong: colour jitter strength (brightness/contrast/saturation, hue/2)
+  double rotate = 10.0;              // strong: rotation drawn from [-rotate, rotate] degrees
+  double scale_jitter = 0.1;         // strong: scale drawn from [1 - s, 1 + s]
+  std::string jitter_side = "input";  // input | target | both: which side gets the photometric jitter
+  bool sar_db = false;               // A is SAR intensity: 10*log10, clipped to db_range, scaled to [-1,1]
+  std::string db_range = "-25:0";    // MIN:MAX in dB for sar_db
+  std::string normalize = "none";    // none | dataset (per-channel mean/std of the training set)
+  // normalize dataset: per-channel mean/std of the network input A over the training set (in [0,1]
+  // units), computed once and stored with the run so test/translate apply the same mapping. B keeps the
+  // [-1,1] mapping G's tanh output needs. Empty until computed.
+  std::vector<double> mean_A, std_A;
 };
 
 // Training schedule, losses, optimisation, checkpoints.
@@ -51,9 +67,30 @@ struct TrainConfig {
   std::string name = "experiment";
   std::string checkpoints_dir = "./checkpoints";
   std::string loss = "cgan+l1";      // cgan+l1 | gan+l1 | cgan | gan | l1  (paper's loss ablation)
-  std::string gan_mode = "vanilla";  // vanilla | lsgan | wgangp
+  std::string gan_mode = "vanilla";  // vanilla | lsgan | hinge | wgangp
   double lambda_L1 = 100.0;
   double lambda_gp = 10.0;           // wgangp gradient-penalty weight
+  // Further generator terms; weight 0 = off. Names in --loss_schedule: GAN, L1, charbonnier, ssim, grad,
+  // perc, fm.
+  double lambda_charbonnier = 0.0;
+  double charbonnier_eps = 1e-3;
+  double lambda_ssim = 0.0;
+  double lambda_grad = 0.0;
+  std::string grad_op = "sobel";     // sobel | laplacian
+  double lambda_perc = 0.0;
+  std::string vgg_weights;           // torchvision VGG16/VGG19 state_dict file (needed when lambda_perc > 0)
+  std::string perc_layers = "relu1_1,relu2_1";
+  double lambda_fm = 0.0;            // discriminator feature matching (pix2pixHD)
+  std::string loss_schedule;         // "1:L1=100,GAN=1; 51:L1=50,ssim=10": weights from an epoch on
+  // Stabilisers.
+  double real_label = 1.0;           // D's target for real pairs (label smoothing: 0.9)
+  double fake_label = 0.0;           // D's target for fake pairs
+  int g_steps_per_d = 1;             // G steps per D step
+  int d_steps_per_g = 1;             // D steps per G step
+  double clip_grad_G = 0.0;          // > 0: clip G's gradient norm to this
+  double clip_grad_D = 0.0;          // > 0: clip D's gradient norm to this
+  int pool_size = 0;                 // image pool of past fakes for D (reference semantics; 0 = off)
+  double lr_D_ratio = 0.0;           // > 0: lr_D = lr * ratio (when --lr_D is not given)
   double lr = 2e-4;
   double lr_D = -1.0;                // < 0: same as lr
   double beta1 = 0.5;
