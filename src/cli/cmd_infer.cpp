@@ -150,7 +150,12 @@ void register_translate(CLI::App& app) {
     m.G->to(device);
     set_eval_mode(*m.G, test->eval);
     seed_everything(test->seed, false);
-    const TranslateReport r = run_translate(*m.G, *input, *output, m.net.input_nc, device, std::cerr);
+    // The run's input mapping (SAR dB, --normalize dataset statistics) applies to new inputs too.
+    DataConfig d;
+    if (m.config.is_object() && m.config.contains("data")) update_from_json(d, m.config["data"], m.weights);
+    d.input_nc = m.net.input_nc;
+    d.output_nc = m.net.output_nc;
+    const TranslateReport r = run_translate(*m.G, *input, *output, d, device, std::cerr);
     std::cout << "translated " << r.written << " of " << r.written + static_cast<int64_t>(r.failed.size())
               << " images -> " << *output;
     if (!r.failed.empty()) std::cout << " (" << r.failed.size() << " failed, listed above)";

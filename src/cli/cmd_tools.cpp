@@ -3,10 +3,15 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 
+#include "p2p/core/error.h"
 #include "p2p/data/combine.h"
+#include "p2p/data/preview.h"
 #include "p2p/eval/metrics.h"
 #include "p2p/models/info.h"
+#include "p2p/models/multiscale.h"
 #include "p2p/models/networks.h"
+#include "p2p/train/model.h"
+#include "p2p/train/objective.h"
 
 #include <iomanip>
 #include <iostream>
@@ -36,31 +41,51 @@ void register_metrics(CLI::App& app) {
 }
 
 void register_info(CLI::App& app) {
-  auto* cmd = app.add_subcommand("info", "parameters, output shape and forward GMACs of G and D at a given size");
+  auto* cmd = app.add_subcommand("info", "the objective, and parameters, output shape and forward GMACs of G and D at a given size");
   auto net = std::make_shared<NetConfig>();
+  auto train = std::make_shared<TrainConfig>();
   auto size = std::make_shared<int>(256);
   auto height = std::make_shared<int>(0);
   add_net_options(*cmd, *net);
+  add_loss_options(*cmd, *train);
   cmd->add_option("--crop_size", *size, "input side in pixels")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--height", *height, "input height if not square (default: --crop_size)")->check(CLI::NonNegativeNumber);
   cmd->callback([=] {
     const int64_t h = *height > 0 ? *height : *size, w = *size;
+    const LossSetup setup = parse_loss(train->loss);
+    const Objective objective(*train, setup.use_gan, setup.use_l1, net->output_nc, c10::Device(c10::kCPU));
     NetworkPtr G = make_generator(*net);
-    NetworkPtr D = make_discriminator(*net, net->input_nc + net->output_nc);
     const NetworkSummary g = summarize_network(*G, net->input_nc, h, w);
-    const NetworkSummary d = summarize_network(*D, net->input_nc + net->output_nc, h, w);
     auto shape = [](const std::vector<int64_t>& s) {
       std::string out = "[";
       for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
       return out + "]";
     };
     std::cout << std::fixed << std::setprecision(2);
+    std::cout << "objective: G = " << objective.describe() << "\n";
     std::cout << "G " << net->netG << " (" << net->input_nc << "->" << net->output_nc << ", ngf " << net->ngf
               << ", norm " << net->norm << "): parameters " << g.parameters << ", output " << shape(g.output_shape)
               << ", " << g.gmacs << " GMAC at " << h << "x" << w << "\n";
-    std::cout << "D " << net->netD << " (" << (net->input_nc + net->output_nc) << " ch in, ndf " << net->ndf
-              << "): parameters " << d.parameters << ", output " << shape(d.output_shape) << ", " << d.gmacs
-              << " GMAC, receptive field " << receptive_field(*net) << "x" << receptive_field(*net) << "\n";
+    if (const int64_t att = attention_parameter_count(*G)) {
+      std::cout << "  attention " << net->attention << ": " << att << " of those parameters\n";
+    }
+    if (!setup.use_gan) {
+      std::cout << "no D (--loss l1)\n";
+      return;
+    }
+    const int64_t d_in = setup.conditional ? net->input_nc + net->output_nc : net->output_nc;
+    MultiScaleDiscriminator D(*net, d_in);
+    int64_t sh = h, sw = w;
+    for (size_t k = 0; k < D.num_scales(); ++k) {
+      const NetworkSummary d = summarize_network(D.scale(k), d_in, sh, sw);
+      std::cout << "D " << net->netD << (D.num_scales() > 1 ? " scale " + std::to_string(k) : std::string()) << " ("
+                << d_in << " ch in, ndf " << net->ndf << ", norm " << (net->norm_D.empty() ? net->norm : net->norm_D)
+                << "): parameters " << d.parameters << ", output " << shape(d.output_shape) << ", " << d.gmacs
+                << " GMAC at " << sh << "x" << sw << ", receptive field " << receptive_field(*net) << "x"
+                << receptive_field(*net) << "\n";
+      sh = (sh - 1) / 2 + 1, sw = (sw - 1) / 2 + 1;  // AvgPool(3, stride 2, pad 1)
+    }
+    if (D.num_scales() > 1) std::cout << "D total: parameters " << count_parameters(D) << "\n";
   });
 }
 
@@ -92,6 +117,30 @@ void register_data(CLI::App& app) {
   split->callback([s] {
     split_train_val(s->dir, s->out, s->val_fraction);
     std::cout << "split " << s->dir << " into " << s->out << "/train and " << s->out << "/val\n";
+  });
+  auto* preview = cmd->add_subcommand("preview", "write augmented A | B training pairs as the networks see them");
+  struct PreviewOpts {
+    DataConfig data;
+    NetConfig net;
+    int n = 8;
+    uint64_t seed = 0;
+    std::string out;
+  };
+  auto p = std::make_shared<PreviewOpts>();
+  add_data_options(*preview, p->data, DataUse::train);
+  preview->add_option("--input_nc", p->net.input_nc, "channels of A")->check(CLI::PositiveNumber)->capture_default_str();
+  preview->add_option("--output_nc", p->net.output_nc, "channels of B")->check(CLI::PositiveNumber)->capture_default_str();
+  preview->add_option("--n", p->n, "pairs to write")->check(CLI::PositiveNumber)->capture_default_str();
+  preview->add_option("--seed", p->seed, "the training seed whose first epoch is shown")->capture_default_str();
+  preview->add_option("--out", p->out, "folder for the preview images")->required();
+  preview->callback([p] {
+    if (p->data.dataroot.empty()) fail("--dataroot: required (the dataset to preview)");
+    DataConfig d = p->data;
+    d.input_nc = p->net.input_nc;
+    d.output_nc = p->net.output_nc;
+    const std::vector<std::string> written = write_augment_preview(d, p->n, p->seed, p->out);
+    std::cout << "wrote " << written.size() << " augmented pairs (A | B, --augment " << d.augment << ") to " << p->out
+              << "\n";
   });
 }
 

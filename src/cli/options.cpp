@@ -14,6 +14,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <set>
+#include <sstream>
+#include <string>
+#include <vector>
 #include <thread>
 
 namespace p2p::cli {
@@ -77,6 +80,24 @@ CLI::Option* opt(CLI::App& app, const std::string& name, T& field, const std::st
   return app.add_option(name, field, help)->capture_default_str();
 }
 
+// "a,b" where every item is one of `names`.
+CLI::Validator comma_list_of(std::vector<std::string> names) {
+  return CLI::Validator(
+      [names](std::string& s) -> std::string {
+        std::string item;
+        std::stringstream in(s);
+        std::string all;
+        for (const std::string& n : names) all += (all.empty() ? "" : ", ") + n;
+        while (std::getline(in, item, ',')) {
+          if (std::find(names.begin(), names.end(), item) == names.end()) {
+            return "'" + item + "' is not one of " + all + " (comma-separated)";
+          }
+        }
+        return "";
+      },
+      "LIST");
+}
+
 const char* const kIgnoredGroup = "Ignored reference options (display only)";
 
 int cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
@@ -84,20 +105,26 @@ int cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurr
 }  // namespace
 
 void add_generator_options(CLI::App& app, NetConfig& c) {
-  opt(app, "--input_nc", c.input_nc, "channels of the input image A (1 or 3)")->check(CLI::IsMember({1, 3}));
-  opt(app, "--output_nc", c.output_nc, "channels of the output image B (1 or 3)")->check(CLI::IsMember({1, 3}));
+  opt(app, "--input_nc", c.input_nc, "channels of the input A (1 gray, 3 RGB; any N with TIFF bands)")->check(positive_int());
+  opt(app, "--output_nc", c.output_nc, "channels of the output B (1 gray, 3 RGB; any N with TIFF bands)")->check(positive_int());
   opt(app, "--ngf", c.ngf, "generator filters in the first conv layer")->check(positive_int());
   opt(app, "--netG", c.netG, "generator: unet_<N> (N=2^k, e.g. unet_256), encoder_decoder_<N>, resnet_9blocks, resnet_6blocks");
   opt(app, "--norm", c.norm, "normalisation: batch, instance, none")->check(CLI::IsMember({"batch", "instance", "none"}));
   app.add_flag("--no_dropout", c.no_dropout, "no dropout in the generator");
   opt(app, "--dropout_placement", c.dropout_placement, "reference (3 U-Net blocks above the innermost) or paper (first 3 decoder layers)")
       ->check(CLI::IsMember({"reference", "paper"}));
+  opt(app, "--attention", c.attention, "U-Net attention: none, or a comma list of down (encoder), up (decoder), skip (gates)")
+      ->check(comma_list_of({"none", "down", "up", "skip"}));
 }
 
 void add_discriminator_options(CLI::App& app, NetConfig& c) {
   opt(app, "--ndf", c.ndf, "discriminator filters in the first conv layer")->check(positive_int());
   opt(app, "--netD", c.netD, "discriminator: basic (70x70 PatchGAN), n_layers, pixel")->check(CLI::IsMember({"basic", "n_layers", "pixel"}));
   opt(app, "--n_layers_D", c.n_layers_D, "layers of --netD n_layers (1: 16x16, 3: 70x70, 5: 286x286 field)")
+      ->check(integer_in(1, 8, "a whole number from 1 to 8", "1..8"));
+  opt(app, "--norm_D", c.norm_D, "discriminator normalisation: batch, instance, none, spectral (default: --norm)")
+      ->check(CLI::IsMember({"", "batch", "instance", "none", "spectral"}));
+  opt(app, "--num_D", c.num_D, "discriminator scales (pix2pixHD multi-scale; inputs halved per scale)")
       ->check(integer_in(1, 8, "a whole number from 1 to 8", "1..8"));
 }
 
@@ -144,19 +171,35 @@ void add_data_options(CLI::App& app, DataConfig& c, DataUse use) {
   opt(app, "--num_threads", c.num_threads, "data loading threads")->check(non_negative_int());
   opt(app, "--val_fraction", c.val_fraction, "share of train held out for validation when there is no val/ folder (0 = none)")
       ->check(real_in(0, 0.5, false, false, "a number from 0 to 0.5", "[0, 0.5]"));
+  add_augment_options(app, c);
+  const std::string rs = "Remote-sensing input";
+  app.add_flag("--sar_db", c.sar_db, "A is SAR intensity: 10*log10, clipped to --db_range, scaled to [-1,1]")->group(rs);
+  opt(app, "--db_range", c.db_range, "MIN:MAX in dB for --sar_db")->group(rs);
+  opt(app, "--normalize", c.normalize, "none, or dataset: per-channel mean/std of A over the training set (kept with the run)")
+      ->check(CLI::IsMember({"none", "dataset"}))->group(rs);
+}
+
+void add_augment_options(CLI::App& app, DataConfig& c) {
+  const std::string g = "Augmentation";
+  opt(app, "--augment", c.augment, "none (centre crop), basic (resize/crop/flip), strong (+ colour and geometric jitter)")
+      ->check(CLI::IsMember({"none", "basic", "strong"}))->group(g);
+  opt(app, "--jitter", c.jitter, "strong: colour jitter strength (brightness, contrast, saturation; hue half of it)")
+      ->check(real_in(0, 1, false, false, "a number from 0 to 1", "[0, 1]"))->group(g);
+  opt(app, "--rotate", c.rotate, "strong: rotation drawn from +-this many degrees")
+      ->check(real_in(0, 180, false, false, "a number from 0 to 180", "[0, 180]"))->group(g);
+  opt(app, "--scale_jitter", c.scale_jitter, "strong: scale drawn from [1-s, 1+s]")
+      ->check(real_in(0, 1, false, true, "a number in [0, 1)", "[0, 1)"))->group(g);
+  opt(app, "--jitter_side", c.jitter_side, "strong: which side gets colour jitter: input, target, both, none (label maps: leave them out)")
+      ->check(CLI::IsMember({"input", "target", "both", "none"}))->group(g);
 }
 
 void add_train_options(CLI::App& app, TrainConfig& c) {
   opt(app, "--name", c.name, "experiment name: checkpoints go to <checkpoints_dir>/<name>")->check(run_name());
   opt(app, "--checkpoints_dir", c.checkpoints_dir, "where run folders live");
-  opt(app, "--loss", c.loss, "objective: cgan+l1 (pix2pix), gan+l1, cgan, gan (unconditional D), l1 (no D)")
-      ->check(CLI::IsMember({"cgan+l1", "gan+l1", "cgan", "gan", "l1"}));
-  opt(app, "--gan_mode", c.gan_mode, "vanilla (BCE), lsgan (MSE), wgangp (with gradient penalty)")
-      ->check(CLI::IsMember({"vanilla", "lsgan", "wgangp"}));
-  opt(app, "--lambda_L1", c.lambda_L1, "weight of the L1 term")->check(non_negative_real());
-  opt(app, "--lambda_gp", c.lambda_gp, "weight of the WGAN-GP gradient penalty")->check(non_negative_real());
+  add_loss_options(app, c);
+  add_stabiliser_options(app, c);
   opt(app, "--lr", c.lr, "initial Adam learning rate")->check(positive_real());
-  app.add_option("--lr_D", c.lr_D, "discriminator learning rate (default: --lr)")->check(positive_real());
+  app.add_option("--lr_D", c.lr_D, "discriminator learning rate (default: --lr, or --lr x --lr_D_ratio)")->check(positive_real());
   opt(app, "--beta1", c.beta1, "Adam beta1")->check(real_in(0, 1, false, true, "a number in [0, 1)", "[0, 1)"));
   opt(app, "--batch_size", c.batch_size, "images per batch")->check(positive_int());
   opt(app, "--n_epochs", c.n_epochs, "epochs at the initial learning rate")->check(non_negative_int());
@@ -180,6 +223,53 @@ void add_train_options(CLI::App& app, TrainConfig& c) {
   opt(app, "--seed", c.seed, "seed of initialisation, data order and augmentation")
       ->check(non_negative_int64());
   app.add_flag("--deterministic", c.deterministic, "deterministic kernels: bit-identical reruns and resumes");
+}
+
+void add_loss_options(CLI::App& app, TrainConfig& c) {
+  opt(app, "--loss", c.loss, "objective: cgan+l1 (pix2pix), gan+l1, cgan, gan (unconditional D), l1 (no D)")
+      ->check(CLI::IsMember({"cgan+l1", "gan+l1", "cgan", "gan", "l1"}));
+  opt(app, "--gan_mode", c.gan_mode, "vanilla (BCE), lsgan (MSE), hinge, wgangp (with gradient penalty)")
+      ->check(CLI::IsMember({"vanilla", "lsgan", "hinge", "wgangp"}));
+  opt(app, "--lambda_L1", c.lambda_L1, "weight of the L1 term")->check(non_negative_real());
+  opt(app, "--lambda_gp", c.lambda_gp, "weight of the WGAN-GP gradient penalty")->check(non_negative_real());
+  add_objective_options(app, c);
+}
+
+void add_objective_options(CLI::App& app, TrainConfig& c) {
+  const std::string g = "Objective (generator terms; weight 0 = off)";
+  opt(app, "--lambda_charbonnier", c.lambda_charbonnier, "weight of the Charbonnier term sqrt(d^2 + eps^2)")
+      ->check(non_negative_real())->group(g);
+  opt(app, "--charbonnier_eps", c.charbonnier_eps, "eps of the Charbonnier term")->check(positive_real())->group(g);
+  opt(app, "--lambda_ssim", c.lambda_ssim, "weight of the SSIM term 1 - SSIM")->check(non_negative_real())->group(g);
+  opt(app, "--lambda_grad", c.lambda_grad, "weight of the gradient term (L1 between edge responses)")
+      ->check(non_negative_real())->group(g);
+  opt(app, "--grad_op", c.grad_op, "edge operator of the gradient term: sobel, laplacian")
+      ->check(CLI::IsMember({"sobel", "laplacian"}))->group(g);
+  opt(app, "--lambda_perc", c.lambda_perc, "weight of the VGG perceptual term (needs --vgg_weights)")
+      ->check(non_negative_real())->group(g);
+  app.add_option("--vgg_weights", c.vgg_weights, "torchvision VGG16/VGG19 state_dict file for --lambda_perc")->group(g);
+  opt(app, "--perc_layers", c.perc_layers, "VGG layers of the perceptual term (comma list, e.g. relu1_1,relu2_1)")->group(g);
+  opt(app, "--lambda_fm", c.lambda_fm, "weight of discriminator feature matching (pix2pixHD)")
+      ->check(non_negative_real())->group(g);
+  app.add_option("--loss_schedule", c.loss_schedule,
+                 "staged term weights: \"1:L1=100,GAN=1; 51:L1=50,ssim=10,perc=1\" (terms GAN, L1, charbonnier, ssim, grad, perc, fm)")
+      ->group(g);
+}
+
+void add_stabiliser_options(CLI::App& app, TrainConfig& c) {
+  const std::string g = "Stabilisers";
+  opt(app, "--real_label", c.real_label, "D's target for real pairs (label smoothing, e.g. 0.9)")
+      ->check(real_in(0, 1, false, false, "a number from 0 to 1", "[0, 1]"))->group(g);
+  opt(app, "--fake_label", c.fake_label, "D's target for fake pairs (e.g. 0.1)")
+      ->check(real_in(0, 1, false, false, "a number from 0 to 1", "[0, 1]"))->group(g);
+  opt(app, "--g_steps_per_d", c.g_steps_per_d, "G steps per D step (D steps every K-th iteration)")->check(positive_int())->group(g);
+  opt(app, "--d_steps_per_g", c.d_steps_per_g, "D steps per G step (G steps every K-th iteration)")->check(positive_int())->group(g);
+  opt(app, "--clip_grad_G", c.clip_grad_G, "clip G's gradient norm to this (0 = off)")->check(non_negative_real())->group(g);
+  opt(app, "--clip_grad_D", c.clip_grad_D, "clip D's gradient norm to this (0 = off)")->check(non_negative_real())->group(g);
+  opt(app, "--pool_size", c.pool_size, "image pool of past fakes shown to D (0 = off, as the reference's pix2pix)")
+      ->check(non_negative_int())->group(g);
+  opt(app, "--lr_D_ratio", c.lr_D_ratio, "D's learning rate as a multiple of --lr (when --lr_D is not given; 0 = off)")
+      ->check(non_negative_real())->group(g);
 }
 
 void add_test_options(CLI::App& app, TestConfig& c) {

@@ -48,6 +48,11 @@ void add_model_ref_options(CLI::App& app, ModelRef& c, bool allow_weights);
 enum class DataUse { train, test };
 void add_data_options(CLI::App& app, DataConfig& c, DataUse use);
 void add_train_options(CLI::App& app, TrainConfig& c);
+// Parts of the train/data option sets, shared with `p2p info` (the objective) and `p2p data preview`.
+void add_loss_options(CLI::App& app, TrainConfig& c);
+void add_objective_options(CLI::App& app, TrainConfig& c);
+void add_stabiliser_options(CLI::App& app, TrainConfig& c);
+void add_augment_options(CLI::App& app, DataConfig& c);
 // `test` only: --results_dir, --phase, --num_test.
 void add_test_options(CLI::App& app, TestConfig& c);
 // `test` and `translate`: --epoch, --eval, --seed.

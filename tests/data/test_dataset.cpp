@@ -159,8 +159,8 @@ TEST(FindPairs, EmptyOrMissingFolderExplainsLayout) {
   m = error_of([&] { find_pairs(cfg, dir + "/missing"); });
   EXPECT_CONTAINS(m, dir + "/missing");
   EXPECT_CONTAINS(m, "does not exist");
-  std::ofstream(dir + "/scan.tif") << "x";
-  EXPECT_CONTAINS(error_of([&] { find_pairs(cfg, dir); }), "scan.tif");
+  std::ofstream(dir + "/scan.jp2") << "x";
+  EXPECT_CONTAINS(error_of([&] { find_pairs(cfg, dir); }), "scan.jp2");
   cfg.dataset_mode = "folders";
   fs::create_directories(dir + "/A");
   EXPECT_CONTAINS(error_of([&] { find_pairs(cfg, dir); }), "B/ is missing");

@@ -9,6 +9,7 @@
 #include "p2p/io/fs.h"
 #include "p2p/io/image.h"
 #include "p2p/io/state_dict.h"
+#include "p2p/io/tiff.h"
 #include "testutil/testutil.h"
 
 #include <ATen/ATen.h>
@@ -339,6 +340,108 @@ TEST(Inference, RunTestSkipsABadPairAndScoresTheRest) {
   EXPECT_EQ(j["epoch"], 7);  // provenance reaches metrics.json
   ASSERT_EQ(j["failed"].size(), 1u);
   EXPECT_EQ(j["failed"][0]["file"], root + "/data/test/1.png");
+}
+
+// Remote-sensing input at inference: the network input must be built exactly as training builds it
+// (SAR dB, then the run's dataset statistics), computed here by hand from the stored intensities.
+at::Tensor manual_sar_normalised(const at::Tensor& intensity, const DataConfig& d) {
+  const at::Tensor db = (intensity.to(at::kDouble).clamp_min(1e-10).log10() * 10.0).clamp(-25.0, 0.0);
+  const at::Tensor unit = ((db + 25.0) / 25.0).to(at::kFloat);
+  at::Tensor out = at::empty_like(unit);
+  for (int64_t k = 0; k < unit.size(0); ++k) out[k] = (unit[k] - d.mean_A[k]) / d.std_A[k];
+  return out;
+}
+
+DataConfig sar_config() {
+  DataConfig d;
+  d.input_nc = 2;
+  d.output_nc = 4;
+  d.sar_db = true;
+  d.normalize = "dataset";
+  d.mean_A = {0.3, 0.6};
+  d.std_A = {0.2, 0.1};
+  return d;
+}
+
+TEST(Inference, TranslateAppliesSarDbAndStatisticsAndWritesTiff) {
+  NetworkPtr g = tiny_generator(2, 4, true);
+  const std::string root = test::scratch_dir("translate_sar");
+  std::filesystem::create_directories(root + "/in");
+  at::manual_seed(9);
+  const at::Tensor intensity = at::rand({2, 20, 27}) * at::rand({2, 20, 27});  // linear, some below -25 dB
+  save_tiff(root + "/in/scene.tif", intensity);
+  const DataConfig d = sar_config();
+  EXPECT_EQ(run_translate(*g, root + "/in", root + "/out", d, kCpu, log_).written, 1);
+  ASSERT_TRUE(test::file_exists(root + "/out/scene.tif"));
+  EXPECT_FALSE(test::file_exists(root + "/out/scene.png"));
+  const at::Tensor written = load_image(root + "/out/scene.tif", 4);
+  const at::Tensor expect = to_unit_range(translate_tensor(*g, manual_sar_normalised(intensity, d), kCpu));
+  ASSERT_EQ(written.sizes(), (at::IntArrayRef{4, 20, 27}));
+  EXPECT_LT((written - expect).abs().max().item<float>(), 1e-5);
+  // Plain unit*2-1 would give another output: the mapping really is applied.
+  const at::Tensor plain = to_unit_range(translate_tensor(*g, intensity * 2 - 1, kCpu));
+  EXPECT_GT((written - plain).abs().max().item<float>(), 1e-3);
+
+  // Statistics missing or for another channel count: refused before anything is written.
+  DataConfig missing = d;
+  missing.mean_A.clear();
+  missing.std_A.clear();
+  expect_error_naming([&] { run_translate(*g, root + "/in", root + "/out2", missing, kCpu, log_); }, "--normalize");
+  DataConfig wrong = d;
+  wrong.mean_A.push_back(0.5);
+  wrong.std_A.push_back(0.5);
+  expect_error_naming([&] { run_translate(*g, root + "/in", root + "/out2", wrong, kCpu, log_); }, "2 channels");
+  EXPECT_FALSE(std::filesystem::exists(root + "/out2"));
+  // A band count other than input_nc is one failed file naming the flag.
+  DataConfig three = d;
+  three.input_nc = 3;
+  three.mean_A.push_back(0.5);
+  three.std_A.push_back(0.5);
+  std::ostringstream log;
+  const TranslateReport r = run_translate(*g, root + "/in", root + "/out3", three, kCpu, log);
+  ASSERT_EQ(r.failed.size(), 1u);
+  EXPECT_NE(r.failed[0].second.find("--input_nc"), std::string::npos) << r.failed[0].second;
+}
+
+TEST(Inference, RunTestOnTiffFoldersMatchesTrainingInput) {
+  NetworkPtr g = tiny_generator(2, 4, true);
+  const std::string root = test::scratch_dir("run_test_tiff");
+  std::filesystem::create_directories(root + "/data/test/A");
+  std::filesystem::create_directories(root + "/data/test/B");
+  at::manual_seed(4);
+  const at::Tensor intensity = at::rand({2, 24, 30}).pow(3);
+  const at::Tensor b = at::rand({4, 24, 30});
+  save_tiff(root + "/data/test/A/s1.tif", intensity);
+  save_tiff(root + "/data/test/B/s1.tif", b);
+  DataConfig d = sar_config();
+  d.dataroot = root + "/data";
+  d.phase = "test";
+  d.preprocess = "none";
+  TestConfig tcfg;
+  const std::string out = root + "/results";
+  EXPECT_EQ(run_test(*g, d, tcfg, kCpu, out, {}, log_).scored, 1);
+  const std::string img = out + "/images/s1_";
+  ASSERT_TRUE(test::file_exists(img + "fake_B.tif"));
+  const at::Tensor net_in = manual_sar_normalised(intensity, d);
+  const at::Tensor fake = load_image(img + "fake_B.tif", 4);
+  EXPECT_LT((fake - to_unit_range(translate_tensor(*g, net_in, kCpu))).abs().max().item<float>(), 1e-5);
+  // real_B is B as loaded; real_A is the dB-scaled input in unit range (2 channels: TIFF too).
+  EXPECT_LT((load_image(img + "real_B.tif", 4) - b).abs().max().item<float>(), 1e-6);
+  const at::Tensor real_a = load_image(img + "real_A.tif", 2);
+  EXPECT_LT((real_a - (net_in * at::tensor({0.2f, 0.1f}).view({2, 1, 1}) + at::tensor({0.3f, 0.6f}).view({2, 1, 1})))
+                .abs()
+                .max()
+                .item<float>(),
+            1e-5);
+  // Metrics are those of the float images written.
+  const ImageMetrics m = compute_metrics(fake, load_image(img + "real_B.tif", 4));
+  const nlohmann::json j = nlohmann::json::parse(test::read_file(out + "/metrics.json"));
+  EXPECT_NEAR(j["images"][0]["l1"].get<double>(), m.l1, 1e-6);
+
+  DataConfig missing = d;
+  missing.std_A.clear();
+  expect_error_naming([&] { run_test(*g, missing, tcfg, kCpu, root + "/results2", {}, log_); }, "--normalize dataset");
+  EXPECT_FALSE(std::filesystem::exists(root + "/results2"));
 }
 
 }  // namespace

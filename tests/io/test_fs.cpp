@@ -154,10 +154,11 @@ TEST(Fs, AtomicWriteCreatesParentFolders) {
 
 TEST(Fs, ListImagesSortedFullPathsImagesOnly) {
   const std::string dir = scratch_dir("fs_list");
-  for (const char* name : {"b.png", "a.JPG", "10.png", "2.png", "notes.txt", "c.tif"}) std::ofstream(dir + "/" + name) << "x";
+  // c.tfw is a GeoTIFF world file beside c.tif: not an image.
+  for (const char* name : {"b.png", "a.JPG", "10.png", "2.png", "notes.txt", "c.tif", "c.tfw"}) std::ofstream(dir + "/" + name) << "x";
   fs::create_directories(dir + "/sub.png");  // a folder with an image-like name is not listed
   std::vector<std::string> got = list_images(dir);
-  std::vector<std::string> expect = {dir + "/10.png", dir + "/2.png", dir + "/a.JPG", dir + "/b.png"};
+  std::vector<std::string> expect = {dir + "/10.png", dir + "/2.png", dir + "/a.JPG", dir + "/b.png", dir + "/c.tif"};
   EXPECT_EQ(got, expect);
 }
 

@@ -135,6 +135,27 @@ TEST(Image, AlphaIsDropped) {
   EXPECT_FLOAT_EQ(t[2][0][0].item<float>(), 30.0f);
 }
 
+TEST(Image, RgbaKeepsAlphaOrAddsAnOpaqueOne) {
+  ASSERT_TRUE(python_can_import("PIL, numpy", "python3-pil python3-numpy"));
+  const std::string dir = scratch_dir("image_rgba");
+  auto r = run_command(std::string(P2P_TEST_PYTHON) +
+                       " -c \"from PIL import Image; Image.new('RGBA', (3, 2), (10, 20, 30, 40)).save('" + dir +
+                       "/a.png'); Image.new('LA', (3, 2), (50, 60)).save('" + dir + "/la.png')\"");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  at::Tensor t = load_image(dir + "/a.png", 4) * 255.0;
+  ASSERT_EQ(t.sizes(), (at::IntArrayRef{4, 2, 3}));
+  EXPECT_FLOAT_EQ(t[0][1][2].item<float>(), 10.0f);
+  EXPECT_FLOAT_EQ(t[2][0][0].item<float>(), 30.0f);
+  EXPECT_FLOAT_EQ(t[3][1][1].item<float>(), 40.0f);
+  at::Tensor la = load_image(dir + "/la.png", 4) * 255.0;  // gray + alpha: PIL 'RGBA' replicates the gray
+  EXPECT_FLOAT_EQ(la[1][0][0].item<float>(), 50.0f);
+  EXPECT_FLOAT_EQ(la[3][0][0].item<float>(), 60.0f);
+  write_random_png(dir + "/rgb.png", 5, 4, 3, 3);
+  at::Tensor rgba = load_image(dir + "/rgb.png", 4);
+  EXPECT_TRUE(at::equal(rgba.narrow(0, 0, 3), load_image(dir + "/rgb.png", 3)));
+  EXPECT_TRUE(at::equal(rgba[3], at::ones({4, 5})));
+}
+
 TEST(Image, BadFilesThrowNamingTheFile) {
   const std::string dir = scratch_dir("image_bad");
   write_random_png(dir + "/good.png", 32, 32, 3, 1);
@@ -155,8 +176,12 @@ TEST(Image, BadFilesThrowNamingTheFile) {
   EXPECT_NE(m.find("text.png"), std::string::npos) << m;
   m = error_of([&] { load_image(dir, 1); });
   EXPECT_NE(m.find("folder"), std::string::npos) << m;
-  m = error_of([&] { load_image(dir + "/good.png", 4); });
+  m = error_of([&] { load_image(dir + "/good.png", 5); });
   EXPECT_NE(m.find("good.png"), std::string::npos) << m;
+  EXPECT_NE(m.find("needs TIFF"), std::string::npos) << m;
+  int bits = 0;
+  m = error_of([&] { load_image(dir + "/good.png", 2, bits, "--output_nc"); });
+  EXPECT_NE(m.find("--output_nc asks for 2 channels"), std::string::npos) << m;
   int w = 0, h = 0;
   m = error_of([&] { image_size(dir + "/text.png", w, h); });
   EXPECT_NE(m.find("text.png"), std::string::npos) << m;
@@ -180,7 +205,9 @@ TEST(Image, ImageExtensions) {
   EXPECT_TRUE(is_image_file("x.jpeg"));
   EXPECT_TRUE(is_image_file("x.JPG"));
   EXPECT_TRUE(is_image_file("x.bmp"));
-  EXPECT_FALSE(is_image_file("x.tif"));
+  EXPECT_TRUE(is_image_file("x.tif"));
+  EXPECT_TRUE(is_image_file("dir/x.TIFF"));
+  EXPECT_FALSE(is_image_file("x.tfw"));
   EXPECT_FALSE(is_image_file("png"));
   EXPECT_FALSE(is_image_file("notes.txt"));
 }
@@ -206,4 +233,12 @@ TEST(Image, RealFacadesJpegDecodesLikePil) {
   // Different JPEG decoders (IDCT, chroma upsampling) differ by a few levels; the mean stays close.
   const double mad = (t - load_image(dir + "/ref.png", 3)).abs().mean().item<double>() * 255.0;
   EXPECT_LT(mad, 2.0);
+}
+
+TEST(Image, DisplayPicksPngChannels) {
+  const at::Tensor t = at::rand({13, 4, 5});
+  EXPECT_TRUE(at::equal(to_display(t), t.narrow(0, 0, 3)));
+  EXPECT_TRUE(at::equal(to_display(t.narrow(0, 0, 2)), t.narrow(0, 0, 1)));
+  EXPECT_TRUE(at::equal(to_display(t.narrow(0, 0, 1)), t.narrow(0, 0, 1)));
+  EXPECT_TRUE(at::equal(to_display(t.narrow(0, 0, 3)), t.narrow(0, 0, 3)));
 }

@@ -76,7 +76,7 @@ TEST(Checkpoint, ReloadedModelContinuesIdentically) {
   EXPECT_TRUE(is_p2p_checkpoint(path));
   // ...and the reloaded copy must take exactly the same step (weights, Adam moments, RNG for dropout).
   StepLosses lb = b.optimize(batch(3));
-  EXPECT_DOUBLE_EQ(la.G_total, lb.G_total);
+  EXPECT_DOUBLE_EQ(la["G_total"], lb["G_total"]);
   auto pa = a.generator().parameters(), pb = b.generator().parameters();
   for (size_t i = 0; i < pa.size(); ++i) ASSERT_TRUE(at::equal(pa[i], pb[i])) << "G parameter " << i;
   auto da = a.discriminator()->parameters(), db = b.discriminator()->parameters();

@@ -4,6 +4,7 @@
 #include "p2p/data/dataset.h"
 
 #include "p2p/core/error.h"
+#include "p2p/data/normalization.h"
 #include "p2p/data/pairing.h"
 #include "p2p/data/sampling.h"
 #include "p2p/data/transforms.h"
@@ -58,7 +59,7 @@ std::vector<std::string> other_files(const std::string& dir) {
   std::vector<std::string> others = other_files(dir);
   if (!others.empty()) {
     msg += ". It holds other files (" + join_some(others, 3) +
-           "); supported formats: PNG, JPEG, BMP, TGA, PGM/PPM";
+           "); supported formats: PNG, JPEG, BMP, TGA, PGM/PPM, TIFF";
   }
   fail(msg);
 }
@@ -81,12 +82,10 @@ void check_unique_stems(const std::vector<PairRecord>& pairs, const std::string&
 void check_config(const DataConfig& cfg) {
   check_choice("--direction", cfg.direction, "AtoB|BtoA");
   check_choice("--preprocess", cfg.preprocess, "resize_and_crop|crop|scale_width|scale_width_and_crop|none");
-  if (cfg.input_nc != 1 && cfg.input_nc != 3) {
-    fail("--input_nc " + std::to_string(cfg.input_nc) + ": image files give 1 (gray) or 3 (RGB) channels");
-  }
-  if (cfg.output_nc != 1 && cfg.output_nc != 3) {
-    fail("--output_nc " + std::to_string(cfg.output_nc) + ": image files give 1 (gray) or 3 (RGB) channels");
-  }
+  // Any band count: colour files give 1, 3 or 4 channels, TIFF files any (checked per file on load).
+  if (cfg.input_nc < 1) fail("--input_nc must be at least 1 (got " + std::to_string(cfg.input_nc) + ")");
+  if (cfg.output_nc < 1) fail("--output_nc must be at least 1 (got " + std::to_string(cfg.output_nc) + ")");
+  check_input_statistics(cfg);
   if (cfg.load_size < 1) fail("--load_size must be at least 1 (got " + std::to_string(cfg.load_size) + ")");
   if (cfg.crop_size < 1) fail("--crop_size must be at least 1 (got " + std::to_string(cfg.crop_size) + ")");
   if (cfg.size_multiple < 1) fail("size multiple must be at least 1 (got " + std::to_string(cfg.size_multiple) + ")");
@@ -230,41 +229,17 @@ PairedDataset::PairedDataset(std::vector<PairRecord> records, DataConfig cfg, bo
 
 Sample PairedDataset::get(size_t index, uint64_t seed) const {
   const PairRecord& r = records_.at(index);
-  const bool btoa = cfg_.direction == "BtoA";
-  // Channels of the A-file side and the B-file side: after the swap, the network input gets input_nc.
-  const int left_nc = btoa ? cfg_.output_nc : cfg_.input_nc;
-  const int right_nc = btoa ? cfg_.input_nc : cfg_.output_nc;
-  at::Tensor left, right;
-  int left_bits = 8, right_bits = 8;
-  if (r.aligned) {
-    // Conversion is per pixel, so converting the whole AB image once equals converting each half.
-    at::Tensor ab = load_image(r.a_path, left_nc == right_nc ? left_nc : 3, left_bits);
-    right_bits = left_bits;
-    const int64_t w = ab.size(2);
-    if (w % 2 != 0) {
-      fail(r.a_path + ": an AB image must have an even width (A and B side by side), but it is " + std::to_string(w) +
-           " pixels wide");
-    }
-    left = convert_channels(ab.narrow(2, 0, w / 2), left_nc, left_bits);
-    right = convert_channels(ab.narrow(2, w / 2, w / 2), right_nc, right_bits);
-  } else {
-    left = load_image(r.a_path, left_nc, left_bits);
-    right = load_image(r.b_path, right_nc, right_bits);
-    if (left.size(1) != right.size(1) || left.size(2) != right.size(2)) {
-      fail("pair sizes differ: " + r.a_path + " is " + std::to_string(left.size(2)) + "x" + std::to_string(left.size(1)) +
-           " but " + r.b_path + " is " + std::to_string(right.size(2)) + "x" + std::to_string(right.size(1)) +
-           "; A and B images of a pair must be the same size");
-    }
-  }
-  at::Tensor a = btoa ? right : left;
-  at::Tensor b = btoa ? left : right;
-  const int a_bits = btoa ? right_bits : left_bits;
-  const int b_bits = btoa ? left_bits : right_bits;
+  // Loading, --direction and SAR dB live in normalization.cpp, shared with the statistics pass and inference.
+  const LoadedPair loaded = load_pair(r, cfg_);
+  const at::Tensor& a = loaded.A;
+  const at::Tensor& b = loaded.B;
+  const int a_bits = loaded.a_bits;
+  const int b_bits = loaded.b_bits;
   const AugmentParams p = draw_augment(cfg_, static_cast<int>(a.size(2)), static_cast<int>(a.size(1)), seed, augment_,
                                        r.a_path);
   Sample s;
-  s.A = to_network_range(apply_augment(a, p, cfg_.crop_size, a_bits));
-  s.B = to_network_range(apply_augment(b, p, cfg_.crop_size, b_bits));
+  s.A = input_to_network(apply_augment(a, p, cfg_.crop_size, a_bits, p.color_A), cfg_);
+  s.B = to_network_range(apply_augment(b, p, cfg_.crop_size, b_bits, p.color_B));
   s.stem = r.stem;
   return s;
 }

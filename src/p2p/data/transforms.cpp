@@ -6,6 +6,7 @@
 #include "p2p/data/transforms.h"
 
 #include "p2p/core/error.h"
+#include "p2p/data/sampling.h"
 
 #include <ATen/ATen.h>
 
@@ -149,6 +150,107 @@ int64_t random_below(std::mt19937_64& rng, int64_t n) {
   return n <= 1 ? 0 : static_cast<int64_t>(rng() % static_cast<uint64_t>(n));
 }
 
+// Tag of the second random stream (--augment strong), mixed into the per-pair seed so its draws are
+// independent of the crop/flip stream, which therefore stays exactly that of --augment basic.
+constexpr uint64_t kStrongStream = 0x5354524f4e47ull;  // "STRONG"
+constexpr double kPi = 3.14159265358979323846;
+
+// Uniform double in [0,1) from the top 53 bits: the same on every standard library.
+double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+
+double uniform(std::mt19937_64& rng, double lo, double hi) { return lo + (hi - lo) * uniform01(rng); }
+
+// Index into [0, n) mirrored about the edges with the edge pixel repeated: -1 -> 0, n -> n-1, 2n -> 0.
+inline int64_t mirror(int64_t i, int64_t n) {
+  const int64_t period = 2 * n;
+  i %= period;
+  if (i < 0) i += period;
+  return i < n ? i : period - 1 - i;
+}
+
+// torchvision's blend for float images: clamp(f * img + (1 - f) * other, 0, 1).
+at::Tensor blend(const at::Tensor& img, const at::Tensor& other, double f) {
+  return (img * f + other * (1.0 - f)).clamp(0.0, 1.0);
+}
+
+// ITU-R 601 luma with the coefficients torchvision's rgb_to_grayscale uses on float images: [1,H,W].
+at::Tensor luma(const at::Tensor& rgb) { return (rgb[0] * 0.2989 + rgb[1] * 0.587 + rgb[2] * 0.114).unsqueeze(0); }
+
+// Hexcone HSV of one pixel; h in turns [0,1).
+void to_hsv(double r, double g, double b, double& h, double& s, double& v) {
+  const double hi = std::max({r, g, b});
+  const double lo = std::min({r, g, b});
+  const double span = hi - lo;
+  v = hi;
+  s = hi > 0.0 ? span / hi : 0.0;
+  if (span == 0.0) {
+    h = 0.0;
+    return;
+  }
+  double sixths;
+  if (hi == r) {
+    sixths = (g - b) / span;  // in (-1, 1]: wraps below
+  } else if (hi == g) {
+    sixths = 2.0 + (b - r) / span;
+  } else {
+    sixths = 4.0 + (r - g) / span;
+  }
+  h = sixths / 6.0;
+  if (h < 0.0) h += 1.0;
+}
+
+void from_hsv(double h, double s, double v, double& r, double& g, double& b) {
+  const double h6 = h * 6.0;
+  const double base = std::floor(h6);
+  const double f = h6 - base;
+  const int sector = static_cast<int>(base) % 6;
+  const double p = v * (1.0 - s);
+  const double q = v * (1.0 - s * f);         // falling edge
+  const double t = v * (1.0 - s * (1.0 - f));  // rising edge
+  switch (sector < 0 ? sector + 6 : sector) {
+    case 0: r = v; g = t; b = p; break;
+    case 1: r = q; g = v; b = p; break;
+    case 2: r = p; g = v; b = t; break;
+    case 3: r = p; g = q; b = v; break;
+    case 4: r = t; g = p; b = v; break;
+    default: r = v; g = p; b = q; break;
+  }
+}
+
+// Rotates every pixel's hue by `turns` (a float [3,H,W] image in [0,1]).
+at::Tensor shift_hue(const at::Tensor& rgb, double turns) {
+  at::Tensor src = rgb.to(at::kFloat).contiguous();
+  at::Tensor out = at::empty_like(src);
+  const int64_t n = src.size(1) * src.size(2);
+  const float* in = src.data_ptr<float>();
+  float* dst = out.data_ptr<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    double h, s, v, r, g, b;
+    to_hsv(in[i], in[n + i], in[2 * n + i], h, s, v);
+    h += turns;
+    h -= std::floor(h);
+    from_hsv(h, s, v, r, g, b);
+    dst[i] = static_cast<float>(r);
+    dst[n + i] = static_cast<float>(g);
+    dst[2 * n + i] = static_cast<float>(b);
+  }
+  return out;
+}
+
+// The 2x2 taps of bilinear sampling at continuous pixel coordinate (x, y), mirrored at the borders.
+template <typename F>
+void bilinear_taps(double x, double y, int64_t w, int64_t h, F&& tap) {
+  const double x0 = std::floor(x), y0 = std::floor(y);
+  const double fx = x - x0, fy = y - y0;
+  const int64_t ix = static_cast<int64_t>(x0), iy = static_cast<int64_t>(y0);
+  const int64_t xa = mirror(ix, w), xb = mirror(ix + 1, w);
+  const int64_t ya = mirror(iy, h), yb = mirror(iy + 1, h);
+  tap(ya * w + xa, (1.0 - fx) * (1.0 - fy));
+  tap(ya * w + xb, fx * (1.0 - fy));
+  tap(yb * w + xa, (1.0 - fx) * fy);
+  tap(yb * w + xb, fx * fy);
+}
+
 }  // namespace
 
 at::Tensor resize_bicubic(const at::Tensor& unit, int width, int height, int bit_depth) {
@@ -190,8 +292,23 @@ void preprocess_size(const DataConfig& cfg, int w, int h, int& out_w, int& out_h
   }
 }
 
+void check_augment_config(const DataConfig& cfg) {
+  check_choice("--augment", cfg.augment, "none|basic|strong");
+  check_choice("--jitter_side", cfg.jitter_side, "input|target|both|none");
+  if (!(cfg.jitter >= 0.0)) fail("--jitter must be 0 or more (got " + std::to_string(cfg.jitter) + ")");
+  if (!(cfg.rotate >= 0.0 && cfg.rotate <= 180.0)) {
+    fail("--rotate must be in [0, 180] degrees (got " + std::to_string(cfg.rotate) + ")");
+  }
+  if (!(cfg.scale_jitter >= 0.0 && cfg.scale_jitter < 1.0)) {
+    fail("--scale_jitter must be in [0, 1) (got " + std::to_string(cfg.scale_jitter) + "): the scale is drawn from [1 - s, 1 + s]");
+  }
+}
+
 AugmentParams draw_augment(const DataConfig& cfg, int w, int h, uint64_t seed, bool augment,
                            const std::string& file) {
+  check_augment_config(cfg);
+  // --augment none trains on the deterministic preprocessing of validation and test.
+  const bool random = augment && cfg.augment != "none";
   AugmentParams p;
   preprocess_size(cfg, w, h, p.resize_w, p.resize_h);
   p.crop = cfg.preprocess.find("crop") != std::string::npos;
@@ -208,7 +325,7 @@ AugmentParams draw_augment(const DataConfig& cfg, int w, int h, uint64_t seed, b
       fail(file + ": image of " + size + " is smaller than --crop_size " + std::to_string(c) +
            "; use a smaller --crop_size, a larger --load_size or another --preprocess");
     }
-    if (augment) {
+    if (random) {
       p.crop_x = static_cast<int>(random_below(rng, p.resize_w - c + 1));
       p.crop_y = static_cast<int>(random_below(rng, p.resize_h - c + 1));
     } else {
@@ -217,14 +334,89 @@ AugmentParams draw_augment(const DataConfig& cfg, int w, int h, uint64_t seed, b
     }
   }
   const bool coin = (rng() >> 63) != 0;
-  p.flip = augment && !cfg.no_flip && coin;
+  p.flip = random && !cfg.no_flip && coin;
+  if (random && cfg.augment == "strong") {
+    // Every value is drawn whatever the options, so --jitter_side or a zero --rotate leaves the other
+    // parameters of a pair as they were.
+    std::mt19937_64 srng(mix_seed(seed, kStrongStream));
+    p.angle = uniform(srng, -cfg.rotate, cfg.rotate);
+    p.scale = uniform(srng, 1.0 - cfg.scale_jitter, 1.0 + cfg.scale_jitter);
+    p.warp = true;
+    for (int i = 3; i > 0; --i) std::swap(p.color.order[i], p.color.order[random_below(srng, i + 1)]);
+    const double lo = std::max(0.0, 1.0 - cfg.jitter), hi = 1.0 + cfg.jitter;
+    p.color.brightness = uniform(srng, lo, hi);
+    p.color.contrast = uniform(srng, lo, hi);
+    p.color.saturation = uniform(srng, lo, hi);
+    const double hue = std::min(0.5, cfg.jitter / 2.0);
+    p.color.hue = uniform(srng, -hue, hue);
+    p.color_A = cfg.jitter_side == "input" || cfg.jitter_side == "both";
+    p.color_B = cfg.jitter_side == "target" || cfg.jitter_side == "both";
+  }
   return p;
 }
 
-at::Tensor apply_augment(const at::Tensor& unit, const AugmentParams& p, int crop_size, int bit_depth) {
+at::Tensor warp_affine(const at::Tensor& unit, double cx, double cy, int width, int height, double angle_deg,
+                       double scale) {
+  TORCH_CHECK(unit.dim() == 3, "warp_affine expects [C,H,W], got ", unit.sizes());
+  TORCH_CHECK(width > 0 && height > 0 && scale > 0.0, "warp_affine: bad window or scale");
+  const at::Tensor src = unit.to(at::kFloat).contiguous();
+  const int64_t channels = src.size(0), in_h = src.size(1), in_w = src.size(2);
+  at::Tensor out = at::empty({channels, height, width}, at::kFloat);
+  const float* in = src.data_ptr<float>();
+  float* dst = out.data_ptr<float>();
+  const double cosa = std::cos(angle_deg * kPi / 180.0), sina = std::sin(angle_deg * kPi / 180.0);
+  const double ox = (width - 1) / 2.0, oy = (height - 1) / 2.0;
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      // Inverse map: the output offset rotated back (clockwise on screen, y pointing down) and shrunk.
+      const double dx = x - ox, dy = y - oy;
+      const double sx = cx + (dx * cosa - dy * sina) / scale;
+      const double sy = cy + (dx * sina + dy * cosa) / scale;
+      for (int64_t c = 0; c < channels; ++c) {
+        const float* plane = in + c * in_h * in_w;
+        double acc = 0.0;
+        bilinear_taps(sx, sy, in_w, in_h, [&](int64_t at, double weight) { acc += plane[at] * weight; });
+        dst[(c * height + y) * width + x] = static_cast<float>(acc);
+      }
+    }
+  }
+  return out;
+}
+
+at::Tensor color_jitter(const at::Tensor& unit, const ColorJitterParams& cj) {
+  TORCH_CHECK(unit.dim() == 3, "color_jitter expects [C,H,W], got ", unit.sizes());
+  const int64_t channels = unit.size(0);
+  at::Tensor img = unit.to(at::kFloat);
+  for (int step : cj.order) {
+    if (step == 0 && cj.brightness != 1.0) {
+      img = (img * cj.brightness).clamp(0.0, 1.0);
+    } else if (step == 1 && cj.contrast != 1.0) {
+      // Against one mean gray level for gray and RGB (as torchvision); per channel otherwise, since
+      // the channels of multispectral or stacked inputs are not commensurable.
+      at::Tensor mean = channels == 3 ? luma(img).mean() : channels == 1 ? img.mean() : img.mean({1, 2}, true);
+      img = blend(img, mean, cj.contrast);
+    } else if (step == 2 && cj.saturation != 1.0 && channels == 3) {
+      img = blend(img, luma(img), cj.saturation);
+    } else if (step == 3 && cj.hue != 0.0 && channels == 3) {
+      img = shift_hue(img, cj.hue);
+    }
+  }
+  return img;
+}
+
+at::Tensor apply_augment(const at::Tensor& unit, const AugmentParams& p, int crop_size, int bit_depth, bool photometric) {
   at::Tensor img = resize_bicubic(unit, p.resize_w, p.resize_h, bit_depth);
-  if (p.crop) img = img.narrow(1, p.crop_y, crop_size).narrow(2, p.crop_x, crop_size);
+  if (p.warp) {
+    // The window is the crop (or the whole image); sampling the full resized image lets rotated
+    // corners show real content from around the crop before any mirrored border.
+    const int w = p.crop ? crop_size : p.resize_w, h = p.crop ? crop_size : p.resize_h;
+    const double cx = (p.crop ? p.crop_x : 0) + (w - 1) / 2.0, cy = (p.crop ? p.crop_y : 0) + (h - 1) / 2.0;
+    img = warp_affine(img, cx, cy, w, h, p.angle, p.scale);
+  } else if (p.crop) {
+    img = img.narrow(1, p.crop_y, crop_size).narrow(2, p.crop_x, crop_size);
+  }
   if (p.flip) img = img.flip({2});
+  if (photometric) img = color_jitter(img, p.color);
   return img.contiguous();
 }
 

@@ -7,11 +7,13 @@
 
 #include "p2p/core/error.h"
 #include "p2p/data/dataset.h"
+#include "p2p/data/normalization.h"
 #include "p2p/eval/metrics.h"
 #include "p2p/io/checkpoint.h"
 #include "p2p/io/fs.h"
 #include "p2p/io/image.h"
 #include "p2p/io/state_dict.h"
+#include "p2p/io/tiff.h"
 #include "p2p/report/html.h"
 
 #include <ATen/ATen.h>
@@ -55,8 +57,25 @@ at::Tensor reflect_indices(int64_t n, int64_t before, int64_t after) {
 // Smallest multiple of m that is >= n and >= m (a generator needs at least one full block).
 int64_t round_up(int64_t n, int64_t m) { return std::max<int64_t>(m, (n + m - 1) / m * m); }
 
-// The values save_png stores (8 bits), so metrics of `p2p test` equal those recomputed from its PNGs.
-at::Tensor as_saved(const at::Tensor& unit) { return (unit.clamp(0, 1) * 255.0).round() / 255.0; }
+// PNG holds 1 (gray) or 3 (RGB) channels; any other count is written as a float32 TIFF.
+bool png_channels(int64_t c) { return c == 1 || c == 3; }
+const char* output_extension(int64_t c) { return png_channels(c) ? ".png" : ".tif"; }
+
+// Writes a [C,H,W] unit-range image as PNG (8 bits) or, for other channel counts, float32 TIFF.
+void save_output(const std::string& path, const at::Tensor& unit) {
+  if (png_channels(unit.size(0))) {
+    save_png(path, unit);
+  } else {
+    save_tiff(path, unit);
+  }
+}
+
+// The values save_output stores (8 bits for PNG, float32 as is for TIFF), so metrics of `p2p test`
+// equal those recomputed from its files.
+at::Tensor as_saved(const at::Tensor& unit) {
+  if (!png_channels(unit.size(0))) return unit.to(at::kFloat);
+  return (unit.clamp(0, 1) * 255.0).round() / 255.0;
+}
 
 std::string format_fixed(double v, int digits) {
   char buf[64];
@@ -145,6 +164,7 @@ TestReport run_test(Network& G, const DataConfig& data, const TestConfig& test, 
   DataConfig cfg = data;
   cfg.no_flip = true;
   cfg.size_multiple = 1;
+  check_input_statistics(cfg);  // before any file is written
   const std::string split_dir = (fs::path(data.dataroot) / data.phase).string();
   std::vector<PairRecord> records = find_pairs(cfg, split_dir);
   TestReport report;
@@ -179,11 +199,14 @@ TestReport run_test(Network& G, const DataConfig& data, const TestConfig& test, 
         fail("--output_nc: the generator produces " + std::to_string(fake.size(0)) + " channels but B of " +
              dataset.record(i).b_path + " was loaded with " + std::to_string(s.B.size(0)));
       }
-      const at::Tensor real_a = to_unit_range(s.A), fake_b = to_unit_range(fake), real_b = to_unit_range(s.B);
-      const std::string name_a = s.stem + "_real_A.png", name_f = s.stem + "_fake_B.png", name_b = s.stem + "_real_B.png";
-      save_png((fs::path(images_dir) / name_a).string(), real_a);
-      save_png((fs::path(images_dir) / name_f).string(), fake_b);
-      save_png((fs::path(images_dir) / name_b).string(), real_b);
+      // real_A goes back through the input mapping (dataset normalisation), so it shows the loaded A.
+      const at::Tensor real_a = input_from_network(s.A, cfg), fake_b = to_unit_range(fake), real_b = to_unit_range(s.B);
+      const std::string name_a = s.stem + "_real_A" + output_extension(real_a.size(0));
+      const std::string name_f = s.stem + "_fake_B" + output_extension(fake_b.size(0));
+      const std::string name_b = s.stem + "_real_B" + output_extension(real_b.size(0));
+      save_output((fs::path(images_dir) / name_a).string(), real_a);
+      save_output((fs::path(images_dir) / name_f).string(), fake_b);
+      save_output((fs::path(images_dir) / name_b).string(), real_b);
       const ImageMetrics m = compute_metrics(as_saved(fake_b), as_saved(real_b));
       per_image.emplace_back(s.stem, m);
       rows.push_back({s.stem,
@@ -218,13 +241,24 @@ TranslateReport run_translate(Network& G, const std::string& input, const std::s
   if (input_nc != 1 && input_nc != 3) {
     fail("--input_nc: translate reads images as 1 (gray) or 3 (RGB) channels, got " + std::to_string(input_nc));
   }
+  DataConfig data;
+  data.input_nc = input_nc;
+  data.output_nc = 3;  // PNG outputs; a gray G's single channel is written as gray PNG
+  return run_translate(G, input, output_dir, data, device, log);
+}
+
+TranslateReport run_translate(Network& G, const std::string& input, const std::string& output_dir,
+                              const DataConfig& data, const c10::Device& device, std::ostream& log) {
+  if (data.input_nc < 1) fail("--input_nc must be at least 1 (got " + std::to_string(data.input_nc) + ")");
+  check_input_statistics(data);
+  const std::string ext = output_extension(data.output_nc);
   std::error_code ec;
   std::vector<std::string> files;
   if (fs::is_directory(input, ec)) {
     files = list_images(input);
-    if (files.empty()) fail("no image files in folder " + input + " (expected .png, .jpg, .bmp, .tga, .ppm/.pgm)");
+    if (files.empty()) fail("no image files in folder " + input + " (expected .png, .jpg, .bmp, .tga, .ppm/.pgm, .tif)");
   } else if (fs::is_regular_file(input, ec)) {
-    if (!is_image_file(input)) fail(input + " is not an image file (expected .png, .jpg, .bmp, .tga, .ppm/.pgm)");
+    if (!is_image_file(input)) fail(input + " is not an image file (expected .png, .jpg, .bmp, .tga, .ppm/.pgm, .tif)");
     files.push_back(input);
   } else {
     fail("input not found: " + input + " (expected an image file or a folder of images)");
@@ -235,7 +269,7 @@ TranslateReport run_translate(Network& G, const std::string& input, const std::s
   make_dirs(output_dir);
   std::map<std::string, std::string> outputs;  // output path -> input path
   for (const std::string& file : files) {
-    const std::string out = (fs::path(output_dir) / (file_stem(file) + ".png")).string();
+    const std::string out = (fs::path(output_dir) / (file_stem(file) + ext)).string();
     auto [it, inserted] = outputs.emplace(out, file);
     if (!inserted) fail("inputs " + it->second + " and " + file + " would both be written to " + out);
     if (fs::exists(out, ec) && fs::equivalent(out, file, ec)) {
@@ -246,9 +280,16 @@ TranslateReport run_translate(Network& G, const std::string& input, const std::s
   TranslateReport report;
   for (const std::string& file : files) {
     if (one_item(file, report.failed, log, [&] {
-          const at::Tensor a = to_network_range(load_image(file, input_nc));
+          // The same mapping training used: SAR dB, then unit*2-1 or the run's dataset statistics.
+          int bits = 8;
+          const at::Tensor a = input_to_network(load_input(file, data, bits), data);
           const at::Tensor fake = translate_tensor(G, a, device);
-          save_png((fs::path(output_dir) / (file_stem(file) + ".png")).string(), to_unit_range(fake));
+          // The extension was fixed from output_nc before any file was written; G must agree with it.
+          if (png_channels(data.output_nc) ? !png_channels(fake.size(0)) : fake.size(0) != data.output_nc) {
+            fail("the generator produces " + std::to_string(fake.size(0)) + " channels but --output_nc is " +
+                 std::to_string(data.output_nc));
+          }
+          save_output((fs::path(output_dir) / (file_stem(file) + ext)).string(), to_unit_range(fake));
         })) {
       ++report.written;
     }

@@ -40,6 +40,10 @@ struct TestReport {
 // <out_dir>/images/<stem>_{real_A,fake_B,real_B}.png, <out_dir>/index.html and <out_dir>/metrics.json
 // (+ metrics.csv); `provenance` (run, checkpoint, epoch) goes into metrics.json. A pair that cannot be
 // read or translated is reported on `log` and skipped; the others are still scored.
+// `data` is the run's DataConfig: A gets the training mapping (--sar_db, --normalize dataset with the
+// stored mean_A/std_A; missing or mismatched statistics throw before anything is written). Images with
+// a channel count other than 1 or 3 are written as float32 .tif (unit range, unclamped) instead of PNG,
+// and their metrics use those float values; real_A is A mapped back to unit range.
 TestReport run_test(Network& G, const DataConfig& data, const TestConfig& test, const c10::Device& device,
                     const std::string& out_dir, const nlohmann::json& provenance, std::ostream& log);
 
@@ -50,8 +54,13 @@ struct TranslateReport {
 };
 
 // `p2p translate`: every image file at input (a file or a folder) -> <output_dir>/<stem>.png with the
-// input's size. `input_nc` converts the input (1 = gray). One unreadable or untranslatable file is
-// reported on `log` and skipped; the rest are translated.
+// input's size. One unreadable or untranslatable file is reported on `log` and skipped; the rest are
+// translated. `data` is the run's DataConfig: input_nc channels are loaded (TIFF band count must match),
+// --sar_db and --normalize dataset (stored mean_A/std_A, checked first) map them as in training.
+// output_nc other than 1 or 3 writes <stem>.tif, float32 in unit range, instead of PNG.
+TranslateReport run_translate(Network& G, const std::string& input, const std::string& output_dir,
+                              const DataConfig& data, const c10::Device& device, std::ostream& log);
+// Plain images only: `input_nc` 1 (gray) or 3, outputs PNG, no SAR dB or dataset normalisation.
 TranslateReport run_translate(Network& G, const std::string& input, const std::string& output_dir, int input_nc,
                               const c10::Device& device, std::ostream& log);
 

@@ -8,6 +8,7 @@
 #include "p2p/core/error.h"
 #include "p2p/io/fs.h"
 #include "p2p/io/image.h"
+#include "p2p/losses/ssim.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
@@ -26,13 +27,6 @@ namespace {
 // means over a folder stay finite and JSON-representable.
 constexpr double kMinMse = 1e-10;
 
-// SSIM constants of Wang et al. 2004 (as skimage's defaults), for data range 1.
-constexpr double kSsimK1 = 0.01;
-constexpr double kSsimK2 = 0.03;
-constexpr double kSsimSigma = 1.5;
-// skimage fixes truncate = 3.5 for Gaussian weights: radius int(3.5 * 1.5 + 0.5) = 5, an 11-tap window.
-constexpr int64_t kSsimRadius = 5;
-
 std::string shape_str(const at::Tensor& t) {
   std::ostringstream s;
   s << t.sizes();
@@ -48,42 +42,6 @@ std::pair<at::Tensor, at::Tensor> as_double_pair(const at::Tensor& pred, const a
   }
   return {pred.detach().to(at::kCPU, at::kDouble).contiguous(),
           target.detach().to(at::kCPU, at::kDouble).contiguous()};
-}
-
-// Indices that extend [0, n) by `r` samples on each side with scipy.ndimage's 'reflect' rule: the edge
-// sample is repeated (d c b a | a b c d | d c b a), periodic with period 2n, so any n >= 1 works.
-at::Tensor symmetric_indices(int64_t n, int64_t r) {
-  std::vector<int64_t> idx;
-  idx.reserve(static_cast<size_t>(n + 2 * r));
-  const int64_t period = 2 * n;
-  for (int64_t i = -r; i < n + r; ++i) {
-    int64_t m = ((i % period) + period) % period;
-    if (m >= n) m = period - 1 - m;
-    idx.push_back(m);
-  }
-  return at::tensor(idx, at::kLong);
-}
-
-// Normalised 1-D Gaussian weights over [-r, r], as scipy.ndimage.gaussian_filter builds them.
-at::Tensor gaussian_taps() {
-  std::vector<double> w;
-  double sum = 0;
-  for (int64_t x = -kSsimRadius; x <= kSsimRadius; ++x) {
-    double v = std::exp(-0.5 * static_cast<double>(x * x) / (kSsimSigma * kSsimSigma));
-    w.push_back(v);
-    sum += v;
-  }
-  for (double& v : w) v /= sum;
-  return at::tensor(w, at::kDouble);
-}
-
-// Separable Gaussian filter of every [H,W] plane of x [N,1,H,W] with symmetric borders.
-at::Tensor gaussian_filter(const at::Tensor& x, const at::Tensor& taps) {
-  const int64_t h = x.size(2), w = x.size(3), k = taps.numel();
-  at::Tensor padded = x.index_select(3, symmetric_indices(w, kSsimRadius));
-  at::Tensor out = at::conv2d(padded, taps.view({1, 1, 1, k}));
-  padded = out.index_select(2, symmetric_indices(h, kSsimRadius));
-  return at::conv2d(padded, taps.view({1, 1, k, 1}));
 }
 
 std::string format_number(double v) {
@@ -132,25 +90,8 @@ double psnr(const at::Tensor& pred, const at::Tensor& target) {
 
 double ssim(const at::Tensor& pred, const at::Tensor& target) {
   auto [x, y] = as_double_pair(pred, target, "ssim");
-  const int64_t c = x.size(0), h = x.size(1), w = x.size(2);
-  const int64_t win = 2 * kSsimRadius + 1;
-  if (h < win || w < win) {
-    fail("ssim: images must be at least " + std::to_string(win) + "x" + std::to_string(win) + " pixels, got " +
-         std::to_string(w) + "x" + std::to_string(h));
-  }
-  // Filter the five moment images of every channel in one batch: [5C,1,H,W].
-  at::Tensor stack = at::cat({x, y, x * x, y * y, x * y}, 0).unsqueeze(1);
-  at::Tensor f = gaussian_filter(stack, gaussian_taps()).squeeze(1);
-  at::Tensor ux = f.narrow(0, 0, c), uy = f.narrow(0, c, c);
-  at::Tensor uxx = f.narrow(0, 2 * c, c), uyy = f.narrow(0, 3 * c, c), uxy = f.narrow(0, 4 * c, c);
-  // Population (co)variances, as Wang et al. (use_sample_covariance=False).
-  at::Tensor vx = uxx - ux * ux, vy = uyy - uy * uy, vxy = uxy - ux * uy;
-  const double c1 = kSsimK1 * kSsimK1, c2 = kSsimK2 * kSsimK2;
-  at::Tensor s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2));
-  // The filter radius at each border saw reflected data; skimage leaves it out of the mean. Equal-size
-  // channels make the mean of channel means the mean over all cropped values.
-  at::Tensor valid = s.narrow(1, kSsimRadius, h - 2 * kSsimRadius).narrow(2, kSsimRadius, w - 2 * kSsimRadius);
-  return valid.mean().item<double>();
+  // The training loss (--lambda_ssim) uses the same implementation, in the network's dtype.
+  return ssim_mean(x.unsqueeze(0), y.unsqueeze(0), "ssim").item<double>();
 }
 
 ImageMetrics compute_metrics(const at::Tensor& pred, const at::Tensor& target) {

@@ -21,7 +21,8 @@ double mae(const at::Tensor& pred, const at::Tensor& target);
 double psnr(const at::Tensor& pred, const at::Tensor& target);
 // SSIM as scikit-image structural_similarity(gaussian_weights=True, sigma=1.5,
 // use_sample_covariance=False, data_range=1): 11x11 Gaussian window (truncate 3.5), K1 0.01, K2 0.03,
-// mean over the valid region (crop (win-1)/2 at each border), then mean over channels.
+// mean over the valid region (crop (win-1)/2 at each border), then mean over channels. One implementation
+// with the --lambda_ssim loss: p2p/losses/ssim.h.
 double ssim(const at::Tensor& pred, const at::Tensor& target);
 ImageMetrics compute_metrics(const at::Tensor& pred, const at::Tensor& target);
 

@@ -6,6 +6,7 @@
 
 #include "p2p/core/error.h"
 #include "p2p/io/fs.h"
+#include "p2p/io/tiff.h"
 
 #include <ATen/ATen.h>
 
@@ -51,7 +52,7 @@ namespace p2p {
 
 namespace {
 
-constexpr const char* kFormats = "PNG, JPEG, BMP, TGA, PGM/PPM";
+constexpr const char* kFormats = "PNG, JPEG, BMP, TGA, PGM/PPM, TIFF";
 
 // Whole file in memory, with distinct errors for the ways a path can fail before decoding.
 std::vector<unsigned char> read_image_bytes(const std::string& path) {
@@ -71,10 +72,15 @@ std::vector<unsigned char> read_image_bytes(const std::string& path) {
        " (truncated or corrupt file, or not a supported format: " + kFormats + ")");
 }
 
-void check_channels(int channels, const std::string& path) {
-  if (channels != 1 && channels != 3) {
-    fail("loading " + path + ": asked for " + std::to_string(channels) +
-         " channels; image files give 1 (gray) or 3 (RGB)");
+std::string asked_for(int channels, const std::string& flag) {
+  return (flag.empty() ? "asked for " : flag + " asks for ") + std::to_string(channels) + " channel" +
+         (channels == 1 ? "" : "s");
+}
+
+void check_channels(int channels, const std::string& path, const std::string& flag) {
+  if (channels != 1 && channels != 3 && channels != 4) {
+    fail("loading " + path + ": " + asked_for(channels, flag) +
+         ", but colour image files give 1 (gray), 3 (RGB) or 4 (RGBA); N-channel data needs TIFF (.tif) files");
   }
 }
 
@@ -121,7 +127,7 @@ at::Tensor decode_pnm16(const std::vector<unsigned char>& bytes, const std::stri
 bool is_image_file(const std::string& path) {
   std::string ext = fs::path(path).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  static const char* kExts[] = {".png", ".jpg", ".jpeg", ".bmp", ".tga", ".pgm", ".ppm", ".pnm"};
+  static const char* kExts[] = {".png", ".jpg", ".jpeg", ".bmp", ".tga", ".pgm", ".ppm", ".pnm", ".tif", ".tiff"};
   for (const char* e : kExts) {
     if (ext == e) return true;
   }
@@ -129,11 +135,16 @@ bool is_image_file(const std::string& path) {
 }
 
 at::Tensor convert_channels(const at::Tensor& unit, int channels, int bit_depth) {
-  TORCH_CHECK(unit.dim() == 3 && (unit.size(0) == 1 || unit.size(0) == 3),
-              "convert_channels expects [1|3,H,W], got ", unit.sizes());
-  TORCH_CHECK(channels == 1 || channels == 3, "convert_channels: channels must be 1 or 3");
+  TORCH_CHECK(unit.dim() == 3, "convert_channels expects [C,H,W], got ", unit.sizes());
   const int64_t c = unit.size(0);
   if (c == channels) return unit;
+  TORCH_CHECK((c == 1 || c == 3 || c == 4) && (channels == 1 || channels == 3 || channels == 4),
+              "convert_channels: cannot convert ", c, " channels to ", channels);
+  if (channels == 4) {  // opaque alpha appended to RGB
+    at::Tensor rgb = convert_channels(unit, 3, bit_depth);
+    return at::cat({rgb, at::ones({1, unit.size(1), unit.size(2)}, rgb.options())}, 0);
+  }
+  if (c == 4) return convert_channels(unit.narrow(0, 0, 3), channels, bit_depth);  // alpha dropped
   if (c == 1) return unit.expand({3, unit.size(1), unit.size(2)}).contiguous();
   if (bit_depth == 8) {
     // PIL's convert('L'): fixed-point weights 19595/38470/7471 (sum 65536) with rounding. Exact in
@@ -146,8 +157,21 @@ at::Tensor convert_channels(const at::Tensor& unit, int channels, int bit_depth)
   return y.clamp(0.0, 1.0).to(at::kFloat).unsqueeze(0);
 }
 
-at::Tensor load_image(const std::string& path, int channels, int& bit_depth) {
-  check_channels(channels, path);
+at::Tensor load_image(const std::string& path, int channels, int& bit_depth, const std::string& channel_flag) {
+  if (is_tiff_file(path)) {
+    at::Tensor bands = load_tiff(path, bit_depth);
+    if (bands.size(0) != channels) {
+      const int pages = tiff_pages(path);
+      fail(path + " has " + std::to_string(bands.size(0)) + " band" + (bands.size(0) == 1 ? "" : "s") + " but " +
+           asked_for(channels, channel_flag) + " (TIFF bands are used as they are, never converted" +
+           (pages > 1 ? "; the file has " + std::to_string(pages) +
+                            " pages and only the first is read: store the bands as samples of one image"
+                      : std::string()) +
+           ")");
+    }
+    return bands;
+  }
+  check_channels(channels, path, channel_flag);
   std::vector<unsigned char> bytes = read_image_bytes(path);
   const int len = static_cast<int>(std::min<size_t>(bytes.size(), 0x7fffffff));
   int w = 0, h = 0, n = 0;
@@ -173,9 +197,15 @@ at::Tensor load_image(const std::string& path, int channels, int& bit_depth) {
     hwc = at::from_blob(data.get(), {h, w, n}, at::kByte).to(at::kFloat) / 255.0;
     bit_depth = 8;
   }
-  // Alpha is dropped without compositing, as PIL's convert('RGB') does.
+  // Alpha is dropped without compositing, as PIL's convert('RGB') does, unless RGBA is asked for.
+  at::Tensor chw;
+  if (channels == 4 && (n == 2 || n == 4)) {
+    at::Tensor rgb = convert_channels(hwc.narrow(2, 0, n - 1).permute({2, 0, 1}).contiguous(), 3, bit_depth);
+    chw = at::cat({rgb, hwc.narrow(2, n - 1, 1).permute({2, 0, 1})}, 0).contiguous();
+    return chw;
+  }
   const int colour = (n == 1 || n == 2) ? 1 : 3;
-  at::Tensor chw = hwc.narrow(2, 0, colour).permute({2, 0, 1}).contiguous();
+  chw = hwc.narrow(2, 0, colour).permute({2, 0, 1}).contiguous();
   return convert_channels(chw, channels, bit_depth);
 }
 
@@ -211,11 +241,23 @@ void save_png(const std::string& path, const at::Tensor& image) {
   }, /*durable=*/false);  // an output image can be made again: no flush for each of the hundreds a test writes
 }
 
+at::Tensor to_display(const at::Tensor& unit) {
+  TORCH_CHECK(unit.dim() == 3 && unit.size(0) >= 1, "to_display expects [C,H,W], got ", unit.sizes());
+  const int64_t c = unit.size(0);
+  if (c == 1 || c == 3) return unit;
+  return unit.narrow(0, 0, c == 2 ? 1 : 3);
+}
+
 void image_size(const std::string& path, int& width, int& height) {
   std::error_code ec;
   if (!fs::exists(path, ec)) fail("cannot read image " + path + ": file does not exist");
   if (fs::is_directory(path, ec)) fail("cannot read image " + path + ": it is a folder, not a file");
   if (fs::file_size(path, ec) == 0 && !ec) fail("image file " + path + " is empty (0 bytes)");
+  if (is_tiff_file(path)) {
+    int bands = 0;
+    tiff_info(path, width, height, bands);
+    return;
+  }
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
   if (!f) fail("cannot open image " + path + " for reading (permissions?)");
   int n = 0;

@@ -9,9 +9,10 @@
 namespace p2p {
 
 GanMode parse_gan_mode(const std::string& name) {
-  check_choice("--gan_mode", name, "vanilla|lsgan|wgangp");
+  check_choice("--gan_mode", name, "vanilla|lsgan|hinge|wgangp");
   if (name == "vanilla") return GanMode::kVanilla;
   if (name == "lsgan") return GanMode::kLsgan;
+  if (name == "hinge") return GanMode::kHinge;
   return GanMode::kWgangp;
 }
 
@@ -25,8 +26,39 @@ at::Tensor gan_loss(const at::Tensor& prediction, bool target_is_real, GanMode m
       at::Tensor target = target_is_real ? at::ones_like(prediction) : at::zeros_like(prediction);
       return at::mse_loss(prediction, target);
     }
+    case GanMode::kHinge:
+      return target_is_real ? at::relu(1 - prediction).mean() : at::relu(1 + prediction).mean();
     case GanMode::kWgangp:
       return target_is_real ? -prediction.mean() : prediction.mean();
+  }
+  TORCH_CHECK(false, "unreachable gan mode");
+}
+
+at::Tensor discriminator_loss(const at::Tensor& prediction, bool is_real, GanMode mode, double label) {
+  switch (mode) {
+    case GanMode::kVanilla:
+      if (!(label >= 0.0 && label <= 1.0)) {
+        fail(std::string(is_real ? "--real_label" : "--fake_label") +
+             ": the vanilla GAN loss needs a target probability in [0,1], got " + std::to_string(label));
+      }
+      return at::binary_cross_entropy_with_logits(prediction, at::full_like(prediction, label));
+    case GanMode::kLsgan:
+      return at::mse_loss(prediction, at::full_like(prediction, label));
+    case GanMode::kHinge:
+    case GanMode::kWgangp:
+      return gan_loss(prediction, is_real, mode);
+  }
+  TORCH_CHECK(false, "unreachable gan mode");
+}
+
+at::Tensor generator_gan_loss(const at::Tensor& prediction, GanMode mode) {
+  switch (mode) {
+    case GanMode::kVanilla:
+    case GanMode::kLsgan:
+      return gan_loss(prediction, true, mode);
+    case GanMode::kHinge:
+    case GanMode::kWgangp:
+      return -prediction.mean();
   }
   TORCH_CHECK(false, "unreachable gan mode");
 }

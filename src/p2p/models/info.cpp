@@ -56,4 +56,12 @@ NetworkSummary summarize_network(Network& net, int64_t in_channels, int64_t heig
   return summary;
 }
 
+int64_t attention_parameter_count(const torch::nn::Module& net) {
+  int64_t total = 0;
+  for (const auto& p : net.named_parameters(/*recurse=*/true)) {
+    if (p.key().find("att_") != std::string::npos) total += p.value().numel();
+  }
+  return total;
+}
+
 }  // namespace p2p

@@ -21,4 +21,8 @@ struct NetworkSummary {
 // small for the network, throws p2p::Error.
 NetworkSummary summarize_network(Network& net, int64_t in_channels, int64_t height, int64_t width);
 
+// Parameters of the generator's attention modules (those whose name contains "att_"; see attention.h):
+// what --attention adds to the network. 0 for a network without attention.
+int64_t attention_parameter_count(const torch::nn::Module& net);
+
 }  // namespace p2p

@@ -3,6 +3,7 @@
 #include "p2p/models/networks.h"
 
 #include "p2p/core/error.h"
+#include "p2p/models/spectral_norm.h"
 
 #include <torch/nn/init.h>
 #include <torch/nn/modules/batchnorm.h>
@@ -48,6 +49,10 @@ void init_weights(torch::nn::Module& net, const std::string& init_type, double i
     } else if (auto* convt = dynamic_cast<torch::nn::ConvTranspose2dImpl*>(m.get())) {
       init_weight(convt->weight, init_type, init_gain);
       init_bias(convt->bias);
+    } else if (auto* sn = dynamic_cast<SpectralConv2dImpl*>(m.get())) {
+      // The parameter is the unnormalised weight; u, v keep their normalised random start.
+      init_weight(sn->weight_orig, init_type, init_gain);
+      init_bias(sn->bias);
     } else if (auto* linear = dynamic_cast<torch::nn::LinearImpl*>(m.get())) {
       init_weight(linear->weight, init_type, init_gain);
       init_bias(linear->bias);

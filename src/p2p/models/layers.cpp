@@ -19,6 +19,14 @@ NormKind parse_norm(const std::string& norm) {
   fail("--norm: unknown normalisation '" + norm + "' (expected one of batch|instance|none)");
 }
 
+DiscriminatorNorm parse_norm_D(const NetConfig& cfg) {
+  if (cfg.norm_D.empty()) return {parse_norm(cfg.norm), false};
+  if (cfg.norm_D == "spectral") return {NormKind::none, true};
+  if (cfg.norm_D == "batch" || cfg.norm_D == "instance" || cfg.norm_D == "none") return {parse_norm(cfg.norm_D), false};
+  fail("--norm_D: unknown discriminator normalisation '" + cfg.norm_D +
+       "' (expected one of batch|instance|none|spectral, or leave it empty to follow --norm)");
+}
+
 void push_norm(torch::nn::Sequential& seq, NormKind kind, int64_t channels) {
   switch (kind) {
     case NormKind::batch:

@@ -23,6 +23,15 @@ enum class NormKind { batch, instance, none };
 // Parses cfg.norm; unknown names throw p2p::Error naming --norm.
 NormKind parse_norm(const std::string& norm);
 
+// The discriminator's normalisation: cfg.norm_D, or cfg.norm when norm_D is empty (the reference ties
+// D's norm to G's). "spectral" means spectrally normalised convs and no norm layers (kind none).
+struct DiscriminatorNorm {
+  NormKind kind = NormKind::batch;
+  bool spectral = false;
+};
+// Unknown norm_D names throw p2p::Error naming --norm_D.
+DiscriminatorNorm parse_norm_D(const NetConfig& cfg);
+
 // Convolutions followed by batch norm carry no bias (the norm's shift replaces it). The reference also
 // drops the bias for norm "none"; we keep it there, because with no norm after the conv nothing else
 // could supply the shift. Instance norm here is not affine, so its convs keep their bias too.
@@ -47,7 +56,7 @@ at::Tensor run_sequential(torch::nn::Sequential& seq, at::Tensor x, MacCounter* 
 // Builders behind make_generator / make_discriminator (arguments already validated).
 NetworkPtr make_unet(const NetConfig& cfg, int num_downs, bool skip, NormKind norm);
 NetworkPtr make_resnet(const NetConfig& cfg, int n_blocks, NormKind norm);
-NetworkPtr make_nlayer_discriminator(const NetConfig& cfg, int64_t in_channels, int n_layers, NormKind norm);
-NetworkPtr make_pixel_discriminator(const NetConfig& cfg, int64_t in_channels, NormKind norm);
+NetworkPtr make_nlayer_discriminator(const NetConfig& cfg, int64_t in_channels, int n_layers, DiscriminatorNorm norm);
+NetworkPtr make_pixel_discriminator(const NetConfig& cfg, int64_t in_channels, DiscriminatorNorm norm);
 
 }  // namespace p2p::detail

@@ -3,6 +3,7 @@
 #include "p2p/models/networks.h"
 
 #include "p2p/core/error.h"
+#include "p2p/models/attention.h"
 #include "p2p/models/layers.h"
 
 #include <torch/nn/modules/conv.h>
@@ -44,6 +45,9 @@ NetworkPtr make_generator(const NetConfig& cfg) {
   check_positive("--ngf", cfg.ngf);
   check_choice("--dropout_placement", cfg.dropout_placement, "reference|paper");
   const detail::NormKind norm = detail::parse_norm(cfg.norm);
+  const bool known = cfg.netG == "resnet_9blocks" || cfg.netG == "resnet_6blocks" ||
+                     parse_sized_name(cfg.netG, "unet_") > 0 || parse_sized_name(cfg.netG, "encoder_decoder_") > 0;
+  if (known) parse_attention(cfg.attention, cfg.netG);  // refuses attention for generators without U-Net blocks
   if (cfg.netG == "resnet_9blocks") return detail::make_resnet(cfg, 9, norm);
   if (cfg.netG == "resnet_6blocks") return detail::make_resnet(cfg, 6, norm);
   if (int downs = parse_sized_name(cfg.netG, "unet_"); downs > 0) return detail::make_unet(cfg, downs, true, norm);
@@ -59,7 +63,7 @@ NetworkPtr make_discriminator(const NetConfig& cfg, int64_t in_channels) {
          std::to_string(in_channels) + ")");
   }
   check_positive("--ndf", cfg.ndf);
-  const detail::NormKind norm = detail::parse_norm(cfg.norm);
+  const detail::DiscriminatorNorm norm = detail::parse_norm_D(cfg);
   if (cfg.netD == "basic") return detail::make_nlayer_discriminator(cfg, in_channels, 3, norm);
   if (cfg.netD == "n_layers") {
     check_positive("--n_layers_D", cfg.n_layers_D);
@@ -74,6 +78,7 @@ int64_t receptive_field(const NetConfig& cfg) {
   // so reading them from the real layer stack keeps this in step with the builder.
   NetConfig tiny = cfg;
   tiny.ndf = 1;
+  if (tiny.norm_D == "spectral") tiny.norm_D = "none";  // plain Conv2d layers to read; same geometry
   NetworkPtr d = make_discriminator(tiny, 1);
   std::vector<std::pair<int64_t, int64_t>> layers;  // (kernel, stride)
   for (const auto& m : d->modules(/*include_self=*/false)) {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace p2p {
 
@@ -24,21 +25,27 @@ class Network : public torch::nn::Module {
  public:
   virtual at::Tensor forward(const at::Tensor& x) = 0;
   virtual at::Tensor forward_counting(const at::Tensor& x, MacCounter& counter) = 0;
+  // Intermediate features, the last entry being forward(x) itself. PatchGANs return the output of each
+  // [conv, norm, LeakyReLU] group and then the logits (for feature matching); others just {forward(x)}.
+  virtual std::vector<at::Tensor> forward_features(const at::Tensor& x) { return {forward(x)}; }
   // Spatial sides of the input must be multiples of this (256 for unet_256, 4 for resnet, 1 for D).
   virtual int64_t size_multiple() const = 0;
 };
 using NetworkPtr = std::shared_ptr<Network>;
 
 // Builds G from cfg.netG (unet_<N>, encoder_decoder_<N>, resnet_9blocks, resnet_6blocks); input_nc ->
-// output_nc channels. Unknown names or bad widths throw p2p::Error naming --netG / --norm. Not initialised.
+// output_nc channels, with the U-Net attention modules cfg.attention asks for (see attention.h). Unknown
+// names or bad widths throw p2p::Error naming --netG / --norm / --attention. Not initialised.
 NetworkPtr make_generator(const NetConfig& cfg);
 
 // Builds D from cfg.netD (basic, n_layers, pixel) taking `in_channels` (input_nc + output_nc when
-// conditional). Outputs logits (no sigmoid). Not initialised.
+// conditional), normalised by cfg.norm_D (empty: cfg.norm; spectral: spectral_norm.h). One scale only:
+// cfg.num_D is MultiScaleDiscriminator's business. Outputs logits (no sigmoid). Not initialised.
 NetworkPtr make_discriminator(const NetConfig& cfg, int64_t in_channels);
 
-// Reference init: conv/linear weights by init_type (normal N(0,gain) | xavier | kaiming | orthogonal),
-// bias 0; BatchNorm weight N(1, gain), bias 0. Uses the global LibTorch generator (seeded by caller).
+// Reference init: conv/linear weights (and a spectral conv's weight_orig) by init_type (normal N(0,gain)
+// | xavier | kaiming | orthogonal), bias 0; BatchNorm weight N(1, gain), bias 0. Uses the global
+// LibTorch generator (seeded by caller).
 void init_weights(torch::nn::Module& net, const std::string& init_type, double init_gain);
 
 int64_t count_parameters(const torch::nn::Module& net);

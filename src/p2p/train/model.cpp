@@ -8,6 +8,7 @@
 
 #include <ATen/ATen.h>
 #include <torch/nn/module.h>
+#include <torch/nn/utils/clip_grad.h>
 
 #include <cmath>
 #include <sstream>
@@ -23,6 +24,34 @@ LossSetup parse_loss(const std::string& loss) {
   return s;
 }
 
+double effective_lr_D(const TrainConfig& cfg) {
+  if (cfg.lr_D > 0) return cfg.lr_D;
+  if (cfg.lr_D_ratio > 0) return cfg.lr * cfg.lr_D_ratio;
+  return cfg.lr;
+}
+
+void check_stabilisers(const TrainConfig& c) {
+  auto in_unit = [](const char* flag, double v) {
+    if (!(v >= 0 && v <= 1)) fail(std::string(flag) + ": must be in [0, 1] (got " + std::to_string(v) + ")");
+  };
+  in_unit("--real_label", c.real_label);
+  in_unit("--fake_label", c.fake_label);
+  if (c.fake_label >= c.real_label) {
+    fail("--fake_label: must be below --real_label (got " + std::to_string(c.fake_label) + " vs " +
+         std::to_string(c.real_label) + ")");
+  }
+  if (c.g_steps_per_d < 1) fail("--g_steps_per_d: must be >= 1");
+  if (c.d_steps_per_g < 1) fail("--d_steps_per_g: must be >= 1");
+  if (c.g_steps_per_d > 1 && c.d_steps_per_g > 1) {
+    fail("--g_steps_per_d and --d_steps_per_g: give at most one of them a value above 1");
+  }
+  if (c.clip_grad_G < 0) fail("--clip_grad_G: must be >= 0 (0 = off)");
+  if (c.clip_grad_D < 0) fail("--clip_grad_D: must be >= 0 (0 = off)");
+  if (c.pool_size < 0) fail("--pool_size: must be >= 0 (0 = off)");
+  if (c.lr_D_ratio < 0) fail("--lr_D_ratio: must be > 0");
+  if (c.lr_D > 0 && c.lr_D_ratio > 0) fail("--lr_D_ratio: give either --lr_D or --lr_D_ratio, not both");
+}
+
 namespace {
 void set_requires_grad(torch::nn::Module& net, bool flag) {
   for (auto& p : net.parameters()) p.set_requires_grad(flag);
@@ -35,31 +64,48 @@ void clear_grads(torch::optim::Optimizer& opt) {
     for (auto& p : group.params()) p.mutable_grad() = at::Tensor();
   }
 }
+
+void clip(torch::optim::Optimizer& opt, double max_norm) {
+  if (max_norm <= 0) return;
+  std::vector<at::Tensor> params;
+  for (auto& group : opt.param_groups()) {
+    for (auto& p : group.params()) {
+      if (p.grad().defined()) params.push_back(p);
+    }
+  }
+  torch::nn::utils::clip_grad_norm_(params, max_norm);
+}
 }  // namespace
 
 Pix2PixModel::Pix2PixModel(const NetConfig& net, const TrainConfig& train, const c10::Device& device)
     : net_(net), train_(train), device_(device), setup_(parse_loss(train.loss)),
-      gan_mode_(parse_gan_mode(train.gan_mode)) {
+      gan_mode_(parse_gan_mode(train.gan_mode)), pool_(train.pool_size) {
   if (train.lr <= 0) fail("--lr: must be > 0 (got " + std::to_string(train.lr) + ")");
   if (train.beta1 < 0 || train.beta1 >= 1) fail("--beta1: must be in [0, 1)");
   if (train.lambda_L1 < 0) fail("--lambda_L1: must be >= 0");
+  check_stabilisers(train);
+  objective_ = std::make_unique<Objective>(train, setup_.use_gan, setup_.use_l1, net.output_nc, device);
   G_ = make_generator(net);
   init_weights(*G_, net.init_type, net.init_gain);
   G_->to(device_);
   const auto betas = std::make_tuple(train.beta1, train.beta2);
-  opt_G_ = std::make_unique<FusedAdam>(G_->parameters(),
-                                                torch::optim::AdamOptions(train.lr).betas(betas));
+  opt_G_ = std::make_unique<FusedAdam>(G_->parameters(), torch::optim::AdamOptions(train.lr).betas(betas));
   if (setup_.use_gan) {
     const int64_t d_in = setup_.conditional ? net.input_nc + net.output_nc : net.output_nc;
-    D_ = make_discriminator(net, d_in);
+    D_ = std::make_shared<MultiScaleDiscriminator>(net, d_in);
     init_weights(*D_, net.init_type, net.init_gain);
     D_->to(device_);
-    const double lr_D = train.lr_D > 0 ? train.lr_D : train.lr;
     opt_D_ = std::make_unique<FusedAdam>(D_->parameters(),
-                                                  torch::optim::AdamOptions(lr_D).betas(betas));
+                                         torch::optim::AdamOptions(effective_lr_D(train)).betas(betas));
   }
   G_->train();
   if (D_) D_->train();
+}
+
+torch::nn::Module* Pix2PixModel::discriminator() {
+  if (!D_) return nullptr;
+  if (D_->num_scales() == 1) return &D_->scale(0);
+  return D_.get();
 }
 
 void Pix2PixModel::set_learning_rates(double lr_G, double lr_D) {
@@ -73,59 +119,68 @@ at::Tensor Pix2PixModel::discriminator_input(const at::Tensor& A, const at::Tens
   return setup_.conditional ? at::cat({A, B}, 1) : B;
 }
 
-void Pix2PixModel::check_finite(const char* name, const at::Tensor& loss) const {
-  const double v = loss.item<double>();
-  if (std::isfinite(v)) return;
-  std::ostringstream msg;
-  msg << name << " became non-finite (" << v << ") at iteration " << (iteration_ + 1)
-      << " (no optimizer step was taken with it)";
-  throw NonFiniteLoss(msg.str());
+// Mean over scales (one scale: the loss itself, bit for bit the reference's).
+at::Tensor Pix2PixModel::discriminator_loss_over_scales(const std::vector<at::Tensor>& logits, bool real) const {
+  const double label = real ? train_.real_label : train_.fake_label;
+  at::Tensor sum = discriminator_loss(logits[0], real, gan_mode_, label);
+  if (logits.size() == 1) return sum;
+  for (size_t k = 1; k < logits.size(); ++k) sum = sum + discriminator_loss(logits[k], real, gan_mode_, label);
+  return sum / static_cast<double>(logits.size());
 }
 
 void Pix2PixModel::backward_D(const at::Tensor& A, const at::Tensor& B, const at::Tensor& fake_B,
                               StepLosses& out) {
   set_requires_grad(*D_, true);
   clear_grads(*opt_D_);
-  // Detach: the D step must not push gradients into G.
-  const at::Tensor fake_in = discriminator_input(A, fake_B).detach();
+  // Detach: the D step must not push gradients into G. The pool (when on) swaps in past fakes.
+  const at::Tensor fake_in = pool_.query(discriminator_input(A, fake_B).detach());
   const at::Tensor real_in = discriminator_input(A, B);
-  at::Tensor loss_fake = gan_loss(D_->forward(fake_in), false, gan_mode_);
-  at::Tensor loss_real = gan_loss(D_->forward(real_in), true, gan_mode_);
+  at::Tensor loss_fake = discriminator_loss_over_scales(D_->forward(fake_in), false);
+  at::Tensor loss_real = discriminator_loss_over_scales(D_->forward(real_in), true);
   at::Tensor loss = (loss_fake + loss_real) * 0.5;
-  check_finite("loss_D_fake", loss_fake);
-  check_finite("loss_D_real", loss_real);
+  check_finite_loss("loss_D_fake", loss_fake, iteration_);
+  check_finite_loss("loss_D_real", loss_real, iteration_);
   if (gan_mode_ == GanMode::kWgangp) {
-    at::Tensor gp = gradient_penalty([this](const at::Tensor& x) { return D_->forward(x); }, real_in, fake_in,
-                                     train_.lambda_gp);
-    check_finite("loss_D_gp", gp);
-    out.D_gp = gp.item<double>();
+    // One penalty per scale, averaged like the adversarial losses.
+    at::Tensor gp;
+    for (size_t k = 0; k < D_->num_scales(); ++k) {
+      at::Tensor p = gradient_penalty([this, k](const at::Tensor& x) { return D_->forward(x)[k]; }, real_in,
+                                      fake_in, train_.lambda_gp);
+      gp = gp.defined() ? gp + p : p;
+    }
+    if (D_->num_scales() > 1) gp = gp / static_cast<double>(D_->num_scales());
+    check_finite_loss("loss_D_gp", gp, iteration_);
+    out.set("D_gp", gp.item<double>());
     loss = loss + gp;
   }
   loss.backward();
+  clip(*opt_D_, train_.clip_grad_D);
   opt_D_->step();
-  out.D_fake = loss_fake.item<double>();
-  out.D_real = loss_real.item<double>();
+  out.set("D_real", loss_real.item<double>());
+  out.set("D_fake", loss_fake.item<double>());
 }
 
 void Pix2PixModel::backward_G(const at::Tensor& A, const at::Tensor& B, const at::Tensor& fake_B,
                               StepLosses& out) {
   clear_grads(*opt_G_);
-  at::Tensor loss = at::zeros({}, fake_B.options());
-  if (setup_.use_gan) {
+  GeneratorInputs in{A, B, fake_B, {}, {}};
+  if (D_ && objective_->needs_discriminator()) {
     set_requires_grad(*D_, false);  // D is fixed while G learns to fool it
-    at::Tensor loss_gan = gan_loss(D_->forward(discriminator_input(A, fake_B)), true, gan_mode_);
-    check_finite("loss_G_GAN", loss_gan);
-    out.G_GAN = loss_gan.item<double>();
-    loss = loss + loss_gan;
+    if (objective_->needs_real_features()) {
+      in.d_fake = D_->forward_features(discriminator_input(A, fake_B));
+      at::NoGradGuard no_grad;
+      in.d_real = D_->forward_features(discriminator_input(A, B));
+    } else {
+      for (at::Tensor& logits : D_->forward(discriminator_input(A, fake_B))) in.d_fake.push_back({logits});
+    }
   }
-  at::Tensor l1 = at::l1_loss(fake_B, B);
-  check_finite("loss_G_L1", l1);
-  out.G_L1 = l1.item<double>();
-  if (setup_.use_l1) loss = loss + l1 * train_.lambda_L1;
-  check_finite("loss_G", loss);
+  StepLosses terms;
+  at::Tensor loss = objective_->total(in, terms, iteration_);
   loss.backward();
+  clip(*opt_G_, train_.clip_grad_G);
   opt_G_->step();
-  out.G_total = loss.item<double>();
+  out.set("G_total", loss.item<double>());
+  for (const auto& [name, value] : terms.values()) out.set(name, value);
   if (D_) set_requires_grad(*D_, true);
 }
 
@@ -141,8 +196,17 @@ StepLosses Pix2PixModel::optimize(const Batch& batch) {
   const at::Tensor B = batch.B.to(device_);
   StepLosses out;
   const at::Tensor fake_B = G_->forward(A);  // computed once, shared by the D and G steps
-  if (setup_.use_gan) backward_D(A, B, fake_B, out);
-  backward_G(A, B, fake_B, out);
+  out.set("G_total", 0.0);                   // fixes the logged order: G terms first, then D's
+  const bool step_D = D_ && iteration_ % train_.g_steps_per_d == 0;
+  const bool step_G = iteration_ % train_.d_steps_per_g == 0;
+  StepLosses d_losses;
+  if (step_D) backward_D(A, B, fake_B, d_losses);
+  if (step_G) {
+    backward_G(A, B, fake_B, out);
+  } else {
+    out = StepLosses();
+  }
+  for (const auto& [name, value] : d_losses.values()) out.set(name, value);
   ++iteration_;
   return out;
 }

@@ -1,11 +1,16 @@
-// The pix2pix model for training: G, D, their Adam optimizers and one optimisation step in the
-// reference order (G forward once; D step on detached fake + real; G step with D frozen).
+// The pix2pix model for training: G, the discriminator side (one PatchGAN or one per scale), their Adam
+// optimizers and one optimisation step in the reference order (G forward once; D step on the detached
+// fake + real; G step with D frozen on the objective's weighted terms).
 #pragma once
 
 #include "p2p/core/config.h"
 #include "p2p/data/dataset.h"
 #include "p2p/losses/gan_loss.h"
+#include "p2p/models/multiscale.h"
 #include "p2p/models/networks.h"
+#include "p2p/train/image_pool.h"
+#include "p2p/train/objective.h"
+#include "p2p/train/step_losses.h"
 
 #include <c10/core/Device.h>
 #include <torch/optim/adam.h>
@@ -15,11 +20,6 @@
 
 namespace p2p {
 
-// Losses of one step, as plain numbers. Names follow the reference's loss_<net>_<term>.
-struct StepLosses {
-  double G_total = 0, G_GAN = 0, G_L1 = 0, D_real = 0, D_fake = 0, D_gp = 0;
-};
-
 // What `--loss` turns on. cgan: D sees cat(A, B) (conditional); gan: D sees B alone.
 struct LossSetup {
   bool use_gan = true;
@@ -28,32 +28,45 @@ struct LossSetup {
 };
 LossSetup parse_loss(const std::string& loss);  // throws p2p::Error naming --loss
 
+// D's learning rate: --lr_D when given, else --lr times --lr_D_ratio when given, else --lr.
+double effective_lr_D(const TrainConfig& cfg);
+
+// Checks the stabiliser flags (labels, step ratios, clipping, pool); throws p2p::Error naming the flag.
+void check_stabilisers(const TrainConfig& cfg);
+
 class Pix2PixModel {
  public:
-  // Builds and initialises the networks (with the current global seed) and the optimizers.
+  // Builds and initialises the networks (with the current global seed), the optimizers and the
+  // objective (which loads the VGG file when the perceptual term is on).
   Pix2PixModel(const NetConfig& net, const TrainConfig& train, const c10::Device& device);
 
-  // One optimisation step on `batch`. Throws NonFiniteLoss naming the loss before any optimizer
-  // steps on a non-finite value, and p2p::Error when the batch's size does not suit G.
+  // One optimisation step on `batch`: a D step when iteration % g_steps_per_d == 0, a G step when
+  // iteration % d_steps_per_g == 0. Throws NonFiniteLoss naming the loss before any optimizer steps on a
+  // non-finite value, and p2p::Error when the batch's size does not suit G.
   StepLosses optimize(const Batch& batch);
 
   void set_learning_rates(double lr_G, double lr_D);
+  void set_epoch(int64_t epoch) { objective_->set_epoch(epoch); }
 
   Network& generator() { return *G_; }
   NetworkPtr generator_ptr() { return G_; }
-  Network* discriminator() { return D_.get(); }
+  // The module holding D's weights as checkpoints store them: the single PatchGAN itself when num_D is 1
+  // (reference keys), else the multi-scale stack (scale0.*, scale1.*). Null for --loss l1.
+  torch::nn::Module* discriminator();
+  MultiScaleDiscriminator* discriminators() { return D_.get(); }
   torch::optim::Adam& optimizer_G() { return *opt_G_; }
   torch::optim::Adam* optimizer_D() { return opt_D_.get(); }
   const c10::Device& device() const { return device_; }
   const LossSetup& losses() const { return setup_; }
+  Objective& objective() { return *objective_; }
   int64_t iteration() const { return iteration_; }
   void set_iteration(int64_t it) { iteration_ = it; }
 
  private:
   at::Tensor discriminator_input(const at::Tensor& A, const at::Tensor& B) const;
+  at::Tensor discriminator_loss_over_scales(const std::vector<at::Tensor>& logits, bool real) const;
   void backward_D(const at::Tensor& A, const at::Tensor& B, const at::Tensor& fake_B, StepLosses& out);
   void backward_G(const at::Tensor& A, const at::Tensor& B, const at::Tensor& fake_B, StepLosses& out);
-  void check_finite(const char* name, const at::Tensor& loss) const;
 
   NetConfig net_;
   TrainConfig train_;
@@ -61,7 +74,9 @@ class Pix2PixModel {
   LossSetup setup_;
   GanMode gan_mode_;
   NetworkPtr G_;
-  NetworkPtr D_;
+  std::shared_ptr<MultiScaleDiscriminator> D_;
+  std::unique_ptr<Objective> objective_;
+  ImagePool pool_;
   std::unique_ptr<torch::optim::Adam> opt_G_;
   std::unique_ptr<torch::optim::Adam> opt_D_;
   int64_t iteration_ = 0;

@@ -9,8 +9,10 @@
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
 #include "p2p/data/dataset.h"
+#include "p2p/data/normalization.h"
 #include "p2p/io/checkpoint.h"
 #include "p2p/io/fs.h"
+#include "p2p/models/multiscale.h"
 #include "p2p/models/networks.h"
 #include "p2p/train/model.h"
 #include "p2p/train/progress.h"
@@ -35,45 +37,6 @@ namespace p2p {
 namespace {
 
 constexpr int64_t kStateCheckEvery = 50;  // iterations between checks that weights and moments are finite
-
-// Sums of step losses over an epoch (kept in checkpoints so a resumed epoch reports full means).
-struct LossSums {
-  double G_total = 0, G_GAN = 0, G_L1 = 0, D_real = 0, D_fake = 0, D_gp = 0;
-  int64_t count = 0;
-  void add(const StepLosses& l) {
-    G_total += l.G_total, G_GAN += l.G_GAN, G_L1 += l.G_L1, D_real += l.D_real, D_fake += l.D_fake,
-        D_gp += l.D_gp;
-    ++count;
-  }
-  nlohmann::json to_json() const {
-    return {{"G_total", G_total}, {"G_GAN", G_GAN}, {"G_L1", G_L1}, {"D_real", D_real},
-            {"D_fake", D_fake},   {"D_gp", D_gp},   {"count", count}};
-  }
-  static LossSums from_json(const nlohmann::json& j) {
-    LossSums s;
-    if (!j.is_object()) return s;
-    s.G_total = j.value("G_total", 0.0), s.G_GAN = j.value("G_GAN", 0.0), s.G_L1 = j.value("G_L1", 0.0);
-    s.D_real = j.value("D_real", 0.0), s.D_fake = j.value("D_fake", 0.0), s.D_gp = j.value("D_gp", 0.0);
-    s.count = j.value("count", int64_t{0});
-    return s;
-  }
-  nlohmann::json means() const {
-    const double n = count > 0 ? static_cast<double>(count) : 1.0;
-    return {{"G_total", G_total / n}, {"G_GAN", G_GAN / n}, {"G_L1", G_L1 / n},
-            {"D_real", D_real / n},   {"D_fake", D_fake / n}, {"D_gp", D_gp / n}};
-  }
-};
-
-// G_L1 is the unscaled L1 (the reference logs it multiplied by lambda_L1).
-std::string format_losses(const StepLosses& l, const LossSetup& s) {
-  std::ostringstream o;
-  o << std::fixed << std::setprecision(3);
-  o << "G " << l.G_total;
-  if (s.use_gan) o << " G_GAN " << l.G_GAN;
-  o << " G_L1 " << l.G_L1;
-  if (s.use_gan) o << " D_real " << l.D_real << " D_fake " << l.D_fake;
-  return o.str();
-}
 
 nlohmann::json metrics_json(const ImageMetrics& m) {
   return {{"l1", m.l1}, {"mae", m.mae}, {"psnr", m.psnr}, {"ssim", m.ssim}};
@@ -140,7 +103,7 @@ class Run {
   const NetConfig net_;
   DataConfig data_;
   const TrainConfig cfg_;
-  const nlohmann::json resolved_;
+  nlohmann::json resolved_;  // + the input statistics of --normalize dataset once computed
   std::ostream& log_;
   const fs::path run_dir_;
   const std::string latest_, history_, samples_dir_;
@@ -169,7 +132,7 @@ Run::Run(const NetConfig& net, DataConfig data, const TrainConfig& cfg, const c1
       history_((run_dir_ / "history.jsonl").string()),
       samples_dir_((run_dir_ / "samples").string()),
       last_epoch_(static_cast<int64_t>(cfg.n_epochs) + cfg.n_epochs_decay),
-      lr_D_(cfg.lr_D > 0 ? cfg.lr_D : cfg.lr),
+      lr_D_(effective_lr_D(cfg)),
       schedule_(cfg) {
   if (cfg_.batch_size < 1) fail("--batch_size: must be >= 1");
   check_run_name(cfg_.name);
@@ -192,7 +155,14 @@ Run::Run(const NetConfig& net, DataConfig data, const TrainConfig& cfg, const c1
     fail("--crop_size " + std::to_string(data_.crop_size) + " is not a multiple of " +
          std::to_string(G.size_multiple()) + ", which --netG " + net_.netG + " needs (each stride-2 level halves it)");
   }
+  if (net_.num_D > 1 && crops) check_num_D(net_, data_.crop_size);
   splits_ = train_val_split(data_);
+  if (data_.normalize == "dataset" && data_.mean_A.empty()) {
+    // Once per run: a resumed run reads them back from config.json, test/translate from the checkpoint.
+    compute_input_statistics(data_, splits_.train);
+    resolved_["data"]["mean_A"] = data_.mean_A;
+    resolved_["data"]["std_A"] = data_.std_A;
+  }
   train_set_ = std::make_unique<PairedDataset>(splits_.train, data_, /*augment=*/true);
   val_set_ = std::make_unique<PairedDataset>(splits_.val, data_, /*augment=*/false);
   loader_ = std::make_unique<DataLoader>(*train_set_, cfg_.batch_size, /*shuffle=*/!data_.serial_batches,
@@ -332,12 +302,13 @@ void Run::print_start_line() const {
        << with_commas(static_cast<int64_t>(splits_.train.size())) << " train pairs, "
        << with_commas(static_cast<int64_t>(splits_.val.size())) << " val pairs (" << splits_.val_source << "); G "
        << net_.netG << " " << with_commas(count_parameters(G)) << " parameters";
-  if (Network* D = model_->discriminator()) {
-    line << ", D " << net_.netD << " " << with_commas(count_parameters(*D)) << " parameters";
+  if (torch::nn::Module* D = model_->discriminator()) {
+    line << ", D " << net_.netD << (net_.num_D > 1 ? " x" + std::to_string(net_.num_D) + " scales" : std::string())
+         << " " << with_commas(count_parameters(*D)) << " parameters";
   } else {
     line << ", no D (--loss l1)";
   }
-  log_ << line.str() << "\n";
+  log_ << line.str() << "\nobjective: G = " << model_->objective().describe() << "\n";
 }
 
 std::string Run::kept_checkpoint() const {
@@ -387,6 +358,7 @@ void Run::train_epochs() {
   for (int64_t epoch = first_epoch_; epoch <= last_epoch_; ++epoch) {
     const double factor = schedule_.factor(static_cast<int>(epoch));
     model_->set_learning_rates(cfg_.lr * factor, lr_D_ * factor);
+    model_->set_epoch(epoch);
     const auto t0 = std::chrono::steady_clock::now();
     loader_->start_epoch(cfg_.seed, epoch, skip_batches_);
     Progress progress(log_, interactive, static_cast<int>(epoch), static_cast<int>(last_epoch_),
@@ -412,7 +384,7 @@ void Run::train_epochs() {
       }
       ++epoch_iter;
       sums_.add(losses);
-      progress.update(epoch_iter, format_losses(losses, model_->losses()));
+      progress.update(epoch_iter, format_losses(losses));
       const bool stop = stop_requested() || (cfg_.max_iters > 0 && model_->iteration() >= cfg_.max_iters);
       const bool periodic = cfg_.save_latest_freq > 0 && model_->iteration() % cfg_.save_latest_freq == 0;
       if ((stop || periodic) && epoch_iter < loader_->batches_per_epoch()) save(latest_, epoch, epoch_iter);
@@ -447,9 +419,10 @@ bool Run::finish_epoch(int64_t epoch, double factor, double train_seconds) {
                            {"iters", model_->iteration()},
                            {"lr_G", cfg_.lr * factor},
                            {"lr_D", lr_D_ * factor},
+                           {"weights", model_->objective().weights()},
                            {"train", means},
                            {"seconds", train_seconds},
-                           {"it_per_s", sums_.count / std::max(train_seconds, 1e-9)}};
+                           {"it_per_s", sums_.count() / std::max(train_seconds, 1e-9)}};
   if (val.has) record["val"] = metrics_json(val.mean);
   if (is_best) record["best"] = true;
   append_line(history_, record.dump());

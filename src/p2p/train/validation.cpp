@@ -41,10 +41,12 @@ void without_side_effects(torch::nn::Module& G, Fn&& fn) {
   gen.set_state(rng);
 }
 
-// Side-by-side [A | fake_B | B] in [0,1], gray expanded to RGB when channel counts differ.
+// Side-by-side [A | fake_B | B] in [0,1], gray expanded to RGB when channel counts differ; N-channel
+// sides show their first bands. (A normalised by --normalize dataset is shown as unit*2-1 would map it.)
 at::Tensor triplet(const at::Tensor& A, const at::Tensor& fake, const at::Tensor& B) {
-  std::vector<at::Tensor> parts = {to_unit_range(A), to_unit_range(fake), to_unit_range(B)};
-  const bool mixed = A.size(0) != B.size(0);
+  std::vector<at::Tensor> parts = {to_display(to_unit_range(A).clamp(0, 1)), to_display(to_unit_range(fake)),
+                                   to_display(to_unit_range(B))};
+  const bool mixed = parts[0].size(0) != parts[2].size(0) || parts[1].size(0) != parts[2].size(0);
   for (auto& p : parts) {
     if (mixed && p.size(0) == 1) p = p.expand({3, p.size(1), p.size(2)});
   }
