@@ -47,7 +47,7 @@ TEST(Cli, UnknownValuesNameTheFlag) {
   const std::string root = make_ab_dataset("cli_bad", 2, 0);
   expect_fails_naming("train --dataroot " + root + " --netG unet_100", "--netG");
   expect_fails_naming("train --dataroot " + root + " --norm batchy", "--norm");
-  expect_fails_naming("train --dataroot " + root + " --gan_mode hinge", "--gan_mode");
+  expect_fails_naming("train --dataroot " + root + " --gan_mode hinged", "--gan_mode");
   expect_fails_naming("train --dataroot " + root + " --direction AtoC", "--direction");
   expect_fails_naming("frobnicate", "frobnicate");
 }

@@ -111,7 +111,6 @@ TEST(CliKnobs, BadKnobsAreRefusedNamingTheFlag) {
       {"--name e --lambda_perc 1 --vgg_weights " + dir + "/data/train/0.png", "--vgg_weights"},
       {"--name f --attention sideways", "--attention"},
       {"--name g --attention up --netG resnet_6blocks", "--attention"},
-      {"--name h --input_nc 4", "--input_nc"},
       {"--name i --gan_mode hinged", "--gan_mode"},
   };
   for (const Case& c : cases) {
