@@ -80,6 +80,16 @@ std::string mean_line(const ImageMetrics& m) {
   return o.str();
 }
 
+// The data options the run trained with (none for reference files), with the generator's channel counts:
+// test and translate map inputs exactly as training did.
+DataConfig run_data_config(const LoadedModel& m) {
+  DataConfig d;
+  if (m.config.is_object() && m.config.contains("data")) update_from_json(d, m.config["data"], m.weights);
+  d.input_nc = m.net.input_nc;
+  d.output_nc = m.net.output_nc;
+  return d;
+}
+
 }  // namespace
 
 void register_test(CLI::App& app) {
@@ -102,8 +112,7 @@ void register_test(CLI::App& app) {
     const c10::Device device = setup_runtime(*rt, std::cerr);
     LoadedModel m = load_generator(*cmd, *net, *ref, test->epoch);
     // Data options: the training run's, then whatever was typed.
-    DataConfig d;
-    if (m.config.contains("data")) update_from_json(d, m.config["data"], m.weights);
+    DataConfig d = run_data_config(m);
     apply_typed(d, *data, *cmd,
                 {"--dataroot", "--dataset_mode", "--folder_names", "--pair_replace", "--direction", "--preprocess",
                  "--load_size", "--crop_size", "--max_dataset_size"},
@@ -111,8 +120,6 @@ void register_test(CLI::App& app) {
     if (d.dataroot.empty()) fail("--dataroot: required (the run's config names none)");
     d.dataroot = fs::absolute(d.dataroot).lexically_normal().string();
     d.phase = test->phase;
-    d.input_nc = m.net.input_nc;
-    d.output_nc = m.net.output_nc;
     m.G->to(device);
     set_eval_mode(*m.G, test->eval);
     seed_everything(test->seed, false);  // the paper's test mode draws dropout masks
@@ -151,11 +158,7 @@ void register_translate(CLI::App& app) {
     set_eval_mode(*m.G, test->eval);
     seed_everything(test->seed, false);
     // The run's input mapping (SAR dB, --normalize dataset statistics) applies to new inputs too.
-    DataConfig d;
-    if (m.config.is_object() && m.config.contains("data")) update_from_json(d, m.config["data"], m.weights);
-    d.input_nc = m.net.input_nc;
-    d.output_nc = m.net.output_nc;
-    const TranslateReport r = run_translate(*m.G, *input, *output, d, device, std::cerr);
+    const TranslateReport r = run_translate(*m.G, *input, *output, run_data_config(m), device, std::cerr);
     std::cout << "translated " << r.written << " of " << r.written + static_cast<int64_t>(r.failed.size())
               << " images -> " << *output;
     if (!r.failed.empty()) std::cout << " (" << r.failed.size() << " failed, listed above)";

@@ -109,6 +109,7 @@ TEST(MultiScale, CoarserScalesSeeTheInputPooledWithoutPadding) {
   const at::Tensor x1 = pool_by_hand(x), x2 = pool_by_hand(x1);
   EXPECT_LT((out[1] - d.scale(1).forward(x1)).abs().max().item<double>(), 1e-5);
   EXPECT_LT((out[2] - d.scale(2).forward(x2)).abs().max().item<double>(), 1e-5);
+  for (size_t k = 0; k < 3; ++k) EXPECT_TRUE(at::equal(d.forward_scale(k, x), out[k])) << "scale " << k;
   // count_include_pad=True would darken the borders: the padded average differs there.
   const at::Tensor padded = at::avg_pool2d(x, {3, 3}, {2, 2}, {1, 1}, false, /*count_include_pad=*/true);
   EXPECT_GT((out[1] - d.scale(1).forward(padded)).abs().max().item<double>(), 1e-3);

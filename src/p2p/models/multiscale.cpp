@@ -72,6 +72,12 @@ std::vector<at::Tensor> MultiScaleDiscriminator::forward(const at::Tensor& x) {
   return logits;
 }
 
+at::Tensor MultiScaleDiscriminator::forward_scale(size_t k, const at::Tensor& x) {
+  at::Tensor input = x;
+  for (size_t i = 0; i < k; ++i) input = downsample(input);
+  return scales_.at(k)->forward(input);
+}
+
 std::vector<std::vector<at::Tensor>> MultiScaleDiscriminator::forward_features(const at::Tensor& x) {
   std::vector<std::vector<at::Tensor>> features;
   at::Tensor input = x;

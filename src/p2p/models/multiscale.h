@@ -26,6 +26,8 @@ class MultiScaleDiscriminator : public torch::nn::Module {
 
   // Logits per scale, finest (the input's own resolution) first.
   std::vector<at::Tensor> forward(const at::Tensor& x);
+  // Logits of scale k alone (its input pooled k times): what a per-scale gradient penalty differentiates.
+  at::Tensor forward_scale(size_t k, const at::Tensor& x);
   // Per scale: that scale's forward_features (intermediate features, the last entry its logits).
   std::vector<std::vector<at::Tensor>> forward_features(const at::Tensor& x);
 

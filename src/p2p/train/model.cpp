@@ -144,7 +144,7 @@ void Pix2PixModel::backward_D(const at::Tensor& A, const at::Tensor& B, const at
     // One penalty per scale, averaged like the adversarial losses.
     at::Tensor gp;
     for (size_t k = 0; k < D_->num_scales(); ++k) {
-      at::Tensor p = gradient_penalty([this, k](const at::Tensor& x) { return D_->forward(x)[k]; }, real_in,
+      at::Tensor p = gradient_penalty([this, k](const at::Tensor& x) { return D_->forward_scale(k, x); }, real_in,
                                       fake_in, train_.lambda_gp);
       gp = gp.defined() ? gp + p : p;
     }
@@ -194,18 +194,12 @@ StepLosses Pix2PixModel::optimize(const Batch& batch) {
   }
   const at::Tensor A = batch.A.to(device_);
   const at::Tensor B = batch.B.to(device_);
-  StepLosses out;
   const at::Tensor fake_B = G_->forward(A);  // computed once, shared by the D and G steps
-  out.set("G_total", 0.0);                   // fixes the logged order: G terms first, then D's
   const bool step_D = D_ && iteration_ % train_.g_steps_per_d == 0;
   const bool step_G = iteration_ % train_.d_steps_per_g == 0;
-  StepLosses d_losses;
+  StepLosses out, d_losses;  // logged G terms first, then D's
   if (step_D) backward_D(A, B, fake_B, d_losses);
-  if (step_G) {
-    backward_G(A, B, fake_B, out);
-  } else {
-    out = StepLosses();
-  }
+  if (step_G) backward_G(A, B, fake_B, out);
   for (const auto& [name, value] : d_losses.values()) out.set(name, value);
   ++iteration_;
   return out;
