@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # A short CPU ablation on CMP Facades (labels -> photos), run from one script: the paper's loss ablation
-# (L1 only, cGAN only, L1 + cGAN), BatchNorm vs InstanceNorm, and attention none vs up. Small on purpose
+# (L1 only, cGAN only, L1 + cGAN), BatchNorm vs InstanceNorm, attention none vs up, hinge loss with a
+# spectral-norm D, and an added SSIM term. Small on purpose
 # (unet_64, ngf/ndf 16, 64 px crops) so the whole table takes minutes on 2 cores; the numbers rank the
 # knobs at this scale, they are not the paper's 256 px results.
-#   bash scripts/ablation.sh [OUT_DIR]          # EPOCHS=4+2 by default (N_EPOCHS, N_DECAY to change)
+#   bash scripts/ablation.sh [OUT_DIR]          # EPOCHS=10+5 by default (N_EPOCHS, N_DECAY to change)
 # Writes OUT_DIR/ablation.md: final validation L1 / PSNR / SSIM of each run (held-out every 10th pair).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-ablation}
 P2P=${P2P:-build/p2p}
 DATA=${DATA:-../shared/datasets/facades}
-N_EPOCHS=${N_EPOCHS:-4}
-N_DECAY=${N_DECAY:-2}
+N_EPOCHS=${N_EPOCHS:-10}
+N_DECAY=${N_DECAY:-5}
 mkdir -p "$OUT"
 COMMON=(--dataroot "$DATA" --direction BtoA --netG unet_64 --ngf 16 --ndf 16 --load_size 72 --crop_size 64
         --n_epochs "$N_EPOCHS" --n_epochs_decay "$N_DECAY" --save_epoch_freq 0 --num_samples 0
@@ -22,6 +23,8 @@ runs=(
   "l1_cgan_bn|--loss cgan+l1"
   "l1_cgan_in|--loss cgan+l1 --norm instance"
   "l1_cgan_att_up|--loss cgan+l1 --attention up"
+  "l1_hinge_sn|--loss cgan+l1 --gan_mode hinge --norm_D spectral"
+  "l1_cgan_ssim|--loss cgan+l1 --lambda_ssim 10"
 )
 {
   echo "| run | flags | val L1 | val PSNR | val SSIM | train s |"

@@ -11,6 +11,7 @@
 #include "p2p/eval/inference.h"
 #include "p2p/io/checkpoint.h"
 #include "p2p/models/networks.h"
+#include "p2p/report/run_report.h"
 #include "p2p/train/run_folder.h"
 
 #include <filesystem>
@@ -73,6 +74,21 @@ LoadedModel load_generator(const CLI::App& cmd, const NetConfig& typed, const Mo
   return m;
 }
 
+// A test of a named run is listed on that run's report page (tests.jsonl + report.html). The report is
+// derived output: failing to update it is a warning, not a failed test.
+void link_into_run_report(const ModelRef& ref, const std::string& phase, const std::string& epoch,
+                          const std::string& out, const TestReport& r) {
+  if (ref.name.empty() || !ref.weights.empty()) return;
+  const fs::path run = fs::path(ref.checkpoints_dir) / ref.name;
+  if (!fs::exists(run / "history.jsonl")) return;
+  try {
+    record_test_result(run.string(), phase, epoch, out, r.mean.l1, r.mean.psnr, r.mean.ssim, static_cast<long>(r.scored));
+    write_run_report(run.string(), /*live=*/false);
+  } catch (const std::exception& e) {
+    std::cerr << "warning: " << (run / "report.html").string() << " not updated: " << e.what() << "\n";
+  }
+}
+
 std::string mean_line(const ImageMetrics& m) {
   std::ostringstream o;
   o << std::fixed << std::setprecision(4) << "L1 " << m.l1 << "  MAE " << m.mae << "  PSNR " << std::setprecision(2)
@@ -130,6 +146,7 @@ void register_test(CLI::App& app) {
     if (!r.failed.empty()) std::cout << " (" << r.failed.size() << " failed, listed above)";
     if (r.scored + static_cast<int64_t>(r.failed.size()) < r.available) std::cout << " — pass --num_test 0 for all";
     std::cout << "\nmean " << mean_line(r.mean) << "\nresults: " << out << "/index.html\n";
+    link_into_run_report(*ref, test->phase, test->epoch, out, r);
     if (!r.failed.empty()) exit_status() = 1;
   });
 }

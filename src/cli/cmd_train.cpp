@@ -4,6 +4,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 
+#include "p2p/core/build_info.h"
 #include "p2p/core/config_json.h"
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
@@ -103,6 +104,7 @@ void register_train(CLI::App& app) {
     d.num_threads = capped_threads("--num_threads", d.num_threads, 4 * cores, std::cerr);  // loaders wait on files
     nlohmann::json resolved = sections(n, d, t);
     resolved["device"] = device.str();
+    resolved["build"] = build_record(device);  // what made this run: version, git revision, LibTorch, CPU
     resolved["overrides"] = overrides;
     const TrainResult r = p2p::train(n, d, t, device, resolved, std::cerr);
     if (r.already_finished) return;

@@ -2,6 +2,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 
+#include "p2p/core/build_info.h"
 #include "p2p/core/error.h"
 
 #include <c10/util/Exception.h>
@@ -12,7 +13,9 @@ int main(int argc, char** argv) {
   CLI::App app{"pix2pix.cpp: paired image-to-image translation with conditional GANs", "p2p"};
   app.require_subcommand(1);
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // as argparse: last one wins
-  app.set_version_flag("--version", "p2p 0.1.0");
+  const std::string git = p2p::git_revision();
+  app.set_version_flag("--version", std::string("p2p ") + p2p::program_version() + (git.empty() ? "" : " (" + git + ")") +
+                                        ", LibTorch " + p2p::libtorch_version());
   p2p::cli::register_train(app);
   p2p::cli::register_test(app);
   p2p::cli::register_translate(app);
@@ -20,6 +23,7 @@ int main(int argc, char** argv) {
   p2p::cli::register_info(app);
   p2p::cli::register_data(app);
   p2p::cli::register_bench(app);
+  p2p::cli::register_report(app);
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;
     std::string names;

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -90,6 +91,42 @@ TEST(CliRuns, ARunRemembersItself) {
   EXPECT_NE(r.output.find("it holds latest.pt, best.pt"), std::string::npos) << r.output;
   r = run_p2p_in(elsewhere, "train" + ck + " --continue_train --epoch 9");
   EXPECT_NE(r.output.find("it holds latest.pt, best.pt"), std::string::npos) << r.output;
+}
+
+TEST(CliRuns, ARunReportsItself) {
+  const std::string home = test::scratch_dir("cliruns_report");
+  test::write_ab_dataset(home + "/data", 6, 3);
+  auto r = run_p2p_in(home, "train --dataroot data --checkpoints_dir ck --name r" + kTiny +
+                                "--n_epochs 1 --n_epochs_decay 1 --val_fraction 0.2 --best_metric val_psnr");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string run = home + "/ck/r";
+  const auto config = nlohmann::json::parse(test::read_file(run + "/config.json"));
+  EXPECT_FALSE(config["build"]["version"].get<std::string>().empty());
+  EXPECT_FALSE(config["build"]["libtorch"].get<std::string>().empty());
+  EXPECT_EQ(config["build"]["device"], "cpu");
+  // history.csv: header + the untrained epoch 0 + two epochs; results name the run's best metric.
+  const std::string csv = test::read_file(run + "/history.csv");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4) << csv;
+  EXPECT_EQ(csv.rfind("epoch,iters,lr,lr_D,G_total,G_GAN,G_L1,D_real,D_fake,val_l1,", 0), 0u) << csv;
+  EXPECT_NE(test::read_file(run + "/results.csv").find("\nlast,2,"), std::string::npos);
+  EXPECT_NE(test::read_file(run + "/results.md").find("best (val_psnr)"), std::string::npos);
+  const std::string page = test::read_file(run + "/report.html");
+  EXPECT_EQ(page.find("http-equiv=\"refresh\""), std::string::npos) << "a finished run's page does not reload";
+  EXPECT_NE(page.find("<h3>epoch 2</h3>"), std::string::npos);
+
+  // A test of the run is listed on its page, linked relative to the run folder.
+  r = run_p2p_in(home, "test --checkpoints_dir ck --name r --num_test 0 --results_dir res");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(test::read_file(run + "/report.html").find("href=\"../../res/r/test_latest/index.html\""),
+            std::string::npos);
+
+  // `p2p report` redraws from the files; a missing folder fails naming it and the others still run.
+  fs::remove(run + "/report.html");
+  r = run_p2p("report '" + run + "' '" + home + "/nope'");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find(home + "/nope"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("best (val_psnr)"), std::string::npos) << r.output;
+  EXPECT_TRUE(test::file_exists(run + "/report.html"));
 }
 
 TEST(CliRuns, ReferenceRunFolderAndSeededPaperTestMode) {

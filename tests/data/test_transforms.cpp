@@ -76,6 +76,22 @@ TEST(Transforms, BicubicKeepsConstantsAndSixteenBitPrecision) {
   EXPECT_TRUE(at::equal(resize_bicubic(same, 6, 5, 8), same));
 }
 
+TEST(Transforms, BicubicKeepsFloatBandRangeButClampsIntegerDepths) {
+  // A step from 0 to 40 (e.g. linear backscatter): upsampling a step with a = -0.5 overshoots on both
+  // sides, which float data keeps (PIL mode 'F'); 16-bit data is clipped to [0,1] like PIL's I;16.
+  at::Tensor step = at::zeros({1, 4, 8});
+  step.narrow(2, 4, 4).fill_(40.0);
+  at::Tensor f = resize_bicubic(step, 16, 8, 32);
+  EXPECT_GT(f.max().item<double>(), 40.0);
+  EXPECT_LT(f.min().item<double>(), 0.0);
+  at::Tensor i16 = resize_bicubic(step / 40.0, 16, 8, 16);
+  EXPECT_LE(i16.max().item<double>(), 1.0);
+  EXPECT_GE(i16.min().item<double>(), 0.0);
+  // Away from the overshoot the float result is the 16-bit one scaled back.
+  EXPECT_NEAR(f[0][2][0].item<double>(), 40.0 * i16[0][2][0].item<double>(), 1e-4);
+  EXPECT_NEAR(f[0][2][15].item<double>(), 40.0 * i16[0][2][15].item<double>(), 1e-4);
+}
+
 TEST(Transforms, ResizeSizePerMode) {
   int w = 0, h = 0;
   preprocess_size(config("resize_and_crop", 286, 256), 256, 256, w, h);

@@ -87,7 +87,7 @@ TEST(Validation, LeavesTrainingUntouched) {
   }
 
   const at::Tensor rng_before = rng_state();
-  const ValResult v = validate(with, val, cfg, 1, root + "/samples");
+  const ValResult v = validate(with, val, data, cfg, 1, root + "/samples");
   ASSERT_TRUE(v.has);
   EXPECT_EQ(v.count, 3);
   EXPECT_TRUE(std::isfinite(v.mean.l1));
@@ -106,6 +106,31 @@ TEST(Validation, LeavesTrainingUntouched) {
   EXPECT_EQ(la["D_real"], lb["D_real"]);
   const StateDict a2 = state_dict_of(with.generator()), b2 = state_dict_of(without.generator());
   for (size_t i = 0; i < a2.size(); ++i) EXPECT_TRUE(at::equal(a2[i].second, b2[i].second)) << a2[i].first;
+}
+
+TEST(Validation, SampleTripletShowsInputAsLoadedUnderDatasetNormalisation) {
+  // With --normalize dataset the network sees (A - mean)/std; the sample's left panel must undo that
+  // mapping (not unit*2-1), so it reproduces the file's A byte for byte.
+  const std::string root = test::scratch_dir("validation_norm");
+  const std::string path = root + "/0.png";
+  test::write_random_png(path, 64, 32, 3, 77);
+  DataConfig data;
+  data.preprocess = "none";
+  data.normalize = "dataset";
+  data.mean_A = {0.2, 0.5, 0.7};
+  data.std_A = {0.1, 0.3, 0.05};
+  PairedDataset val({{path, path, "0", true}}, data, /*augment=*/false);
+  TrainConfig cfg;
+  cfg.num_samples = 1;
+  seed_everything(5, false);
+  Pix2PixModel model(tiny_net(), cfg, c10::Device(c10::kCPU));
+  ASSERT_TRUE(validate(model, val, data, cfg, 2, root + "/samples").has);
+  int bits = 0;
+  const at::Tensor sample = load_image(root + "/samples/epoch_002_0.png", 3, bits);
+  const at::Tensor ab = load_image(path, 3, bits);
+  ASSERT_EQ(sample.size(2), 96);
+  const at::Tensor shown_A = sample.narrow(2, 0, 32), file_A = ab.narrow(2, 0, 32);
+  EXPECT_LE((shown_A - file_A).abs().max().item<double>(), 0.5 / 255 + 1e-6);
 }
 
 TEST(Validation, BestMetricValueAndDirection) {

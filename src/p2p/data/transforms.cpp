@@ -267,6 +267,9 @@ at::Tensor resize_bicubic(const at::Tensor& unit, int width, int height, int bit
   }
   at::Tensor doubles = unit.to(at::kDouble).contiguous();
   at::Tensor out = resize_planes<double>(doubles, width, height, at::kDouble, pass_float);
+  // Integer samples live in [0,1] (PIL clips its integer modes); float bands are physical values
+  // (backscatter, reflectance) that --normalize dataset rescales later, so they keep their range.
+  if (bit_depth == 32) return out.to(at::kFloat);
   return out.clamp(0.0, 1.0).to(at::kFloat);
 }
 

@@ -14,7 +14,8 @@ namespace p2p {
 
 // PIL's Image.resize(..., BICUBIC): separable cubic (a = -0.5) whose support widens when shrinking
 // (antialiasing). For bit_depth 8 it uses PIL's 22-bit fixed-point weights and clipping after each
-// pass, so the result equals PIL's byte for byte; other depths use double weights, clamped to [0,1].
+// pass, so the result equals PIL's byte for byte; other depths use double weights, 16-bit clamped to
+// [0,1], 32-bit (float bands) left unclamped as PIL's mode 'F' does.
 at::Tensor resize_bicubic(const at::Tensor& unit, int width, int height, int bit_depth);
 
 // Photometric jitter with torchvision ColorJitter semantics: factors of 1 and a hue shift of 0 are

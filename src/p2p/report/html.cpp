@@ -11,8 +11,6 @@
 
 namespace p2p {
 
-namespace {
-
 std::string html_escape(const std::string& s) {
   std::string out;
   out.reserve(s.size());
@@ -46,8 +44,6 @@ std::string url_escape_path(const std::string& s) {
   }
   return out;
 }
-
-}  // namespace
 
 void write_html(const std::string& path, const std::string& title, const std::string& summary,
                 const std::vector<HtmlRow>& rows, int image_width) {

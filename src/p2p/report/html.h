@@ -13,6 +13,13 @@ struct HtmlRow {
   std::string note;                                          // optional text under the row (metrics)
 };
 
+// Text for HTML element content or attribute values (&, <, >, quotes escaped).
+std::string html_escape(const std::string& s);
+
+// A relative file path as a URL path: every byte outside RFC 3986's unreserved set percent-encoded,
+// '/' kept, so names holding '#', '?', spaces or quotes still point at their file.
+std::string url_escape_path(const std::string& s);
+
 // Writes `path` atomically: a page titled `title`, optional `summary` paragraph, one row per entry.
 // Labels and titles are HTML-escaped; image paths are URL-escaped.
 void write_html(const std::string& path, const std::string& title, const std::string& summary,

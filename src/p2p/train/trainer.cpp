@@ -14,6 +14,7 @@
 #include "p2p/io/fs.h"
 #include "p2p/models/multiscale.h"
 #include "p2p/models/networks.h"
+#include "p2p/report/run_report.h"
 #include "p2p/train/model.h"
 #include "p2p/train/progress.h"
 #include "p2p/train/run_folder.h"
@@ -98,6 +99,7 @@ class Run {
   bool finish_epoch(int64_t epoch, double lr_factor, double train_seconds);  // false: stop the run
   void save(const std::string& path, int64_t epoch, int64_t epoch_iter);
   void check_state_finite(int64_t epoch, int64_t batch);
+  void refresh_report(bool live);
   std::string kept_checkpoint() const;
 
   const NetConfig net_;
@@ -195,11 +197,12 @@ TrainResult Run::execute() {
 
   if (!cfg_.continue_train) {
     // Baseline: the untrained generator's validation metrics, so the history shows what training bought.
-    const ValResult v0 = validate(*model_, *val_set_, cfg_, first_epoch_ - 1, samples_dir_, /*stoppable=*/true);
+    const ValResult v0 = validate(*model_, *val_set_, data_, cfg_, first_epoch_ - 1, samples_dir_, /*stoppable=*/true);
     val_seconds_ = v0.seconds;
     if (v0.has) {
       nlohmann::json record = {{"epoch", first_epoch_ - 1}, {"iters", 0}, {"baseline", true}, {"val", metrics_json(v0.mean)}};
       append_line(history_, record.dump());
+      refresh_report(/*live=*/true);
       log_ << std::fixed << std::setprecision(4) << "before training: val L1 " << v0.mean.l1 << " PSNR "
            << std::setprecision(2) << v0.mean.psnr << " SSIM " << std::setprecision(4) << v0.mean.ssim << "\n";
     }
@@ -211,7 +214,17 @@ TrainResult Run::execute() {
     return result_;
   }
   train_epochs();
+  refresh_report(/*live=*/false);  // finished or stopped: the page stops reloading itself
   return result_;
+}
+
+// The report is derived output: a failure to draw it is reported and training goes on.
+void Run::refresh_report(bool live) {
+  try {
+    write_run_report(run_dir_.string(), live);
+  } catch (const std::exception& e) {
+    log_ << "warning: run report not refreshed: " << e.what() << "\n";
+  }
 }
 
 bool Run::resume() {
@@ -407,7 +420,7 @@ void Run::train_epochs() {
 // Validation, history, summary line and checkpoints of a finished epoch.
 bool Run::finish_epoch(int64_t epoch, double factor, double train_seconds) {
   check_state_finite(epoch, loader_->batches_per_epoch());  // a poisoned epoch is neither recorded nor best
-  const ValResult val = validate(*model_, *val_set_, cfg_, epoch, samples_dir_);
+  const ValResult val = validate(*model_, *val_set_, data_, cfg_, epoch, samples_dir_);
   if (val.has) val_seconds_ = val.seconds;
   const nlohmann::json means = sums_.means();
   const double metric = val.has ? metric_value(val.mean, best_.metric) : NAN;
@@ -422,10 +435,12 @@ bool Run::finish_epoch(int64_t epoch, double factor, double train_seconds) {
                            {"weights", model_->objective().weights()},
                            {"train", means},
                            {"seconds", train_seconds},
-                           {"it_per_s", sums_.count() / std::max(train_seconds, 1e-9)}};
+                           {"it_per_s", sums_.count() / std::max(train_seconds, 1e-9)},
+                           {"images_per_s", sums_.count() * cfg_.batch_size / std::max(train_seconds, 1e-9)}};
   if (val.has) record["val"] = metrics_json(val.mean);
   if (is_best) record["best"] = true;
   append_line(history_, record.dump());
+  if (epoch < last_epoch_) refresh_report(/*live=*/true);
   std::ostringstream summary;
   summary << std::fixed << std::setprecision(4) << "epoch " << epoch << "/" << last_epoch_ << " done in "
           << std::setprecision(1) << train_seconds << "s  lr " << std::scientific << std::setprecision(2)

@@ -3,6 +3,7 @@
 
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
+#include "p2p/data/normalization.h"
 #include "p2p/io/image.h"
 
 #include <ATen/ATen.h>
@@ -42,10 +43,11 @@ void without_side_effects(torch::nn::Module& G, Fn&& fn) {
 }
 
 // Side-by-side [A | fake_B | B] in [0,1], gray expanded to RGB when channel counts differ; N-channel
-// sides show their first bands. (A normalised by --normalize dataset is shown as unit*2-1 would map it.)
-at::Tensor triplet(const at::Tensor& A, const at::Tensor& fake, const at::Tensor& B) {
-  std::vector<at::Tensor> parts = {to_display(to_unit_range(A).clamp(0, 1)), to_display(to_unit_range(fake)),
-                                   to_display(to_unit_range(B))};
+// sides show their first bands. A is mapped back from the network range by the run's own input mapping
+// (unit*2-1, or the dataset statistics of --normalize dataset), so it shows what the file held.
+at::Tensor triplet(const at::Tensor& A, const at::Tensor& fake, const at::Tensor& B, const DataConfig& data) {
+  std::vector<at::Tensor> parts = {to_display(input_from_network(A, data).clamp(0, 1)),
+                                   to_display(to_unit_range(fake)), to_display(to_unit_range(B))};
   const bool mixed = parts[0].size(0) != parts[2].size(0) || parts[1].size(0) != parts[2].size(0);
   for (auto& p : parts) {
     if (mixed && p.size(0) == 1) p = p.expand({3, p.size(1), p.size(2)});
@@ -67,8 +69,8 @@ bool higher_is_better(const std::string& best_metric) {
   return best_metric != "val_l1";
 }
 
-ValResult validate(Pix2PixModel& model, const PairedDataset& val, const TrainConfig& cfg, int64_t epoch,
-                   const std::string& samples_dir, bool stoppable) {
+ValResult validate(Pix2PixModel& model, const PairedDataset& val, const DataConfig& data, const TrainConfig& cfg,
+                   int64_t epoch, const std::string& samples_dir, bool stoppable) {
   ValResult result;
   if (val.size() == 0) return result;
   const auto t0 = std::chrono::steady_clock::now();
@@ -90,7 +92,7 @@ ValResult validate(Pix2PixModel& model, const PairedDataset& val, const TrainCon
       if (static_cast<int>(i) < cfg.num_samples) {
         std::ostringstream name;
         name << "epoch_" << std::setw(3) << std::setfill('0') << epoch << "_" << s.stem << ".png";
-        save_png((fs::path(samples_dir) / name.str()).string(), triplet(s.A, fake, s.B));
+        save_png((fs::path(samples_dir) / name.str()).string(), triplet(s.A, fake, s.B, data));
       }
     }
   });

@@ -22,10 +22,11 @@ struct ValResult {
 };
 
 // Scores at most cfg.max_val pairs (0 = all) and writes the first cfg.num_samples as
-// samples_dir/epoch_<EEE>_<stem>.png triplets [A | G(A) | B]. `stoppable`: gives up (has = false) as
-// soon as a stop is requested (SIGINT/SIGTERM), for validations that no checkpoint depends on.
-ValResult validate(Pix2PixModel& model, const PairedDataset& val, const TrainConfig& cfg, int64_t epoch,
-                   const std::string& samples_dir, bool stoppable = false);
+// samples_dir/epoch_<EEE>_<stem>.png triplets [A | G(A) | B]; `data` is the config `val` was built
+// with (its input mapping shows A as loaded). `stoppable`: gives up (has = false) as soon as a stop is
+// requested (SIGINT/SIGTERM), for validations that no checkpoint depends on.
+ValResult validate(Pix2PixModel& model, const PairedDataset& val, const DataConfig& data, const TrainConfig& cfg,
+                   int64_t epoch, const std::string& samples_dir, bool stoppable = false);
 
 // --best_metric: its value in `m`, and whether higher is better (PSNR, SSIM) or lower (L1).
 // Throws p2p::Error naming --best_metric for unknown names.

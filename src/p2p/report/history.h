@@ -1,0 +1,66 @@
+// A run's history.jsonl read back (one JSON record per finished epoch, as the trainer appends them, plus
+// the epoch-0 baseline of the untrained generator), and the flat tables made from it:
+//   history.csv   epoch, lr, every loss term, val_l1, val_mae, val_psnr, val_ssim, seconds, images_per_s
+//   results.md/.csv  the best epoch (by the run's --best_metric) and the last epoch, with val metrics.
+// history.jsonl stays the source of truth; everything here is derived and can be rewritten any time.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace p2p {
+
+struct ValMetrics {
+  double l1 = NAN, mae = NAN, psnr = NAN, ssim = NAN;
+};
+
+struct EpochRecord {
+  int64_t epoch = 0;
+  bool baseline = false;  // epoch 0: validation of the untrained generator, no training numbers
+  int64_t iters = 0;
+  double lr_G = NAN, lr_D = NAN, seconds = NAN, it_per_s = NAN, images_per_s = NAN;
+  std::vector<std::pair<std::string, double>> train;    // epoch-mean losses (G_total, G_GAN, ...) by name
+  std::vector<std::pair<std::string, double>> weights;  // objective weights in force that epoch
+  bool has_val = false;
+  ValMetrics val;
+};
+
+// Reads every non-empty line. Throws p2p::Error naming the file and line for unreadable files, bad
+// JSON or a record without "epoch". An absent file throws too (a run folder always has one).
+std::vector<EpochRecord> read_history(const std::string& path);
+
+// The loss names of all records (columns of history.csv, series of the plots) in the objective's order:
+// G_total, G_GAN, G_L1, other G_ terms, D_real, D_fake, other D_ terms (each group by name).
+std::vector<std::string> loss_names(const std::vector<EpochRecord>& records);
+
+// One value of a validation metric by its --best_metric name (val_l1, val_mae, val_psnr, val_ssim).
+// Throws p2p::Error naming --best_metric for other names.
+double val_metric(const ValMetrics& m, const std::string& metric);
+bool metric_higher_is_better(const std::string& metric);
+
+struct RunResults {
+  std::string metric;         // the --best_metric the best epoch was picked by
+  bool has_best = false;      // false when no trained epoch has a finite value of `metric`
+  EpochRecord best;           // ties go to the earliest epoch (as the trainer keeps best.pt)
+  bool has_last = false;      // false when no epoch was trained
+  EpochRecord last;           // the last trained epoch
+};
+
+// Best and last among trained epochs (the baseline never counts as best).
+RunResults pick_results(const std::vector<EpochRecord>& records, const std::string& metric);
+
+// Flat CSV of `records` (numbers with full precision; empty cells where a record has no value).
+std::string history_csv(const std::vector<EpochRecord>& records);
+
+// The results table: markdown (for reading) and CSV (row,epoch,val_l1,val_mae,val_psnr,val_ssim).
+std::string results_markdown(const RunResults& r);
+std::string results_csv(const RunResults& r);
+
+// Reads <run_dir>/history.jsonl and writes history.csv, results.md and results.csv beside it
+// (atomically). Returns what it read, for callers that draw from it next.
+std::vector<EpochRecord> write_run_tables(const std::string& run_dir, const std::string& best_metric);
+
+}  // namespace p2p
