@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 namespace fs = std::filesystem;
 
@@ -113,6 +114,23 @@ TEST(CliRuns, ARunReportsItself) {
   const std::string page = test::read_file(run + "/report.html");
   EXPECT_EQ(page.find("http-equiv=\"refresh\""), std::string::npos) << "a finished run's page does not reload";
   EXPECT_NE(page.find("<h3>epoch 2</h3>"), std::string::npos);
+
+  // TensorBoard events: one file under tensorboard/, every epoch's scalars at step = epoch (0: untrained).
+  std::vector<std::string> event_files;
+  for (const auto& e : fs::directory_iterator(run + "/tensorboard")) event_files.push_back(e.path().string());
+  ASSERT_EQ(event_files.size(), 1u);
+  ASSERT_TRUE(test::python_can_import("crc32c, google.protobuf", "python3-crc32c python3-protobuf"));
+  const auto events = test::run_command(std::string("'") + P2P_TEST_PYTHON + "' '" + P2P_TEST_SOURCE_DIR +
+                                        "/tests/report/read_tfevents.py' '" + event_files[0] + "'");
+  ASSERT_EQ(events.exit_code, 0) << events.output;
+  std::map<std::string, std::vector<int64_t>> steps;
+  for (const auto& e : nlohmann::json::parse(events.output)) {
+    if (e.contains("values")) steps[e["values"][0]["tag"]].push_back(e["step"]);
+  }
+  EXPECT_EQ(steps["val/l1"], (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(steps["train/G_L1"], (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(steps["lr/G"], (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(steps["samples/4"], (std::vector<int64_t>{0, 1, 2})) << "the sample triplet of every epoch";
 
   // A test of the run is listed on its page, linked relative to the run folder.
   r = run_p2p_in(home, "test --checkpoints_dir ck --name r --num_test 0 --results_dir res");

@@ -15,6 +15,7 @@
 #include "p2p/models/multiscale.h"
 #include "p2p/models/networks.h"
 #include "p2p/report/run_report.h"
+#include "p2p/report/tensorboard.h"
 #include "p2p/train/model.h"
 #include "p2p/train/progress.h"
 #include "p2p/train/run_folder.h"
@@ -99,6 +100,7 @@ class Run {
   bool finish_epoch(int64_t epoch, double lr_factor, double train_seconds);  // false: stop the run
   void save(const std::string& path, int64_t epoch, int64_t epoch_iter);
   void check_state_finite(int64_t epoch, int64_t batch);
+  void record_epoch(const nlohmann::json& record, bool live);
   void refresh_report(bool live);
   std::string kept_checkpoint() const;
 
@@ -118,6 +120,7 @@ class Run {
   std::unique_ptr<PairedDataset> train_set_, val_set_;
   std::unique_ptr<DataLoader> loader_;
   std::unique_ptr<FolderLock> lock_;
+  std::unique_ptr<EventWriter> events_;  // TensorBoard; null when the file could not be created
   Best best_;
   LossSums sums_;
   int64_t first_epoch_ = 1, skip_batches_ = 0;
@@ -194,6 +197,11 @@ TrainResult Run::execute() {
   make_dirs(samples_dir_);
   write_text_atomically((run_dir_ / "config.json").string(), resolved_.dump(2) + "\n");
   print_start_line();
+  try {
+    events_ = std::make_unique<EventWriter>((run_dir_ / "tensorboard").string());
+  } catch (const std::exception& e) {
+    log_ << "warning: no TensorBoard events for this run: " << e.what() << "\n";
+  }
 
   if (!cfg_.continue_train) {
     // Baseline: the untrained generator's validation metrics, so the history shows what training bought.
@@ -201,8 +209,7 @@ TrainResult Run::execute() {
     val_seconds_ = v0.seconds;
     if (v0.has) {
       nlohmann::json record = {{"epoch", first_epoch_ - 1}, {"iters", 0}, {"baseline", true}, {"val", metrics_json(v0.mean)}};
-      append_line(history_, record.dump());
-      refresh_report(/*live=*/true);
+      record_epoch(record, /*live=*/true);
       log_ << std::fixed << std::setprecision(4) << "before training: val L1 " << v0.mean.l1 << " PSNR "
            << std::setprecision(2) << v0.mean.psnr << " SSIM " << std::setprecision(4) << v0.mean.ssim << "\n";
     }
@@ -218,7 +225,20 @@ TrainResult Run::execute() {
   return result_;
 }
 
-// The report is derived output: a failure to draw it is reported and training goes on.
+// history.jsonl is the record; TensorBoard events and the report are derived from it, so a failure to
+// write those is reported and training goes on.
+void Run::record_epoch(const nlohmann::json& record, bool live) {
+  append_line(history_, record.dump());
+  if (events_) {
+    try {
+      write_epoch_events(*events_, record, samples_dir_);
+    } catch (const std::exception& e) {
+      log_ << "warning: TensorBoard events not written: " << e.what() << "\n";
+    }
+  }
+  if (live) refresh_report(live);  // the last epoch's report is drawn once training has ended
+}
+
 void Run::refresh_report(bool live) {
   try {
     write_run_report(run_dir_.string(), live);
@@ -439,8 +459,7 @@ bool Run::finish_epoch(int64_t epoch, double factor, double train_seconds) {
                            {"images_per_s", sums_.count() * cfg_.batch_size / std::max(train_seconds, 1e-9)}};
   if (val.has) record["val"] = metrics_json(val.mean);
   if (is_best) record["best"] = true;
-  append_line(history_, record.dump());
-  if (epoch < last_epoch_) refresh_report(/*live=*/true);
+  record_epoch(record, /*live=*/epoch < last_epoch_);
   std::ostringstream summary;
   summary << std::fixed << std::setprecision(4) << "epoch " << epoch << "/" << last_epoch_ << " done in "
           << std::setprecision(1) << train_seconds << "s  lr " << std::scientific << std::setprecision(2)
