@@ -7,7 +7,10 @@
 #include "p2p/io/fs.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
+
+namespace fs = std::filesystem;
 
 namespace p2p {
 
@@ -43,6 +46,14 @@ std::string url_escape_path(const std::string& s) {
     }
   }
   return out;
+}
+
+std::string relative_link(const std::string& page_dir, const std::string& target) {
+  std::error_code ec;
+  const fs::path from = fs::weakly_canonical(page_dir, ec), to = fs::weakly_canonical(target, ec);
+  const fs::path rel = to.lexically_relative(from);
+  if (!rel.empty()) return url_escape_path(rel.generic_string());
+  return "file://" + url_escape_path(to.generic_string());
 }
 
 void write_html(const std::string& path, const std::string& title, const std::string& summary,

@@ -20,6 +20,10 @@ std::string html_escape(const std::string& s);
 // '/' kept, so names holding '#', '?', spaces or quotes still point at their file.
 std::string url_escape_path(const std::string& s);
 
+// A link from a page in `page_dir` to `target`: a relative URL path when both are on one file system
+// tree (the usual case), else an absolute file:// URL.
+std::string relative_link(const std::string& page_dir, const std::string& target);
+
 // Writes `path` atomically: a page titled `title`, optional `summary` paragraph, one row per entry.
 // Labels and titles are HTML-escaped; image paths are URL-escaped.
 void write_html(const std::string& path, const std::string& title, const std::string& summary,

@@ -140,15 +140,6 @@ std::string results_html(const RunResults& r) {
   return h.str();
 }
 
-// A link relative to the run folder when `target` lies below it, else the absolute path as a file URL.
-std::string link_to(const fs::path& run_dir, const fs::path& target) {
-  std::error_code ec;
-  const fs::path abs_run = fs::weakly_canonical(run_dir, ec), abs_t = fs::weakly_canonical(target, ec);
-  const fs::path rel = abs_t.lexically_relative(abs_run);
-  if (!rel.empty()) return url_escape_path(rel.generic_string());
-  return "file://" + url_escape_path(abs_t.generic_string());
-}
-
 }  // namespace
 
 void write_run_report(const std::string& run_dir_str, bool live) {
@@ -221,7 +212,7 @@ void write_run_report(const std::string& run_dir_str, bool live) {
     nlohmann::json t = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (!t.is_object() || !t.contains("dir") || !t["dir"].is_string()) continue;
     const fs::path dir = t["dir"].get<std::string>();
-    rows << "<tr><td><a href=\"" << link_to(run_dir, dir / "index.html") << "\">"
+    rows << "<tr><td><a href=\"" << relative_link(run_dir.string(), (dir / "index.html").string()) << "\">"
          << html_escape(t.value("phase", "") + " (" + t.value("epoch", "") + ")") << "</a></td><td>"
          << number(t, "count") << "</td><td>" << fmt(number(t, "l1"), 4) << "</td><td>" << fmt(number(t, "psnr"), 2)
          << "</td><td>" << fmt(number(t, "ssim"), 4) << "</td></tr>\n";
