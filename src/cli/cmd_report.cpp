@@ -1,13 +1,15 @@
 // Turning runs into evidence: `p2p report` rebuilds a run folder's tables, plots and report page from its
 // files (training does this after every epoch; this is for copied or older runs), `p2p compare` puts
-// several runs side by side.
+// several runs side by side, `p2p sweep` trains a grid of runs and compares them.
 #include "cli/commands.h"
 #include "cli/options.h"
 
 #include "p2p/core/error.h"
+#include "p2p/core/runtime.h"
 #include "p2p/report/history.h"
 #include "p2p/report/run_report.h"
 #include "p2p/studies/compare.h"
+#include "p2p/studies/sweep.h"
 
 #include <nlohmann/json.hpp>
 
@@ -59,6 +61,61 @@ void register_compare(CLI::App& app) {
     o->device = setup_runtime(*rt, std::cerr);
     compare_runs(*o, std::cout);
     std::cout << (fs::path(o->out_dir) / "index.html").string() << "\n";
+  });
+}
+
+void register_sweep(CLI::App& app) {
+  auto* cmd = app.add_subcommand("sweep", "train every combination of a grid of training flags, then compare the runs");
+  struct Opts {
+    std::string spec, out;
+    bool quick = false, dry_run = false;
+    int num_samples = 4;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("spec", o->spec, "sweep spec (JSON: name, base, grid, quick)")->required();
+  cmd->add_option("--out", o->out, "sweep folder: runs/<name>__<axis>-<value>... and compare/")->required();
+  cmd->add_flag("--quick", o->quick, "apply the spec's \"quick\" overrides (a short CPU variant)");
+  cmd->add_flag("--dry_run", o->dry_run, "print each run's name, state and command line; train nothing");
+  cmd->add_option("--num_samples", o->num_samples, "validation pairs shown side by side in the comparison")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->callback([o, cmd] {
+    install_stop_handlers();
+    const SweepSpec spec = parse_sweep_spec(o->spec);
+    // The flags are the train command's own: an unknown key fails here, before any run starts.
+    const CLI::App* train = cmd->get_parent()->get_subcommand("train");
+    for (const std::string& key : sweep_flag_names(spec)) {
+      if (!train->get_option_no_throw("--" + key)) {
+        fail(o->spec + ": \"" + key + "\" is not a flag of p2p train (see p2p train --help)");
+      }
+    }
+    const std::vector<SweepRun> runs = expand_sweep(spec, o->quick);
+    const std::string program = fs::read_symlink("/proc/self/exe").string();
+    if (o->dry_run) {
+      for (const SweepRun& r : runs) {
+        const RunState st = sweep_run_state((fs::path(o->out) / "runs" / r.name).string());
+        std::cout << r.name << "  [" << (st == RunState::finished ? "finished" : st == RunState::partial ? "partial" : "new")
+                  << "]\n  p2p train";
+        for (const auto& a : flag_arguments(r)) std::cout << " " << a;
+        std::cout << "\n";
+      }
+      return;
+    }
+    std::cout << "sweep " << spec.name << ": " << runs.size() << " runs under " << (fs::path(o->out) / "runs").string()
+              << "\n" << std::flush;
+    const SweepResult r = run_sweep(runs, o->out, program, std::cout);
+    std::cout << "sweep " << spec.name << ": " << r.trained << " trained, " << r.resumed << " resumed, " << r.skipped
+              << " already finished, " << r.failed << " failed" << (r.interrupted ? ", stopped" : "") << "\n";
+    if (!r.run_dirs.empty() && !r.interrupted) {
+      CompareOptions c;
+      c.runs = r.run_dirs;
+      c.out_dir = (fs::path(o->out) / "compare").string();
+      c.num_samples = o->num_samples;
+      compare_runs(c, std::cout);
+      std::cout << "comparison: " << (fs::path(c.out_dir) / "index.html").string() << "\n";
+    }
+    if (r.interrupted) exit_status() = 130;
+    else if (r.failed > 0) exit_status() = 1;
   });
 }
 

@@ -1,0 +1,68 @@
+// Sweeps: a grid over training flags, each combination an ordinary run folder, trained one after another
+// by `p2p train` child processes, resumable, ending with a comparison of all runs.
+//
+// Spec (JSON), keys being `p2p train` flag names without "--":
+//   {"name": "norm_x_gan",
+//    "base": {"dataroot": "../shared/datasets/facades", "direction": "BtoA", "n_epochs": 5},
+//    "grid": {"gan_mode": ["vanilla", "lsgan"], "norm": ["batch", "instance"]},
+//    "quick": {"netG": "unet_64", "crop_size": 64, "n_epochs": 1}}
+// Objects keep the file's order (axes, flags). Every combination of the grid's values is a run; a grid
+// value may also be an object of several flags (with an optional "label" naming it in run names), for
+// axes such as the receptive field where one point sets --netD and --n_layers_D together. `quick` (used
+// with --quick) overrides base flags and may replace grid axes, for a CPU variant that finishes in
+// minutes. true adds a switch flag, false omits it. An "about" string is allowed and ignored.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <iosfwd>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace p2p {
+
+struct SweepSpec {
+  std::string name;
+  nlohmann::ordered_json base = nlohmann::ordered_json::object();
+  std::vector<std::pair<std::string, std::vector<nlohmann::ordered_json>>> grid;  // axes in the file's order
+  nlohmann::ordered_json quick = nlohmann::ordered_json::object();
+};
+
+struct SweepRun {
+  std::string name;                                          // <spec name>__<axis>-<value>__...
+  std::vector<std::pair<std::string, nlohmann::ordered_json>> flags;  // base, then this point's grid values
+};
+
+// Reads and checks a spec: "name" a valid run name, "base"/"quick" objects, "grid" an object of non-empty
+// arrays. Errors name the file and the key.
+SweepSpec parse_sweep_spec(const std::string& path);
+
+// Every flag name the spec sets (base, quick, grid, flags inside object values), for the caller to check
+// against the flag table.
+std::vector<std::string> sweep_flag_names(const SweepSpec& spec);
+
+// The runs of the grid's product, in row-major order of the axes (the last axis varies fastest).
+std::vector<SweepRun> expand_sweep(const SweepSpec& spec, bool quick);
+
+// ["--key", "value", ...] of a run (switches without value).
+std::vector<std::string> flag_arguments(const SweepRun& run);
+
+enum class RunState { fresh, partial, finished };
+// finished: its history holds the last epoch its config.json schedules; partial: a checkpoint exists.
+RunState sweep_run_state(const std::string& run_dir);
+
+struct SweepResult {
+  int trained = 0, resumed = 0, skipped = 0, failed = 0;
+  bool interrupted = false;            // a stop (SIGINT/SIGTERM) ended it; rerun to continue
+  std::vector<std::string> run_dirs;   // of the runs that have a history, for the comparison
+};
+
+// Trains each run under <out_dir>/runs with `program train ...` (a child process per run: a crash or
+// failure of one run is reported and the sweep goes on), resuming partial runs and skipping finished
+// ones. A stop request is passed on to the running child (SIGTERM), which saves and exits; the sweep
+// then stops too.
+SweepResult run_sweep(const std::vector<SweepRun>& runs, const std::string& out_dir, const std::string& program,
+                      std::ostream& log);
+
+}  // namespace p2p
