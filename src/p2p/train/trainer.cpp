@@ -417,7 +417,7 @@ void Run::train_epochs() {
       }
       ++epoch_iter;
       sums_.add(losses);
-      progress.update(epoch_iter, format_losses(losses));
+      progress.update(epoch_iter, losses);
       const bool stop = stop_requested() || (cfg_.max_iters > 0 && model_->iteration() >= cfg_.max_iters);
       const bool periodic = cfg_.save_latest_freq > 0 && model_->iteration() % cfg_.save_latest_freq == 0;
       if ((stop || periodic) && epoch_iter < loader_->batches_per_epoch()) save(latest_, epoch, epoch_iter);
