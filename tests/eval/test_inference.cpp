@@ -14,6 +14,8 @@
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <torch/utils.h>
 
@@ -257,6 +259,25 @@ TEST(Inference, RunTestWritesImagesMetricsAndIndex) {
   for (size_t p = page.find("<tr>"); p != std::string::npos; p = page.find("<tr>", p + 1)) ++rows;
   EXPECT_EQ(rows, 3u);
   EXPECT_NE(page.find("images/0_fake_B.png"), std::string::npos);
+  EXPECT_NE(page.find("<title>pix2pix results: r · test</title>"), std::string::npos);
+  EXPECT_NE(page.find("href=\"metrics.csv\""), std::string::npos);
+  EXPECT_NE(page.find("href=\"by_psnr_worst.html\""), std::string::npos);
+  // The sorted pages hold the same rows ordered by the metric (from metrics.json), best or worst first.
+  for (const auto& [key, higher_better] : {std::pair<std::string, bool>{"l1", false}, {"psnr", true}, {"ssim", true}}) {
+    std::vector<std::pair<double, std::string>> by_value;
+    for (const auto& im : j["images"]) by_value.emplace_back(im[key].get<double>(), im["name"].get<std::string>());
+    std::sort(by_value.begin(), by_value.end());
+    if (higher_better) std::reverse(by_value.begin(), by_value.end());
+    for (const bool best : {true, false}) {
+      const std::string sorted = test::read_file(out + "/by_" + key + (best ? "_best" : "_worst") + ".html");
+      std::vector<size_t> at;
+      for (const auto& v : by_value) at.push_back(sorted.find("images/" + v.second + "_fake_B.png"));
+      for (size_t k = 1; k < at.size(); ++k) {
+        if (best) EXPECT_LT(at[k - 1], at[k]) << key << " best first";
+        else EXPECT_GT(at[k - 1], at[k]) << key << " worst first";
+      }
+    }
+  }
 
   // num_test limits the pairs; a rerun replaces the summary files.
   tcfg.num_test = 2;

@@ -57,7 +57,8 @@ std::string relative_link(const std::string& page_dir, const std::string& target
 }
 
 void write_html(const std::string& path, const std::string& title, const std::string& summary,
-                const std::vector<HtmlRow>& rows, int image_width) {
+                const std::vector<HtmlRow>& rows, int image_width,
+                const std::vector<std::pair<std::string, std::string>>& links) {
   const std::string width = std::to_string(image_width > 0 ? image_width : 256);
   std::ostringstream h;
   h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -72,6 +73,14 @@ void write_html(const std::string& path, const std::string& title, const std::st
     << "</style>\n</head>\n<body>\n"
     << "<h1>" << html_escape(title) << "</h1>\n";
   if (!summary.empty()) h << "<p class=\"summary\">" << html_escape(summary) << "</p>\n";
+  if (!links.empty()) {
+    h << "<p class=\"links\">";
+    for (size_t i = 0; i < links.size(); ++i) {
+      h << (i ? " · " : "") << "<a href=\"" << url_escape_path(links[i].second) << "\">" << html_escape(links[i].first)
+        << "</a>";
+    }
+    h << "</p>\n";
+  }
   h << "<table>\n";
   for (const HtmlRow& row : rows) {
     h << "<tr>\n<td class=\"name\">" << html_escape(row.title);

@@ -26,7 +26,9 @@ std::string relative_link(const std::string& page_dir, const std::string& target
 
 // Writes `path` atomically: a page titled `title`, optional `summary` paragraph, one row per entry.
 // Labels and titles are HTML-escaped; image paths are URL-escaped.
+// `links` (label, href) form a line of links under the summary (downloads, other orderings).
 void write_html(const std::string& path, const std::string& title, const std::string& summary,
-                const std::vector<HtmlRow>& rows, int image_width = 256);
+                const std::vector<HtmlRow>& rows, int image_width = 256,
+                const std::vector<std::pair<std::string, std::string>>& links = {});
 
 }  // namespace p2p
