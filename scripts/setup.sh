@@ -16,6 +16,7 @@ PACKAGES=(
   chromium                # headless check of the HTML reports in tests
   python3 python3-torch python3-numpy python3-pil python3-skimage   # reference fixtures and comparisons
   python3-torchvision python3-tifffile                             # VGG and TIFF references in tests
+  python3-crc32c python3-protobuf                                  # independent TensorBoard event reader in tests
 )
 
 if [ "${P2P_SKIP_APT:-0}" != "1" ]; then
