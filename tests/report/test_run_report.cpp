@@ -107,7 +107,7 @@ document.body.appendChild(f);
 </script></body></html>)";
   const std::string cmd = "(cd '" + run + "' && timeout 120 chromium --headless --no-sandbox --disable-gpu "
                           "--allow-file-access-from-files --enable-logging=stderr --v=0 --virtual-time-budget=10000 "
-                          "--user-data-dir=chrome-profile --no-first-run "
+                          "--user-data-dir=chrome-profile --no-first-run --disable-dev-shm-usage "
                           "--dump-dom check.html 2>chromium.log)";
   const test::CommandResult r = test::run_command(cmd);
   ASSERT_EQ(r.exit_code, 0) << r.output;
