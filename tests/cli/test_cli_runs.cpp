@@ -120,8 +120,7 @@ TEST(CliRuns, ARunReportsItself) {
   for (const auto& e : fs::directory_iterator(run + "/tensorboard")) event_files.push_back(e.path().string());
   ASSERT_EQ(event_files.size(), 1u);
   ASSERT_TRUE(test::python_can_import("crc32c, google.protobuf", "python3-crc32c python3-protobuf"));
-  const auto events = test::run_command(std::string("'") + P2P_TEST_PYTHON + "' '" + P2P_TEST_SOURCE_DIR +
-                                        "/tests/report/read_tfevents.py' '" + event_files[0] + "'");
+  const auto events = test::run_python_script("report/read_tfevents.py", "'" + event_files[0] + "'");
   ASSERT_EQ(events.exit_code, 0) << events.output;
   std::map<std::string, std::vector<int64_t>> steps;
   for (const auto& e : nlohmann::json::parse(events.output)) {

@@ -28,23 +28,8 @@ const char* const kVgg19Layers =
 
 // The Python fixtures, made once per script version and shared by test processes (~140 MB of weights).
 const std::string& vgg_fixtures() {
-  static const std::string dir = [] {
-    const std::string script = std::string(P2P_TEST_SOURCE_DIR) + "/tests/losses/vgg_reference.py";
-    const std::string text = test::read_file(script);
-    if (text.empty()) throw std::runtime_error("cannot read " + script);
-    std::ostringstream name;
-    name << "vgg_" << std::hex << std::hash<std::string>{}(text);
-    const fs::path done = fs::current_path() / "fixtures" / name.str();
-    if (fs::exists(done / "done")) return done.string();
-    const std::string tmp = test::scratch_dir("vgg_fixtures");
-    const auto r = test::run_command("'" + std::string(P2P_TEST_PYTHON) + "' '" + script + "' '" + tmp + "'");
-    if (r.exit_code != 0) throw std::runtime_error("vgg_reference.py failed:\n" + r.output);
-    fs::create_directories(done.parent_path());
-    std::error_code ec;
-    fs::rename(tmp, done, ec);  // a concurrent test process may have won the race with identical files
-    if (!fs::exists(done / "done")) throw std::runtime_error("cannot move fixtures to " + done.string());
-    return done.string();
-  }();
+  static const std::string dir = test::cached_python_fixture("vgg", "losses/vgg_reference.py", "", "done",
+                                                             "needs python3-torchvision, as scripts/setup.sh installs");
   return dir;
 }
 

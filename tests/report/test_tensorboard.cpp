@@ -16,16 +16,9 @@ namespace p2p {
 namespace {
 
 nlohmann::json read_events(const std::string& file) {
-  const test::CommandResult r = test::run_command(std::string("'") + P2P_TEST_PYTHON + "' '" + P2P_TEST_SOURCE_DIR +
-                                                  "/tests/report/read_tfevents.py' '" + file + "'");
+  const test::CommandResult r = test::run_python_script("report/read_tfevents.py", "'" + file + "'");
   if (r.exit_code != 0) return nlohmann::json{{"error", r.output}};
   return nlohmann::json::parse(r.output);
-}
-
-std::string only_event_file(const std::string& dir) {
-  std::vector<std::string> files;
-  for (const auto& e : fs::directory_iterator(dir)) files.push_back(e.path().string());
-  return files.size() == 1 ? files[0] : "";
 }
 
 TEST(TensorBoard, Crc32cKnownAnswers) {

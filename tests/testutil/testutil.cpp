@@ -68,29 +68,36 @@ namespace {
 std::string quote(const std::string& s) { return "'" + s + "'"; }
 }  // namespace
 
+CommandResult run_python_script(const std::string& script, const std::string& args) {
+  return run_command(quote(P2P_TEST_PYTHON) + " " + quote(std::string(P2P_TEST_SOURCE_DIR) + "/tests/" + script) + " " + args);
+}
+
+std::string cached_python_fixture(const std::string& prefix, const std::string& script, const std::string& version_text,
+                                  const std::string& done_file, const std::string& hint) {
+  const std::string path = std::string(P2P_TEST_SOURCE_DIR) + "/tests/" + script;
+  const std::string text = read_file(path);
+  if (text.empty()) throw std::runtime_error("cannot read " + path);
+  std::ostringstream name;
+  name << prefix << "_" << std::hex << std::hash<std::string>{}(text + version_text);
+  const fs::path done = fs::current_path() / "fixtures" / name.str();
+  if (fs::exists(done / done_file)) return done.string();
+  const std::string tmp = scratch_dir(prefix + "_fixtures");
+  const CommandResult r = run_python_script(script, quote(tmp));
+  if (r.exit_code != 0) throw std::runtime_error(script + " failed (" + hint + "):\n" + r.output);
+  fs::create_directories(done.parent_path());
+  std::error_code ec;
+  fs::rename(tmp, done, ec);  // a concurrent test process may have won the race with identical files
+  if (!fs::exists(done / done_file)) throw std::runtime_error("cannot move fixtures to " + done.string());
+  return done.string();
+}
+
 const std::string& reference_fixtures() {
-  static const std::string dir = [] {
-    const std::string script = std::string(P2P_TEST_SOURCE_DIR) + "/tests/fixtures/make_reference_fixtures.py";
-    const std::string text = read_file(script);
-    if (text.empty()) throw std::runtime_error("cannot read " + script);
-    // The script uses the benchmark's reference networks; a change there is a new fixture version.
-    const std::string networks = read_file(std::string(P2P_TEST_SOURCE_DIR) + "/bench/reference/networks.py");
-    std::ostringstream name;
-    name << "reference_" << std::hex << std::hash<std::string>{}(text + networks);
-    const fs::path done = fs::current_path() / "fixtures" / name.str();
-    if (fs::exists(done / "manifest.json")) return done.string();
-    const std::string tmp = scratch_dir("reference_fixtures");
-    auto r = run_command(quote(P2P_TEST_PYTHON) + " " + quote(script) + " " + quote(tmp));
-    if (r.exit_code != 0) {
-      throw std::runtime_error("the fixture script failed (needs " + std::string(P2P_TEST_PYTHON) +
-                               " with PyTorch; install it with: sudo apt-get install python3-torch, as scripts/setup.sh does):\n" + r.output);
-    }
-    fs::create_directories(done.parent_path());
-    std::error_code ec;
-    fs::rename(tmp, done, ec);  // a concurrent test process may have won the race with identical files
-    if (!fs::exists(done / "manifest.json")) throw std::runtime_error("cannot move fixtures to " + done.string());
-    return done.string();
-  }();
+  // The script uses the benchmark's reference networks; a change there is a new fixture version.
+  static const std::string dir = cached_python_fixture(
+      "reference", "fixtures/make_reference_fixtures.py",
+      read_file(std::string(P2P_TEST_SOURCE_DIR) + "/bench/reference/networks.py"), "manifest.json",
+      std::string("needs ") + P2P_TEST_PYTHON +
+          " with PyTorch; install it with: sudo apt-get install python3-torch, as scripts/setup.sh does");
   return dir;
 }
 

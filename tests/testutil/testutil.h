@@ -42,6 +42,16 @@ inline const char* const kTinyRun = " --netG unet_32 --ngf 8 --ndf 8 --load_size
 // pass vacuously.
 const std::string& reference_fixtures();
 
+// Runs tests/<script> (a path under the source tree's tests/) with P2P_TEST_PYTHON and `args` (shell-quoted).
+CommandResult run_python_script(const std::string& script, const std::string& args);
+
+// A folder of fixtures that tests/<script> writes into the folder it is given, made once per version
+// (a hash of the script and of `version_text`) under <test dir>/fixtures/<prefix>_<hash> and shared by
+// test processes; `done_file` marks a complete folder. Throws with the script's output and `hint` when
+// it fails.
+std::string cached_python_fixture(const std::string& prefix, const std::string& script, const std::string& version_text,
+                                  const std::string& done_file, const std::string& hint);
+
 // Success when P2P_TEST_PYTHON can import `modules` ("PIL, numpy"); otherwise a failure that says what
 // is missing and how to install it (`packages`, Debian names; scripts/setup.sh installs them), so a
 // reference check can never pass by being skipped. Use as ASSERT_TRUE(test::python_can_import(...)).

@@ -19,11 +19,6 @@ namespace p2p {
 
 namespace {
 
-double number_or_nan(const nlohmann::json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_number() ? it->get<double>() : NAN;
-}
-
 std::vector<std::pair<std::string, double>> number_map(const nlohmann::json& obj, const char* key) {
   std::vector<std::pair<std::string, double>> out;
   auto it = obj.find(key);
@@ -34,8 +29,14 @@ std::vector<std::pair<std::string, double>> number_map(const nlohmann::json& obj
   return out;
 }
 
-// Shortest text that reads back to the same double; empty for NaN (an empty CSV cell).
-std::string num(double v) {
+}  // namespace
+
+double json_number(const nlohmann::json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_number() ? it->get<double>() : NAN;
+}
+
+std::string csv_number(double v) {
   if (!std::isfinite(v)) return "";
   std::string text;
   for (int digits = 6; digits <= std::numeric_limits<double>::max_digits10; ++digits) {
@@ -47,14 +48,12 @@ std::string num(double v) {
   return text;
 }
 
-std::string fixed(double v, int digits) {
+std::string table_number(double v, int digits) {
   if (!std::isfinite(v)) return "–";
   std::ostringstream s;
   s << std::fixed << std::setprecision(digits) << v;
   return s.str();
 }
-
-}  // namespace
 
 std::vector<EpochRecord> read_history(const std::string& path) {
   std::ifstream in(path);
@@ -78,17 +77,17 @@ std::vector<EpochRecord> read_history(const std::string& path) {
     r.epoch = j["epoch"].get<int64_t>();
     r.baseline = j.value("baseline", false);
     r.iters = j.contains("iters") && j["iters"].is_number_integer() ? j["iters"].get<int64_t>() : 0;
-    r.lr_G = number_or_nan(j, "lr_G");
-    r.lr_D = number_or_nan(j, "lr_D");
-    r.seconds = number_or_nan(j, "seconds");
-    r.it_per_s = number_or_nan(j, "it_per_s");
-    r.images_per_s = number_or_nan(j, "images_per_s");
+    r.lr_G = json_number(j, "lr_G");
+    r.lr_D = json_number(j, "lr_D");
+    r.seconds = json_number(j, "seconds");
+    r.it_per_s = json_number(j, "it_per_s");
+    r.images_per_s = json_number(j, "images_per_s");
     r.train = number_map(j, "train");
     r.weights = number_map(j, "weights");
     if (j.contains("val") && j["val"].is_object()) {
       const nlohmann::json& v = j["val"];
       r.has_val = true;
-      r.val = {number_or_nan(v, "l1"), number_or_nan(v, "mae"), number_or_nan(v, "psnr"), number_or_nan(v, "ssim")};
+      r.val = {json_number(v, "l1"), json_number(v, "mae"), json_number(v, "psnr"), json_number(v, "ssim")};
     }
     out.push_back(std::move(r));
   }
@@ -161,14 +160,14 @@ std::string history_csv(const std::vector<EpochRecord>& records) {
   for (const auto& n : losses) s << "," << n;
   s << ",val_l1,val_mae,val_psnr,val_ssim,seconds,images_per_s\n";
   for (const auto& r : records) {
-    s << r.epoch << "," << r.iters << "," << num(r.lr_G) << "," << num(r.lr_D);
+    s << r.epoch << "," << r.iters << "," << csv_number(r.lr_G) << "," << csv_number(r.lr_D);
     for (const auto& n : losses) {
       auto it = std::find_if(r.train.begin(), r.train.end(), [&](const auto& kv) { return kv.first == n; });
-      s << "," << (it == r.train.end() ? "" : num(it->second));
+      s << "," << (it == r.train.end() ? "" : csv_number(it->second));
     }
     const ValMetrics v = r.has_val ? r.val : ValMetrics{};
-    s << "," << num(v.l1) << "," << num(v.mae) << "," << num(v.psnr) << "," << num(v.ssim) << ","
-      << num(r.seconds) << "," << num(r.images_per_s) << "\n";
+    s << "," << csv_number(v.l1) << "," << csv_number(v.mae) << "," << csv_number(v.psnr) << "," << csv_number(v.ssim) << ","
+      << csv_number(r.seconds) << "," << csv_number(r.images_per_s) << "\n";
   }
   return s.str();
 }
@@ -177,8 +176,8 @@ std::string results_markdown(const RunResults& r) {
   std::ostringstream s;
   s << "| | epoch | val L1 | val MAE | val PSNR (dB) | val SSIM |\n|---|---|---|---|---|---|\n";
   auto row = [&](const std::string& label, const EpochRecord& e) {
-    s << "| " << label << " | " << e.epoch << " | " << fixed(e.val.l1, 4) << " | " << fixed(e.val.mae, 4) << " | "
-      << fixed(e.val.psnr, 2) << " | " << fixed(e.val.ssim, 4) << " |\n";
+    s << "| " << label << " | " << e.epoch << " | " << table_number(e.val.l1, 4) << " | " << table_number(e.val.mae, 4) << " | "
+      << table_number(e.val.psnr, 2) << " | " << table_number(e.val.ssim, 4) << " |\n";
   };
   if (r.has_best) row("best (" + r.metric + ")", r.best);
   if (r.has_last) row("last", r.last);
@@ -191,7 +190,7 @@ std::string results_csv(const RunResults& r) {
   s << "row,epoch,val_l1,val_mae,val_psnr,val_ssim\n";
   auto row = [&](const std::string& label, const EpochRecord& e) {
     const ValMetrics v = e.has_val ? e.val : ValMetrics{};
-    s << label << "," << e.epoch << "," << num(v.l1) << "," << num(v.mae) << "," << num(v.psnr) << "," << num(v.ssim)
+    s << label << "," << e.epoch << "," << csv_number(v.l1) << "," << csv_number(v.mae) << "," << csv_number(v.psnr) << "," << csv_number(v.ssim)
       << "\n";
   };
   if (r.has_best) row("best", r.best);

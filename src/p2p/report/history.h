@@ -5,6 +5,8 @@
 // history.jsonl stays the source of truth; everything here is derived and can be rewritten any time.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -58,6 +60,14 @@ std::string history_csv(const std::vector<EpochRecord>& records);
 // The results table: markdown (for reading) and CSV (row,epoch,val_l1,val_mae,val_psnr,val_ssim).
 std::string results_markdown(const RunResults& r);
 std::string results_csv(const RunResults& r);
+
+// Cell text shared by the run's tables, the report and comparisons: `digits` decimals, "–" when the value
+// is not finite; and CSV numbers: the shortest text that reads back to the same double, "" when not finite.
+std::string table_number(double v, int digits);
+std::string csv_number(double v);
+
+// obj[key] as a number; NaN when absent or not a number (JSON writes NaN as null).
+double json_number(const nlohmann::json& obj, const char* key);
 
 // Reads <run_dir>/history.jsonl and writes history.csv, results.md and results.csv beside it
 // (atomically). Returns what it read, for callers that draw from it next.

@@ -113,26 +113,13 @@ std::map<int64_t, std::vector<std::string>, std::greater<int64_t>> samples_by_ep
   return out;
 }
 
-// A number field, NaN when absent or not a number (JSON writes NaN as null).
-double number(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_number() ? it->get<double>() : NAN;
-}
-
-std::string fmt(double v, int digits) {
-  if (!std::isfinite(v)) return "–";
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(digits) << v;
-  return s.str();
-}
-
 std::string results_html(const RunResults& r) {
   std::ostringstream h;
   h << "<table class=\"results\"><tr><th></th><th>epoch</th><th>val L1</th><th>val MAE</th><th>val PSNR (dB)</th>"
        "<th>val SSIM</th></tr>\n";
   auto row = [&](const std::string& label, const EpochRecord& e) {
-    h << "<tr><td>" << html_escape(label) << "</td><td>" << e.epoch << "</td><td>" << fmt(e.val.l1, 4) << "</td><td>"
-      << fmt(e.val.mae, 4) << "</td><td>" << fmt(e.val.psnr, 2) << "</td><td>" << fmt(e.val.ssim, 4) << "</td></tr>\n";
+    h << "<tr><td>" << html_escape(label) << "</td><td>" << e.epoch << "</td><td>" << table_number(e.val.l1, 4) << "</td><td>"
+      << table_number(e.val.mae, 4) << "</td><td>" << table_number(e.val.psnr, 2) << "</td><td>" << table_number(e.val.ssim, 4) << "</td></tr>\n";
   };
   if (r.has_best) row("best (" + r.metric + ")", r.best);
   if (r.has_last) row("last", r.last);
@@ -214,8 +201,8 @@ void write_run_report(const std::string& run_dir_str, bool live) {
     const fs::path dir = t["dir"].get<std::string>();
     rows << "<tr><td><a href=\"" << relative_link(run_dir.string(), (dir / "index.html").string()) << "\">"
          << html_escape(t.value("phase", "") + " (" + t.value("epoch", "") + ")") << "</a></td><td>"
-         << number(t, "count") << "</td><td>" << fmt(number(t, "l1"), 4) << "</td><td>" << fmt(number(t, "psnr"), 2)
-         << "</td><td>" << fmt(number(t, "ssim"), 4) << "</td></tr>\n";
+         << json_number(t, "count") << "</td><td>" << table_number(json_number(t, "l1"), 4) << "</td><td>" << table_number(json_number(t, "psnr"), 2)
+         << "</td><td>" << table_number(json_number(t, "ssim"), 4) << "</td></tr>\n";
   }
   if (rows.str().empty()) {
     h << "<p>None yet: <code>p2p test --name " << html_escape(name) << "</code> adds them here.</p>\n";

@@ -39,13 +39,6 @@ struct RunInfo {
   RunResults results;
 };
 
-std::string fixed(double v, int digits) {
-  if (!std::isfinite(v)) return "–";
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(digits) << v;
-  return s.str();
-}
-
 std::string csv_cell(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;
   std::string q = "\"";
@@ -119,15 +112,15 @@ std::string table_markdown(const std::vector<RunInfo>& runs,
     s << "| " << runs[r].label << " |";
     for (const auto& d : diff) s << " " << d.second[r] << " |";
     if (res.has_best) {
-      s << " " << res.best.epoch << " (" << res.metric << ") | " << fixed(res.best.val.l1, 4) << " | "
-        << fixed(res.best.val.mae, 4) << " | " << fixed(res.best.val.psnr, 2) << " | " << fixed(res.best.val.ssim, 4)
+      s << " " << res.best.epoch << " (" << res.metric << ") | " << table_number(res.best.val.l1, 4) << " | "
+        << table_number(res.best.val.mae, 4) << " | " << table_number(res.best.val.psnr, 2) << " | " << table_number(res.best.val.ssim, 4)
         << " |";
     } else {
       s << " – | – | – | – | – |";
     }
     if (res.has_last) {
-      s << " " << res.last.epoch << " | " << fixed(res.last.val.l1, 4) << " | " << fixed(res.last.val.psnr, 2) << " | "
-        << fixed(res.last.val.ssim, 4) << " |\n";
+      s << " " << res.last.epoch << " | " << table_number(res.last.val.l1, 4) << " | " << table_number(res.last.val.psnr, 2) << " | "
+        << table_number(res.last.val.ssim, 4) << " |\n";
     } else {
       s << " – | – | – | – |\n";
     }
@@ -138,30 +131,25 @@ std::string table_markdown(const std::vector<RunInfo>& runs,
 std::string table_csv(const std::vector<RunInfo>& runs,
                       const std::vector<std::pair<std::string, std::vector<std::string>>>& diff) {
   std::ostringstream s;
-  s << std::setprecision(10) << "run,dir";
+  s << "run,dir";
   for (const auto& d : diff) s << "," << csv_cell(d.first);
   s << ",best_metric,best_epoch,best_val_l1,best_val_mae,best_val_psnr,best_val_ssim,last_epoch,last_val_l1,"
        "last_val_mae,last_val_psnr,last_val_ssim\n";
-  auto num = [](double v) {
-    std::ostringstream t;
-    if (std::isfinite(v)) t << std::setprecision(10) << v;
-    return t.str();
-  };
   for (size_t r = 0; r < runs.size(); ++r) {
     const RunResults& res = runs[r].results;
     s << csv_cell(runs[r].label) << "," << csv_cell(fs::absolute(runs[r].dir).lexically_normal().string());
     for (const auto& d : diff) s << "," << csv_cell(d.second[r]);
     s << "," << res.metric << ",";
     if (res.has_best) {
-      s << res.best.epoch << "," << num(res.best.val.l1) << "," << num(res.best.val.mae) << "," << num(res.best.val.psnr)
-        << "," << num(res.best.val.ssim);
+      s << res.best.epoch << "," << csv_number(res.best.val.l1) << "," << csv_number(res.best.val.mae) << "," << csv_number(res.best.val.psnr)
+        << "," << csv_number(res.best.val.ssim);
     } else {
       s << ",,,,";
     }
     s << ",";
     if (res.has_last) {
-      s << res.last.epoch << "," << num(res.last.val.l1) << "," << num(res.last.val.mae) << "," << num(res.last.val.psnr)
-        << "," << num(res.last.val.ssim);
+      s << res.last.epoch << "," << csv_number(res.last.val.l1) << "," << csv_number(res.last.val.mae) << "," << csv_number(res.last.val.psnr)
+        << "," << csv_number(res.last.val.ssim);
     } else {
       s << ",,,,";
     }
@@ -301,10 +289,10 @@ void compare_runs(const CompareOptions& opt, std::ostream& log) {
     const std::string report = relative_link(opt.out_dir, (fs::path(runs[r].dir) / "report.html").string());
     h << "<tr><td><a href=\"" << report << "\">" << html_escape(runs[r].label) << "</a></td>";
     for (const auto& d : diff) h << "<td>" << html_escape(d.second[r]) << "</td>";
-    h << "<td>" << (res.has_best ? std::to_string(res.best.epoch) : "–") << "</td><td>" << fixed(res.best.val.l1, 4)
-      << "</td><td>" << fixed(res.best.val.psnr, 2) << "</td><td>" << fixed(res.best.val.ssim, 4) << "</td><td>"
-      << (res.has_last ? std::to_string(res.last.epoch) : "–") << "</td><td>" << fixed(res.last.val.l1, 4) << "</td><td>"
-      << fixed(res.last.val.psnr, 2) << "</td><td>" << fixed(res.last.val.ssim, 4) << "</td></tr>\n";
+    h << "<td>" << (res.has_best ? std::to_string(res.best.epoch) : "–") << "</td><td>" << table_number(res.best.val.l1, 4)
+      << "</td><td>" << table_number(res.best.val.psnr, 2) << "</td><td>" << table_number(res.best.val.ssim, 4) << "</td><td>"
+      << (res.has_last ? std::to_string(res.last.epoch) : "–") << "</td><td>" << table_number(res.last.val.l1, 4) << "</td><td>"
+      << table_number(res.last.val.psnr, 2) << "</td><td>" << table_number(res.last.val.ssim, 4) << "</td></tr>\n";
   }
   h << "</table>\n<p><a href=\"compare.csv\">compare.csv</a> · <a href=\"compare.md\">compare.md</a></p>\n";
   if (!bar_files.empty()) {
