@@ -1,6 +1,7 @@
 // `p2p train`: train a translator on a paired dataset (reference option names and defaults). With
 // --continue_train the run's config.json gives every default, so `p2p train --name X --continue_train`
-// alone resumes; typed options are judged by merge_for_resume (core/config_json.h).
+// alone resumes; typed options are judged by merge_for_resume (core/config_json.h). Under a launcher
+// (RANK, WORLD_SIZE, ... set) the process is one rank of a data-parallel job.
 #include "cli/commands.h"
 #include "cli/options.h"
 
@@ -8,6 +9,7 @@
 #include "p2p/core/config_json.h"
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
+#include "p2p/dist/env.h"
 #include "p2p/train/run_folder.h"
 #include "p2p/train/trainer.h"
 
@@ -15,6 +17,7 @@
 #include <ctime>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 namespace fs = std::filesystem;
@@ -88,7 +91,13 @@ void register_train(CLI::App& app) {
   cmd->callback([=] {
     install_stop_handlers();  // first: a signal during set-up ends the run cleanly too
     apply_reference_options(*cmd, *compat, std::cerr);
-    const c10::Device device = setup_runtime(*rt, std::cerr);
+    const DistEnv dist = dist_env();  // RANK, WORLD_SIZE, ... as a launcher sets them
+    RuntimeOptions runtime = *rt;
+    if (dist.distributed() && !given(*cmd, "--torch_threads")) {
+      const int here = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      runtime.torch_threads = std::max(1, here / dist.local_world_size);  // the ranks here share the cores
+    }
+    const c10::Device device = setup_runtime(runtime, std::cerr);
     NetConfig n = *net;
     DataConfig d = *data;
     TrainConfig t = *train;
@@ -106,8 +115,13 @@ void register_train(CLI::App& app) {
     resolved["device"] = device.str();
     resolved["build"] = build_record(device);  // what made this run: version, git revision, LibTorch, CPU
     resolved["overrides"] = overrides;
-    const TrainResult r = p2p::train(n, d, t, device, resolved, std::cerr);
-    if (r.already_finished) return;
+    // Rank 0 speaks for a data-parallel job; the others report only their errors.
+    std::ostringstream quiet;
+    const TrainResult r = p2p::train(n, d, t, device, resolved, dist.rank == 0 ? std::cerr : quiet, dist);
+    if (r.already_finished || dist.rank != 0) {
+      if (r.interrupted && stop_requested()) exit_status() = 130;
+      return;
+    }
     std::cout << "run folder: " << r.run_dir << "  epochs: " << r.last_epoch << "  iterations: " << r.total_iters;
     if (r.interrupted) {
       std::cout << (r.saved ? "  (stopped early; resume with --continue_train)" : "  (stopped before training; nothing saved)");

@@ -109,7 +109,8 @@ void add_generator_options(CLI::App& app, NetConfig& c) {
   opt(app, "--output_nc", c.output_nc, "channels of the output B (1 gray, 3 RGB; any N with TIFF bands)")->check(positive_int());
   opt(app, "--ngf", c.ngf, "generator filters in the first conv layer")->check(positive_int());
   opt(app, "--netG", c.netG, "generator: unet_<N> (N=2^k, e.g. unet_256), encoder_decoder_<N>, resnet_9blocks, resnet_6blocks");
-  opt(app, "--norm", c.norm, "normalisation: batch, instance, none")->check(CLI::IsMember({"batch", "instance", "none"}));
+  opt(app, "--norm", c.norm, "normalisation: batch, sync_batch (statistics across data-parallel ranks), instance, none")
+      ->check(CLI::IsMember({"batch", "sync_batch", "instance", "none"}));
   app.add_flag("--no_dropout", c.no_dropout, "no dropout in the generator");
   opt(app, "--dropout_placement", c.dropout_placement, "reference (3 U-Net blocks above the innermost) or paper (first 3 decoder layers)")
       ->check(CLI::IsMember({"reference", "paper"}));
@@ -122,8 +123,8 @@ void add_discriminator_options(CLI::App& app, NetConfig& c) {
   opt(app, "--netD", c.netD, "discriminator: basic (70x70 PatchGAN), n_layers, pixel")->check(CLI::IsMember({"basic", "n_layers", "pixel"}));
   opt(app, "--n_layers_D", c.n_layers_D, "layers of --netD n_layers (1: 16x16, 3: 70x70, 5: 286x286 field)")
       ->check(integer_in(1, 8, "a whole number from 1 to 8", "1..8"));
-  opt(app, "--norm_D", c.norm_D, "discriminator normalisation: batch, instance, none, spectral (default: --norm)")
-      ->check(CLI::IsMember({"", "batch", "instance", "none", "spectral"}));
+  opt(app, "--norm_D", c.norm_D, "discriminator normalisation: batch, sync_batch, instance, none, spectral (default: --norm)")
+      ->check(CLI::IsMember({"", "batch", "sync_batch", "instance", "none", "spectral"}));
   opt(app, "--num_D", c.num_D, "discriminator scales (pix2pixHD multi-scale; inputs halved per scale)")
       ->check(integer_in(1, 8, "a whole number from 1 to 8", "1..8"));
 }
@@ -223,6 +224,9 @@ void add_train_options(CLI::App& app, TrainConfig& c) {
   opt(app, "--seed", c.seed, "seed of initialisation, data order and augmentation")
       ->check(non_negative_int64());
   app.add_flag("--deterministic", c.deterministic, "deterministic kernels: bit-identical reruns and resumes");
+  opt(app, "--dist_timeout", c.dist_timeout,
+      "data-parallel runs: seconds a rank waits for the others (a dead or hung rank) before stopping with an error")
+      ->check(positive_real());
 }
 
 void add_loss_options(CLI::App& app, TrainConfig& c) {
@@ -290,6 +294,18 @@ void add_runtime_options(CLI::App& app, RuntimeOptions& c) {
   opt(app, "--device,--gpu_ids", c.device, "auto, cpu, cuda, cuda:N, or GPU ids as in the reference (-1 = CPU)");
   opt(app, "--torch_threads", c.torch_threads, "compute threads (0 = one per core)")->check(non_negative_int());
   opt(app, "--blas_threads", c.blas_threads, "OpenBLAS threads (1 avoids oversubscription)")->check(positive_int());
+}
+
+void add_launch_options(CLI::App& app, LaunchOptions& c) {
+  opt(app, "--nproc", c.nproc, "ranks to start on this machine")->check(positive_int());
+  opt(app, "--nnodes", c.nnodes, "machines in the job (each runs p2p launch)")->check(positive_int());
+  opt(app, "--node_rank", c.node_rank, "this machine's place, 0..nnodes-1 (node 0 hosts the rendezvous)")
+      ->check(non_negative_int());
+  opt(app, "--master_addr", c.master_addr, "address of node 0, where rank 0 listens");
+  opt(app, "--master_port", c.master_port, "rendezvous port on node 0 (0: a free one; single machine only)")
+      ->check(integer_in(0, 65535, "a port number from 0 to 65535", "0..65535"));
+  opt(app, "--grace", c.grace_seconds, "seconds the other ranks get to stop after one fails, before SIGKILL")
+      ->check(positive_real());
 }
 
 void add_reference_options(CLI::App& app, ReferenceCompat& c, bool display) {

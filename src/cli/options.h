@@ -6,6 +6,7 @@
 #pragma once
 
 #include "p2p/core/config.h"
+#include "p2p/dist/launcher.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -58,6 +59,8 @@ void add_test_options(CLI::App& app, TestConfig& c);
 // `test` and `translate`: --epoch, --eval, --seed.
 void add_inference_options(CLI::App& app, TestConfig& c);
 void add_runtime_options(CLI::App& app, RuntimeOptions& c);
+// `launch`: --nproc, --nnodes, --node_rank, --master_addr, --master_port, --grace.
+void add_launch_options(CLI::App& app, LaunchOptions& c);
 // --model (pix2pix only); with `display`, also the reference's display-only flags.
 void add_reference_options(CLI::App& app, ReferenceCompat& c, bool display);
 

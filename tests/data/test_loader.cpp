@@ -90,7 +90,7 @@ TEST(DataLoader, ThreadCountDoesNotChangeTheData) {
   PairedDataset ds(make_dataset(scratch_dir("loader_threads"), 9), crop_config(), true);
   DataLoader l0(ds, 2, true, 0);
   DataLoader l1(ds, 2, true, 1);
-  DataLoader l3(ds, 2, true, 3, 2);
+  DataLoader l3(ds, 2, true, 3, {}, 2);
   std::vector<Batch> ref = epoch_batches(l0, 11, 4);
   ASSERT_EQ(ref.size(), 5u);
   expect_same(ref, epoch_batches(l1, 11, 4));
@@ -168,4 +168,28 @@ TEST(DataLoader, MixedSizesInABatchSuggestBatchSizeOne) {
   DataLoader single(ds, 1, false, 1);
   EXPECT_EQ(epoch_batches(single, 0, 0).size(), 2u);
   EXPECT_THROW(DataLoader(ds, 0, false, 1), Error);
+}
+
+// Two ranks with batch 2 each see, step for step, the samples a single process with batch 4 sees (the
+// same items with the same augmentation), split between them.
+TEST(DataLoader, RankShardsSplitTheSingleProcessBatches) {
+  PairedDataset ds(make_dataset(scratch_dir("loader_shard"), 8), crop_config(), true);
+  DataLoader whole(ds, 4, true, 0);
+  DataLoader rank0(ds, 2, true, 2, {0, 2});
+  DataLoader rank1(ds, 2, true, 0, {1, 2});
+  EXPECT_EQ(rank0.batches_per_epoch(), 2);
+  const std::vector<Batch> ref = epoch_batches(whole, 9, 3);
+  const std::vector<Batch> r0 = epoch_batches(rank0, 9, 3), r1 = epoch_batches(rank1, 9, 3);
+  ASSERT_EQ(ref.size(), 2u);
+  ASSERT_EQ(r0.size(), 2u);
+  ASSERT_EQ(r1.size(), 2u);
+  for (size_t b = 0; b < 2; ++b) {
+    for (int64_t k = 0; k < 4; ++k) {
+      const Batch& part = k % 2 == 0 ? r0[b] : r1[b];
+      EXPECT_EQ(part.stems[static_cast<size_t>(k / 2)], ref[b].stems[static_cast<size_t>(k)]);
+      EXPECT_TRUE(at::equal(part.A[k / 2], ref[b].A[k])) << "batch " << b << " sample " << k;
+      EXPECT_TRUE(at::equal(part.B[k / 2], ref[b].B[k])) << "batch " << b << " sample " << k;
+    }
+  }
+  EXPECT_THROW(DataLoader(ds, 2, true, 0, {2, 2}), Error);
 }

@@ -46,3 +46,38 @@ TEST(Sampling, ValMaskEveryKth) {
   EXPECT_THROW(val_mask(10, 0.6), Error);
   EXPECT_THROW(val_mask(10, -0.1), Error);
 }
+
+// Data-parallel shards: positions rank, rank + world, ... of the one epoch order all ranks share.
+TEST(Sampling, ShardsCoverAnEpochExactlyOnceAcrossRanks) {
+  for (int world : {1, 2, 3, 4}) {
+    const int64_t n = 12;
+    const std::vector<int64_t> order = epoch_order(n, true, 5, 3);
+    std::vector<int64_t> seen;
+    for (int r = 0; r < world; ++r) {
+      const std::vector<int64_t> mine = shard_positions(n, r, world);
+      EXPECT_EQ(static_cast<int64_t>(mine.size()), n / world);
+      for (size_t k = 0; k < mine.size(); ++k) {
+        EXPECT_EQ(mine[k], static_cast<int64_t>(k) * world + r);  // the global position, which seeds augmentation
+        seen.push_back(order[static_cast<size_t>(mine[k])]);
+      }
+    }
+    std::sort(seen.begin(), seen.end());
+    EXPECT_EQ(seen, epoch_order(n, false, 0, 0)) << "world " << world;
+  }
+}
+
+TEST(Sampling, ShardsPadByRepeatingTheFirstPositionsWhenUneven) {
+  const int64_t n = 10;
+  const int world = 4;
+  std::vector<int> visits(n, 0);
+  for (int r = 0; r < world; ++r) {
+    const std::vector<int64_t> mine = shard_positions(n, r, world);
+    EXPECT_EQ(mine.size(), 3u);  // ceil(10 / 4)
+    for (int64_t p : mine) ++visits[static_cast<size_t>(p % n)];
+  }
+  // 12 slots for 10 positions: positions 0 and 1 come round again, every other one once.
+  for (int64_t p = 0; p < n; ++p) EXPECT_EQ(visits[static_cast<size_t>(p)], p < 2 ? 2 : 1) << p;
+  EXPECT_THROW(shard_positions(n, 4, 4), Error);
+  EXPECT_THROW(shard_positions(n, -1, 2), Error);
+  EXPECT_TRUE(shard_positions(0, 1, 2).empty());
+}

@@ -29,6 +29,15 @@ TEST(Communicator, BroadcastAndMeanAllReduceAcrossTwoProcesses) {
   EXPECT_NE(r.output.find("rank 1 broadcast 10 mean 1.5"), std::string::npos) << r.output;
 }
 
+TEST(Communicator, GradientSyncAveragesEveryParameterOverRanks) {
+  if (!distributed_available()) GTEST_SKIP() << "built without Gloo";
+  const auto r = test::run_command(two_ranks("grads", free_port() + 2));
+  EXPECT_NE(r.output.find("status 0 0"), std::string::npos) << r.output;
+  // A 1 MiB first bucket (the three last parameters), then the rest; a missing gradient counts as zero.
+  EXPECT_NE(r.output.find("rank 0 buckets 2 grads 1.5 3 4.5 0"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("rank 1 buckets 2 grads 1.5 3 4.5 0"), std::string::npos) << r.output;
+}
+
 TEST(Communicator, SilentPeerTimesOutWithAMessage) {
   if (!distributed_available()) GTEST_SKIP() << "built without Gloo";
   const auto t0 = std::chrono::steady_clock::now();

@@ -31,7 +31,12 @@ TEST(DistEnv, TorchrunVariables) {
   EXPECT_EQ(e.local_rank, 1);
   EXPECT_EQ(e.master_addr, "10.0.0.2");
   EXPECT_EQ(e.master_port, 29511);
+  EXPECT_EQ(e.local_world_size, 4);
   EXPECT_EQ(from({{"WORLD_SIZE", "2"}, {"RANK", "1"}}).local_rank, 1);  // one machine: local = global
+  EXPECT_EQ(from({{"WORLD_SIZE", "4"}, {"RANK", "1"}, {"LOCAL_WORLD_SIZE", "2"}}).local_world_size, 2);
+  EXPECT_NE(test::error_of([] { from({{"WORLD_SIZE", "2"}, {"RANK", "0"}, {"LOCAL_WORLD_SIZE", "3"}}); })
+                .find("LOCAL_WORLD_SIZE=3"),
+            std::string::npos);
 }
 
 TEST(DistEnv, BadValuesNamed) {

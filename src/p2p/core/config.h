@@ -19,12 +19,12 @@ struct NetConfig {
   std::string netG = "unet_256";     // unet_<N> | encoder_decoder_<N> | resnet_9blocks | resnet_6blocks
   std::string netD = "basic";        // basic (= n_layers with 3) | n_layers | pixel
   int n_layers_D = 3;                // only for netD n_layers
-  std::string norm = "batch";        // batch | instance | none
+  std::string norm = "batch";        // batch | sync_batch (across data-parallel ranks) | instance | none
   std::string init_type = "normal";  // normal | xavier | kaiming | orthogonal
   double init_gain = 0.02;
   bool no_dropout = false;           // reference default: dropout on in G
   std::string dropout_placement = "reference";  // reference (3 blocks above innermost) | paper (first 3 decoder layers)
-  std::string norm_D;                // batch | instance | none | spectral; empty = follows norm (reference)
+  std::string norm_D;                // batch | sync_batch | instance | none | spectral; empty = follows norm
   int num_D = 1;                     // discriminator scales (pix2pixHD multi-scale when > 1)
   std::string attention = "none";    // none | comma list of down, up, skip (U-Net generators only)
 };
@@ -112,6 +112,7 @@ struct TrainConfig {
   bool deterministic = false;
   int max_val = 0;                   // > 0: evaluate on at most this many val pairs per epoch
   std::string best_metric = "val_l1";  // val_l1 | val_psnr | val_ssim: picks best.pt and feeds plateau
+  double dist_timeout = 1800;        // data-parallel: seconds a rank waits for the others before failing
 };
 
 // Inference (test and translate).

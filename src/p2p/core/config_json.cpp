@@ -37,7 +37,7 @@ nlohmann::json to_json(const TrainConfig& c) {
           P2P_FIELD(grad_op),        P2P_FIELD(lambda_perc),     P2P_FIELD(vgg_weights),  P2P_FIELD(perc_layers),
           P2P_FIELD(lambda_fm),      P2P_FIELD(loss_schedule),   P2P_FIELD(real_label),   P2P_FIELD(fake_label),
           P2P_FIELD(g_steps_per_d),  P2P_FIELD(d_steps_per_g),   P2P_FIELD(clip_grad_G),  P2P_FIELD(clip_grad_D),
-          P2P_FIELD(pool_size),      P2P_FIELD(lr_D_ratio)};
+          P2P_FIELD(pool_size),      P2P_FIELD(lr_D_ratio),      P2P_FIELD(dist_timeout)};
 }
 
 nlohmann::json to_json(const TestConfig& c) {
@@ -89,7 +89,7 @@ void update_from_json(TrainConfig& c, const nlohmann::json& j, const std::string
   P2P_TAKE(charbonnier_eps), P2P_TAKE(lambda_ssim), P2P_TAKE(lambda_grad), P2P_TAKE(grad_op), P2P_TAKE(lambda_perc);
   P2P_TAKE(vgg_weights), P2P_TAKE(perc_layers), P2P_TAKE(lambda_fm), P2P_TAKE(loss_schedule), P2P_TAKE(real_label);
   P2P_TAKE(fake_label), P2P_TAKE(g_steps_per_d), P2P_TAKE(d_steps_per_g), P2P_TAKE(clip_grad_G);
-  P2P_TAKE(clip_grad_D), P2P_TAKE(pool_size), P2P_TAKE(lr_D_ratio);
+  P2P_TAKE(clip_grad_D), P2P_TAKE(pool_size), P2P_TAKE(lr_D_ratio), P2P_TAKE(dist_timeout);
 }
 
 #undef P2P_TAKE
@@ -100,7 +100,7 @@ namespace p2p {
 
 ResumeRule resume_rule(const std::string& section, const std::string& field) {
   static const std::set<std::string> per_run = {"name", "checkpoints_dir", "continue_train", "epoch", "epoch_count",
-                                                "max_iters"};
+                                                "max_iters", "dist_timeout"};
   static const std::set<std::string> train_overrides = {
       "lr",         "lr_D",       "beta1",          "beta2",       "n_epochs",   "n_epochs_decay", "lr_policy",
       "lr_decay_iters", "save_epoch_freq", "save_latest_freq", "print_freq", "num_samples", "max_val",

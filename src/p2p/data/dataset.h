@@ -66,11 +66,21 @@ class PairedDataset {
   bool augment_;
 };
 
+// Which part of every epoch a loader delivers: rank `rank` of `world_size` data-parallel ranks.
+struct DataShard {
+  int rank = 0;
+  int world_size = 1;
+};
+
 // Multi-threaded loader with prefetch. The order of an epoch is a function of (seed, epoch) only, and
 // sample k of an epoch gets augmentation seed hash(seed, epoch, k): a resumed run sees the same data.
 class DataLoader {
  public:
-  DataLoader(const PairedDataset& dataset, int batch_size, bool shuffle, int num_threads, int prefetch = 4);
+  // `shard`: this rank's share of every epoch in a data-parallel job (shard_positions in sampling.h);
+  // the default is the whole epoch.
+  using Shard = DataShard;
+  DataLoader(const PairedDataset& dataset, int batch_size, bool shuffle, int num_threads, Shard shard = {},
+             int prefetch = 4);
   ~DataLoader();
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;
@@ -79,7 +89,7 @@ class DataLoader {
   void start_epoch(uint64_t seed, int64_t epoch, int64_t skip_batches = 0);
   // Next batch in order; false at the end of the epoch. Loading errors are rethrown here.
   bool next(Batch& out);
-  // Batches per epoch (the last may be smaller).
+  // This rank's batches per epoch (the last may be smaller).
   int64_t batches_per_epoch() const;
 
  private:
@@ -88,6 +98,7 @@ class DataLoader {
   int batch_size_;
   bool shuffle_;
   int num_threads_;
+  Shard shard_;
   int prefetch_;
   State* state_ = nullptr;
 };

@@ -21,15 +21,22 @@ namespace {
 
 std::string describe(const PairRecord& r) { return r.aligned ? r.a_path : r.a_path + " / " + r.b_path; }
 
-// Loads the samples at epoch positions [first, first + count) and stacks them.
-Batch load_batch(const PairedDataset& dataset, const std::vector<int64_t>& order, int64_t first, int64_t count,
-                 uint64_t seed, int64_t epoch) {
+// What an epoch visits on this rank: dataset indices, and the epoch positions that seed their
+// augmentation (k on a single process; k * world + rank on a rank of a data-parallel job).
+struct EpochPlan {
+  std::vector<int64_t> index, position;
+};
+
+// Loads the samples at this rank's entries [first, first + count) and stacks them.
+Batch load_batch(const PairedDataset& dataset, const EpochPlan& plan, int64_t first, int64_t count, uint64_t seed,
+                 int64_t epoch) {
+  const std::vector<int64_t>& order = plan.index;
   std::vector<Sample> samples;
   samples.reserve(static_cast<size_t>(count));
   for (int64_t k = first; k < first + count; ++k) {
     const size_t index = static_cast<size_t>(order[static_cast<size_t>(k)]);
     try {
-      samples.push_back(dataset.get(index, sample_seed(seed, epoch, k)));
+      samples.push_back(dataset.get(index, sample_seed(seed, epoch, plan.position[static_cast<size_t>(k)])));
     } catch (const Error&) {
       throw;
     } catch (const std::exception& e) {
@@ -70,7 +77,7 @@ struct DataLoader::State {
   bool stop = false;
   bool active = false;
   uint64_t generation = 0;  // bumped by start_epoch: results of an abandoned epoch are dropped
-  std::shared_ptr<const std::vector<int64_t>> order;  // shared: workers keep theirs across start_epoch
+  std::shared_ptr<const EpochPlan> plan;  // shared: workers keep theirs across start_epoch
   uint64_t seed = 0;
   int64_t epoch = 0;
   int64_t n_batches = 0;
@@ -79,8 +86,11 @@ struct DataLoader::State {
   std::map<int64_t, Result> ready;
 };
 
-DataLoader::DataLoader(const PairedDataset& dataset, int batch_size, bool shuffle, int num_threads, int prefetch)
-    : dataset_(dataset), batch_size_(batch_size), shuffle_(shuffle), num_threads_(num_threads), prefetch_(prefetch) {
+DataLoader::DataLoader(const PairedDataset& dataset, int batch_size, bool shuffle, int num_threads, Shard shard,
+                       int prefetch)
+    : dataset_(dataset), batch_size_(batch_size), shuffle_(shuffle), num_threads_(num_threads), shard_(shard),
+      prefetch_(prefetch) {
+  shard_positions(0, shard.rank, shard.world_size);  // checks the rank
   if (batch_size < 1) fail("--batch_size must be at least 1 (got " + std::to_string(batch_size) + ")");
   if (num_threads < 0) fail("--num_threads must be 0 or more (got " + std::to_string(num_threads) + ")");
   prefetch_ = std::max({prefetch_, num_threads_, 1});
@@ -96,15 +106,15 @@ DataLoader::DataLoader(const PairedDataset& dataset, int batch_size, bool shuffl
         if (st.stop) return;
         const int64_t b = st.next_claim++;
         const uint64_t gen = st.generation;
-        const std::shared_ptr<const std::vector<int64_t>> order = st.order;
+        const std::shared_ptr<const EpochPlan> plan = st.plan;
         const uint64_t seed = st.seed;
         const int64_t epoch = st.epoch;
         lock.unlock();
         State::Result result;
         const int64_t first = b * batch_size_;
-        const int64_t count = std::min<int64_t>(batch_size_, static_cast<int64_t>(order->size()) - first);
+        const int64_t count = std::min<int64_t>(batch_size_, static_cast<int64_t>(plan->index.size()) - first);
         try {
-          result.batch = load_batch(dataset_, *order, first, count, seed, epoch);
+          result.batch = load_batch(dataset_, *plan, first, count, seed, epoch);
         } catch (...) {
           result.error = std::current_exception();
         }
@@ -130,7 +140,8 @@ DataLoader::~DataLoader() {
 
 int64_t DataLoader::batches_per_epoch() const {
   const int64_t n = static_cast<int64_t>(dataset_.size());
-  return (n + batch_size_ - 1) / batch_size_;
+  const int64_t mine = (n + shard_.world_size - 1) / shard_.world_size;
+  return (mine + batch_size_ - 1) / batch_size_;
 }
 
 void DataLoader::start_epoch(uint64_t seed, int64_t epoch, int64_t skip_batches) {
@@ -140,8 +151,12 @@ void DataLoader::start_epoch(uint64_t seed, int64_t epoch, int64_t skip_batches)
     State& st = *state_;
     ++st.generation;
     st.ready.clear();
-    st.order = std::make_shared<const std::vector<int64_t>>(
-        epoch_order(static_cast<int64_t>(dataset_.size()), shuffle_, seed, epoch));
+    const int64_t n = static_cast<int64_t>(dataset_.size());
+    const std::vector<int64_t> order = epoch_order(n, shuffle_, seed, epoch);
+    auto plan = std::make_shared<EpochPlan>();
+    plan->position = shard_positions(n, shard_.rank, shard_.world_size);
+    for (int64_t p : plan->position) plan->index.push_back(order[static_cast<size_t>(p % n)]);
+    st.plan = std::move(plan);
     st.seed = seed;
     st.epoch = epoch;
     st.n_batches = batches_per_epoch();
@@ -157,8 +172,8 @@ bool DataLoader::next(Batch& out) {
     if (!st.active || st.next_deliver >= st.n_batches) return false;
     const int64_t b = st.next_deliver++;
     const int64_t first = b * batch_size_;
-    const int64_t count = std::min<int64_t>(batch_size_, static_cast<int64_t>(st.order->size()) - first);
-    out = load_batch(dataset_, *st.order, first, count, st.seed, st.epoch);
+    const int64_t count = std::min<int64_t>(batch_size_, static_cast<int64_t>(st.plan->index.size()) - first);
+    out = load_batch(dataset_, *st.plan, first, count, st.seed, st.epoch);
     return true;
   }
   State::Result result;

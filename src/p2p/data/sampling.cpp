@@ -3,6 +3,7 @@
 
 #include "p2p/core/error.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <random>
@@ -33,6 +34,16 @@ std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t
     std::swap(order[i], order[j]);
   }
   return order;
+}
+
+std::vector<int64_t> shard_positions(int64_t n, int rank, int world_size) {
+  if (world_size < 1 || rank < 0 || rank >= world_size) {
+    fail("rank " + std::to_string(rank) + " is outside 0.." + std::to_string(world_size - 1));
+  }
+  const int64_t per_rank = (std::max<int64_t>(n, 0) + world_size - 1) / world_size;
+  std::vector<int64_t> mine(static_cast<size_t>(per_rank));
+  for (int64_t k = 0; k < per_rank; ++k) mine[static_cast<size_t>(k)] = k * world_size + rank;
+  return mine;
 }
 
 std::vector<bool> val_mask(size_t n, double val_fraction) {

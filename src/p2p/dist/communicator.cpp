@@ -3,6 +3,17 @@
 
 #include "p2p/core/error.h"
 
+#include <algorithm>
+
+#include <torch/version.h>
+
+// Written against LibTorch 1.13's c10d, where ProcessGroupGloo is itself the ProcessGroup the Reducer
+// takes; 2.x splits that into a Backend under a ProcessGroup. Other versions build without it.
+#if P2P_HAVE_GLOO && !(TORCH_VERSION_MAJOR == 1 && TORCH_VERSION_MINOR == 13)
+#undef P2P_HAVE_GLOO
+#define P2P_HAVE_GLOO 0
+#endif
+
 #if P2P_HAVE_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -70,9 +81,133 @@ void Communicator::allreduce_mean(std::vector<at::Tensor>& tensors) {
   });
 }
 
+void Communicator::allreduce_sum(std::vector<at::Tensor>& tensors) {
+  collective("all-reduce", env_.rank, [&] {
+    for (auto& t : tensors) {
+      std::vector<at::Tensor> one = {t};
+      impl_->pg->allreduce(one)->wait();
+    }
+  });
+}
+
 void Communicator::barrier() {
   collective("barrier", env_.rank, [&] { impl_->pg->barrier()->wait(); });
 }
+
+// Buckets as DDP forms them: parameters in reverse order (about the order backward produces their
+// gradients), a first small bucket so communication starts early, then larger ones.
+constexpr size_t kFirstBucketBytes = 1 << 20, kBucketBytes = 25 << 20;
+
+struct GradientSync::Impl {
+  struct Bucket {
+    at::Tensor flat;                 // this backward's gradients, side by side
+    std::vector<size_t> params;      // indices into `params`
+    std::vector<int64_t> offsets;
+    size_t pending = 0;              // gradients still to arrive
+    c10::intrusive_ptr<c10d::Work> work;  // the all-reduce in flight
+  };
+  Communicator* comm = nullptr;
+  c10d::ProcessGroupGloo* pg = nullptr;
+  std::vector<at::Tensor> params;
+  std::vector<std::pair<size_t, size_t>> where;  // param -> (bucket, slot)
+  std::vector<Bucket> buckets;
+  std::vector<bool> arrived;
+  bool armed = false;
+
+  void launch(Bucket& b) {
+    std::vector<at::Tensor> one = {b.flat};
+    b.work = pg->allreduce(one);
+  }
+
+  void on_gradient(size_t index, const at::Tensor& grad) {
+    if (!armed || arrived[index]) return;
+    arrived[index] = true;
+    const auto [bi, slot] = where[index];
+    Bucket& b = buckets[bi];
+    b.flat.narrow(0, b.offsets[slot], grad.numel()).copy_(grad.reshape({-1}));
+    if (--b.pending == 0) launch(b);  // runs on Gloo's threads while backward goes on
+  }
+};
+
+GradientSync::GradientSync(Communicator& comm, const std::vector<at::Tensor>& parameters) : impl_(new Impl) {
+  Impl& m = *impl_;
+  m.comm = &comm;
+  m.pg = comm.impl_->pg.get();
+  m.params = parameters;
+  m.where.resize(parameters.size());
+  m.arrived.assign(parameters.size(), false);
+  size_t bytes = 0;
+  for (size_t k = parameters.size(); k-- > 0;) {
+    const at::Tensor& p = parameters[k];
+    const size_t cap = m.buckets.size() <= 1 ? kFirstBucketBytes : kBucketBytes;
+    if (m.buckets.empty() || bytes >= cap) {
+      m.buckets.emplace_back();
+      bytes = 0;
+    }
+    Impl::Bucket& b = m.buckets.back();
+    m.where[k] = {m.buckets.size() - 1, b.params.size()};
+    b.offsets.push_back(b.params.empty() ? 0 : b.offsets.back() + parameters[b.params.back()].numel());
+    b.params.push_back(k);
+    bytes += static_cast<size_t>(p.numel()) * p.element_size();
+  }
+  for (Impl::Bucket& b : m.buckets) {
+    const at::Tensor& last = parameters[b.params.back()];
+    b.flat = at::zeros({b.offsets.back() + last.numel()}, last.options().requires_grad(false));
+  }
+  for (size_t k = 0; k < parameters.size(); ++k) {
+    at::Tensor p = parameters[k];
+    Impl* impl = impl_.get();
+    p.register_hook([impl, k](const at::Tensor& grad) { impl->on_gradient(k, grad); });
+  }
+}
+
+GradientSync::~GradientSync() = default;
+
+void GradientSync::prepare_for_backward() {
+  Impl& m = *impl_;
+  for (Impl::Bucket& b : m.buckets) {
+    if (b.work) fail("gradient all-reduce: the previous backward was not finished (finish_backward)");
+    b.pending = b.params.size();
+  }
+  std::fill(m.arrived.begin(), m.arrived.end(), false);
+  m.armed = true;
+}
+
+void GradientSync::finish_backward() {
+  Impl& m = *impl_;
+  if (!m.armed) return;
+  m.armed = false;
+  const int world = m.comm->world_size();
+  collective("gradient all-reduce", m.comm->rank(), [&] {
+    for (Impl::Bucket& b : m.buckets) {
+      if (b.pending > 0) {  // parameters without a gradient this time count as zero
+        for (size_t s = 0; s < b.params.size(); ++s) {
+          if (!m.arrived[b.params[s]]) {
+            b.flat.narrow(0, b.offsets[s], m.params[b.params[s]].numel()).zero_();
+          }
+        }
+        b.pending = 0;
+        m.launch(b);
+      }
+    }
+    for (Impl::Bucket& b : m.buckets) {
+      auto work = std::move(b.work);
+      work->wait();
+      b.flat.div_(world);
+      for (size_t s = 0; s < b.params.size(); ++s) {
+        at::Tensor& p = m.params[b.params[s]];
+        const at::Tensor mean = b.flat.narrow(0, b.offsets[s], p.numel()).view(p.sizes());
+        if (p.grad().defined()) {
+          p.mutable_grad().copy_(mean);
+        } else {
+          p.mutable_grad() = mean.clone();
+        }
+      }
+    }
+  });
+}
+
+size_t GradientSync::buckets() const { return impl_->buckets.size(); }
 #else
 struct Communicator::Impl {};
 
@@ -84,7 +219,17 @@ Communicator::Communicator(const DistEnv& env, std::chrono::milliseconds) : env_
 Communicator::~Communicator() = default;
 void Communicator::broadcast(std::vector<at::Tensor>&, int) {}
 void Communicator::allreduce_mean(std::vector<at::Tensor>&) {}
+void Communicator::allreduce_sum(std::vector<at::Tensor>&) {}
 void Communicator::barrier() {}
+
+struct GradientSync::Impl {};
+GradientSync::GradientSync(Communicator&, const std::vector<at::Tensor>&) {
+  fail("this build has no distributed training");
+}
+GradientSync::~GradientSync() = default;
+void GradientSync::prepare_for_backward() {}
+void GradientSync::finish_backward() {}
+size_t GradientSync::buckets() const { return 0; }
 #endif
 
 }  // namespace p2p

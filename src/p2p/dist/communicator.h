@@ -33,11 +33,39 @@ class Communicator {
   void broadcast(std::vector<at::Tensor>& tensors, int root = 0);
   // In place: the sum over ranks divided by world_size (gradients, loss means).
   void allreduce_mean(std::vector<at::Tensor>& tensors);
+  // In place: the sum over ranks (batch statistics).
+  void allreduce_sum(std::vector<at::Tensor>& tensors);
   void barrier();
 
  private:
+  friend class GradientSync;
   struct Impl;
   DistEnv env_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The gradient all-reduce of data parallelism for one network, bucketed and overlapped with backward
+// as torch's DistributedDataParallel does it: gradients are gathered into buckets (parameters in reverse
+// order, a 1 MiB bucket first, then 25 MiB ones) and each bucket's all-reduce is started on c10d's
+// asynchronous Gloo collective as soon as backward has produced all of its gradients, so communication
+// runs while backward goes on. (c10d's own Reducer cannot be used: its header needs LibTorch's
+// distributed-autograd headers, which Debian's libtorch-dev does not ship.)
+class GradientSync {
+ public:
+  GradientSync(Communicator& comm, const std::vector<at::Tensor>& parameters);
+  ~GradientSync();
+  GradientSync(const GradientSync&) = delete;
+  GradientSync& operator=(const GradientSync&) = delete;
+
+  // Call between the forward pass and backward(), and finish_backward() after it: every parameter's
+  // .grad then holds the mean over ranks (a parameter that got no gradient counts as zero). A backward
+  // that was not prepared for leaves the local gradients alone.
+  void prepare_for_backward();
+  void finish_backward();
+  size_t buckets() const;
+
+ private:
+  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -32,6 +32,7 @@ DistEnv dist_env(const std::function<const char*(const char*)>& lookup) {
   if (!e.distributed()) return e;
   e.rank = int_var(lookup, "RANK", 0, true, 0, e.world_size - 1);
   e.local_rank = int_var(lookup, "LOCAL_RANK", e.rank, false, 0, e.world_size - 1);
+  e.local_world_size = int_var(lookup, "LOCAL_WORLD_SIZE", e.world_size, false, 1, e.world_size);
   if (const char* addr = lookup("MASTER_ADDR"); addr && *addr) e.master_addr = addr;
   e.master_port = int_var(lookup, "MASTER_PORT", 29500, false, 1, 65535);
   return e;

@@ -1,6 +1,7 @@
 // Where this process sits in a data-parallel job, read the way torchrun, Slurm wrappers and plain shell
-// loops pass it: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT. Without WORLD_SIZE (or with 1)
-// the process trains alone.
+// loops pass it: RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT. Without WORLD_SIZE (or with 1)
+// the process trains alone. Without LOCAL_RANK / LOCAL_WORLD_SIZE the job is taken to run on one
+// machine (local = global).
 #pragma once
 
 #include <functional>
@@ -12,6 +13,7 @@ struct DistEnv {
   int rank = 0;
   int world_size = 1;
   int local_rank = 0;
+  int local_world_size = 1;  // ranks on this machine, who share its cores (LOCAL_WORLD_SIZE)
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
   bool distributed() const { return world_size > 1; }

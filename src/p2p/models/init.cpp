@@ -4,6 +4,7 @@
 
 #include "p2p/core/error.h"
 #include "p2p/models/spectral_norm.h"
+#include "p2p/models/sync_batch_norm.h"
 
 #include <torch/nn/init.h>
 #include <torch/nn/modules/batchnorm.h>
@@ -60,6 +61,9 @@ void init_weights(torch::nn::Module& net, const std::string& init_type, double i
       // Scales start near 1 so the network starts close to plain standardisation.
       if (bn->weight.defined()) torch::nn::init::normal_(bn->weight, 1.0, init_gain);
       init_bias(bn->bias);
+    } else if (auto* sbn = dynamic_cast<SyncBatchNorm2dImpl*>(m.get())) {
+      torch::nn::init::normal_(sbn->weight, 1.0, init_gain);  // as batch norm, draw for draw
+      init_bias(sbn->bias);
     }
   }
 }

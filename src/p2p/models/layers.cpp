@@ -2,6 +2,7 @@
 #include "p2p/models/layers.h"
 
 #include "p2p/core/error.h"
+#include "p2p/models/sync_batch_norm.h"
 
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/conv.h>
@@ -14,17 +15,20 @@ namespace p2p::detail {
 
 NormKind parse_norm(const std::string& norm) {
   if (norm == "batch") return NormKind::batch;
+  if (norm == "sync_batch") return NormKind::sync_batch;
   if (norm == "instance") return NormKind::instance;
   if (norm == "none") return NormKind::none;
-  fail("--norm: unknown normalisation '" + norm + "' (expected one of batch|instance|none)");
+  fail("--norm: unknown normalisation '" + norm + "' (expected one of batch|sync_batch|instance|none)");
 }
 
 DiscriminatorNorm parse_norm_D(const NetConfig& cfg) {
   if (cfg.norm_D.empty()) return {parse_norm(cfg.norm), false};
   if (cfg.norm_D == "spectral") return {NormKind::none, true};
-  if (cfg.norm_D == "batch" || cfg.norm_D == "instance" || cfg.norm_D == "none") return {parse_norm(cfg.norm_D), false};
+  if (cfg.norm_D == "batch" || cfg.norm_D == "sync_batch" || cfg.norm_D == "instance" || cfg.norm_D == "none") {
+    return {parse_norm(cfg.norm_D), false};
+  }
   fail("--norm_D: unknown discriminator normalisation '" + cfg.norm_D +
-       "' (expected one of batch|instance|none|spectral, or leave it empty to follow --norm)");
+       "' (expected one of batch|sync_batch|instance|none|spectral, or leave it empty to follow --norm)");
 }
 
 void push_norm(torch::nn::Sequential& seq, NormKind kind, int64_t channels) {
@@ -32,6 +36,9 @@ void push_norm(torch::nn::Sequential& seq, NormKind kind, int64_t channels) {
     case NormKind::batch:
       seq->push_back(torch::nn::BatchNorm2d(
           torch::nn::BatchNorm2dOptions(channels).affine(true).track_running_stats(true)));
+      break;
+    case NormKind::sync_batch:
+      seq->push_back(SyncBatchNorm2d(channels));  // the same parameters and buffers as BatchNorm2d
       break;
     case NormKind::instance:
       // Not affine and no running statistics: every image is normalised by its own statistics.

@@ -18,7 +18,7 @@
 
 namespace p2p::detail {
 
-enum class NormKind { batch, instance, none };
+enum class NormKind { batch, sync_batch, instance, none };
 
 // Parses cfg.norm; unknown names throw p2p::Error naming --norm.
 NormKind parse_norm(const std::string& norm);
@@ -32,10 +32,10 @@ struct DiscriminatorNorm {
 // Unknown norm_D names throw p2p::Error naming --norm_D.
 DiscriminatorNorm parse_norm_D(const NetConfig& cfg);
 
-// Convolutions followed by batch norm carry no bias (the norm's shift replaces it). The reference also
+// Convolutions followed by batch norm (sync or not) carry no bias (the norm's shift replaces it). The reference also
 // drops the bias for norm "none"; we keep it there, because with no norm after the conv nothing else
 // could supply the shift. Instance norm here is not affine, so its convs keep their bias too.
-inline bool conv_has_bias(NormKind kind) { return kind != NormKind::batch; }
+inline bool conv_has_bias(NormKind kind) { return kind != NormKind::batch && kind != NormKind::sync_batch; }
 
 // Appends the normalisation layer for `channels` (an Identity for "none", so indices stay the same).
 void push_norm(torch::nn::Sequential& seq, NormKind kind, int64_t channels);

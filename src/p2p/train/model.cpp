@@ -153,7 +153,9 @@ void Pix2PixModel::backward_D(const at::Tensor& A, const at::Tensor& B, const at
     out.set("D_gp", gp.item<double>());
     loss = loss + gp;
   }
+  if (hooks_.before_D) hooks_.before_D();
   loss.backward();
+  if (hooks_.after_D) hooks_.after_D();
   clip(*opt_D_, train_.clip_grad_D);
   opt_D_->step();
   out.set("D_real", loss_real.item<double>());
@@ -176,7 +178,9 @@ void Pix2PixModel::backward_G(const at::Tensor& A, const at::Tensor& B, const at
   }
   StepLosses terms;
   at::Tensor loss = objective_->total(in, terms, iteration_);
+  if (hooks_.before_G) hooks_.before_G();
   loss.backward();
+  if (hooks_.after_G) hooks_.after_G();
   clip(*opt_G_, train_.clip_grad_G);
   opt_G_->step();
   out.set("G_total", loss.item<double>());

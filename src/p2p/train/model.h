@@ -15,6 +15,7 @@
 #include <c10/core/Device.h>
 #include <torch/optim/adam.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -44,6 +45,13 @@ class Pix2PixModel {
   // iteration % d_steps_per_g == 0. Throws NonFiniteLoss naming the loss before any optimizer steps on a
   // non-finite value, and p2p::Error when the batch's size does not suit G.
   StepLosses optimize(const Batch& batch);
+
+  // Called around backward() of each D and G step, before the optimizer steps (data parallelism
+  // averages the gradients over ranks there). Empty: nothing.
+  struct BackwardHooks {
+    std::function<void()> before_D, after_D, before_G, after_G;
+  };
+  void set_backward_hooks(BackwardHooks hooks) { hooks_ = std::move(hooks); }
 
   void set_learning_rates(double lr_G, double lr_D);
   void set_epoch(int64_t epoch) { objective_->set_epoch(epoch); }
@@ -79,6 +87,7 @@ class Pix2PixModel {
   ImagePool pool_;
   std::unique_ptr<torch::optim::Adam> opt_G_;
   std::unique_ptr<torch::optim::Adam> opt_D_;
+  BackwardHooks hooks_;
   int64_t iteration_ = 0;
 };
 

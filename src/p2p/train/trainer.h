@@ -3,6 +3,7 @@
 #pragma once
 
 #include "p2p/core/config.h"
+#include "p2p/dist/env.h"
 
 #include <c10/core/Device.h>
 #include <nlohmann/json.hpp>
@@ -29,7 +30,9 @@ struct TrainResult {
 // schedule gives it (the reference's --epoch_count); --continue_train resumes where the checkpoint ends.
 // Throws p2p::Error for bad data/options or a run folder in use, Diverged when a loss or the model
 // state goes NaN/Inf (the last good checkpoint stays on disk; no non-finite state is ever written).
+// `dist`: this process's place in a data-parallel job (data_parallel.h); the default trains alone. In a
+// job, rank 0 alone writes the run folder and validates; every rank must be given the same options.
 TrainResult train(const NetConfig& net, DataConfig data, const TrainConfig& cfg, const c10::Device& device,
-                  const nlohmann::json& resolved, std::ostream& log);
+                  const nlohmann::json& resolved, std::ostream& log, const DistEnv& dist = {});
 
 }  // namespace p2p

@@ -5,6 +5,7 @@
 #include "p2p/core/runtime.h"
 #include "p2p/data/normalization.h"
 #include "p2p/io/image.h"
+#include "p2p/models/sync_batch_norm.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -74,6 +75,7 @@ ValResult validate(Pix2PixModel& model, const PairedDataset& val, const DataConf
   ValResult result;
   if (val.size() == 0) return result;
   const auto t0 = std::chrono::steady_clock::now();
+  const LocalBatchStatistics local;  // one rank validates alone: sync batch norm must not wait for peers
   Network& G = model.generator();
   std::vector<std::pair<std::string, ImageMetrics>> per_image;
   bool stopped = false;

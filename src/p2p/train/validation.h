@@ -1,5 +1,6 @@
 // Validation during training: the generator in the paper's test mode (dropout on, batch statistics) on
-// the validation pairs, mean metrics and sample triplets. It leaves training untouched: G's buffers
+// the validation pairs, mean metrics and sample triplets. Batch statistics are this process's own, also
+// under --norm sync_batch (rank 0 validates alone in a data-parallel job). It leaves training untouched: G's buffers
 // (BatchNorm running statistics) and the random state are put back afterwards, so a run with
 // validation takes exactly the steps of a run without it.
 #pragma once

@@ -1,0 +1,173 @@
+// Saving, resuming and guarding the training state (see run.h).
+#include "p2p/core/error.h"
+#include "p2p/train/run.h"
+
+#include <fstream>
+
+namespace p2p::detail {
+
+namespace {
+
+// Keeps history lines of epochs before `first_epoch` (dropping those a resumed run will redo).
+void truncate_history(const std::string& path, int64_t first_epoch) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    try {
+      if (nlohmann::json::parse(line).value("epoch", int64_t{0}) < first_epoch) kept += line + "\n";
+    } catch (const std::exception&) {
+      // A line cut by a kill mid-write: drop it.
+    }
+  }
+  write_text_atomically(path, kept);
+}
+
+// A mid-epoch checkpoint counts batches of its own run's world size; a resume with another world size
+// skips the batches that cover as many samples (rounded down, so none is skipped unseen).
+int64_t batches_to_skip(const CheckpointMeta& meta, int batch_size, int world_size, std::ostream& log) {
+  int64_t saved_world = 1;
+  try {
+    const nlohmann::json config = nlohmann::json::parse(meta.config_json.empty() ? "{}" : meta.config_json);
+    if (config.contains("distributed")) saved_world = config["distributed"].value("world_size", int64_t{1});
+  } catch (const std::exception&) {
+    saved_world = 1;
+  }
+  if (saved_world == world_size) return meta.epoch_iter;
+  const int64_t samples = meta.epoch_iter * batch_size * saved_world;
+  const int64_t skip = samples / (static_cast<int64_t>(batch_size) * world_size);
+  log << "note: the checkpoint was saved by " << saved_world << " rank(s) " << meta.epoch_iter << " batches into epoch "
+      << meta.epoch << " (" << samples << " samples); with " << world_size << " rank(s) the epoch resumes after " << skip
+      << " batches (" << skip * batch_size * world_size << " samples)\n";
+  return skip;
+}
+
+}  // namespace
+
+bool Run::resume() {
+  if (describe_checkpoints(run_dir_.string()) == "no checkpoints") {
+    fail("--continue_train: " + run_dir_.string() + " has no checkpoint yet (its first run stopped before one "
+         "was saved); start it again without --continue_train");
+  }
+  const std::string from = existing_checkpoint(run_dir_.string(), cfg_.epoch, /*reference=*/false);
+  const CheckpointMeta meta = load_checkpoint(from, state_, /*resume=*/true);
+  schedule_.load_state(meta.scheduler_json.empty() ? nlohmann::json() : nlohmann::json::parse(meta.scheduler_json));
+  if (meta.best_epoch > 0 && meta.best_metric == best_.metric) {
+    best_.value = meta.best_value;
+    best_.epoch = meta.best_epoch;
+  }
+  model_->set_iteration(meta.total_iters);
+  saved_epoch_ = meta.epoch;
+  saved_iters_ = meta.total_iters;
+  result_.last_epoch = meta.epoch;
+  result_.total_iters = meta.total_iters;
+  result_.best_epoch = best_.epoch;
+  result_.saved = true;
+  if (writer()) make_best_consistent(from, meta);
+  if (meta.epoch_iter > 0) {
+    first_epoch_ = meta.epoch;
+    skip_batches_ = batches_to_skip(meta, cfg_.batch_size, world_size(), log_);
+    if (!meta.extra_json.empty()) sums_ = LossSums::from_json(nlohmann::json::parse(meta.extra_json));
+  } else {
+    first_epoch_ = meta.epoch + 1;
+  }
+  if (first_epoch_ > last_epoch_) {
+    log_ << run_dir_.string() << " has finished: " << fs::path(from).filename().string() << " ends epoch "
+         << meta.epoch << " and the schedule has " << last_epoch_ << " epochs (--n_epochs " << cfg_.n_epochs
+         << " + --n_epochs_decay " << cfg_.n_epochs_decay << "). Nothing to train; to train longer, resume with "
+         << "more epochs, e.g. --n_epochs_decay " << cfg_.n_epochs_decay + std::max<int64_t>(meta.epoch - last_epoch_ + 10, 10)
+         << "\n";
+    result_.already_finished = true;
+    return false;
+  }
+  if (cfg_.epoch_count != 1 && cfg_.epoch_count != first_epoch_) {
+    log_ << "note: --epoch_count " << cfg_.epoch_count << " is not used: " << fs::path(from).filename().string()
+         << " continues the run at epoch " << first_epoch_ << "\n";
+  }
+  if (writer()) truncate_history(history_, first_epoch_);
+  log_ << "resuming " << run_dir_.string() << " from " << from << " at epoch " << first_epoch_
+       << (skip_batches_ ? " (batch " + std::to_string(skip_batches_ + 1) + ")" : std::string()) << "\n";
+  return true;
+}
+
+void Run::start_fresh() {
+  if (fs::exists(latest_)) {
+    fail("run folder " + run_dir_.string() + " already holds checkpoints: pass --continue_train to resume it, "
+         "or choose another --name");
+  }
+  first_epoch_ = cfg_.epoch_count;
+  std::error_code ec;
+  if (writer()) fs::remove(history_, ec);
+}
+
+// A stop between the writes of latest.pt and best.pt leaves best.pt an epoch behind the best one that
+// latest.pt records; when latest.pt *is* that epoch, it is copied into place.
+void Run::make_best_consistent(const std::string& from, const CheckpointMeta& meta) {
+  if (meta.best_epoch <= 0) return;
+  const std::string best = checkpoint_path(run_dir_.string(), "best");
+  int64_t held = -1;
+  if (fs::exists(best)) {
+    try {
+      held = read_checkpoint_meta(best).epoch;
+    } catch (const Error&) {
+      held = -1;  // damaged: replaced below when possible
+    }
+  }
+  if (held == meta.best_epoch) return;
+  if (meta.epoch == meta.best_epoch && meta.epoch_iter == 0) {
+    write_atomically(best, [&](const std::string& tmp) { fs::copy_file(from, tmp, fs::copy_options::overwrite_existing); });
+    log_ << "restored best.pt: " << fs::path(from).filename().string() << " holds the best epoch " << meta.best_epoch
+         << " (" << meta.best_metric << " " << meta.best_value << "), which best.pt had missed\n";
+  } else {
+    log_ << "note: best.pt holds " << (held < 0 ? std::string("no readable epoch") : "epoch " + std::to_string(held))
+         << ", not the best epoch " << meta.best_epoch << " recorded in " << from
+         << "; the next better epoch replaces it\n";
+  }
+}
+std::string Run::kept_checkpoint() const {
+  if (saved_epoch_ < 0) return "no checkpoint had been written yet";
+  return "the last good checkpoint " + latest_ + " (epoch " + std::to_string(saved_epoch_) + ", iteration " +
+         std::to_string(saved_iters_) + ") is kept";
+}
+
+void Run::check_state_finite(int64_t epoch, int64_t batch) {
+  const std::vector<std::string> bad = non_finite_entries(state_);
+  if (bad.empty()) return;
+  throw NonFiniteState("the model state became non-finite by iteration " + std::to_string(model_->iteration()) +
+                       " (epoch " + std::to_string(epoch) + ", batch " + std::to_string(batch) + "): " +
+                       std::to_string(bad.size()) + " tensors hold NaN/Inf, e.g. " + bad.front() + "; " +
+                       kept_checkpoint() + ". Lower --lr or --lambda_L1");
+}
+
+void Run::save(const std::string& path, int64_t epoch, int64_t epoch_iter) {
+  CheckpointMeta m;
+  m.epoch = epoch;
+  m.epoch_iter = epoch_iter;
+  m.total_iters = model_->iteration();
+  if (best_.epoch > 0) {
+    m.best_metric = best_.metric;
+    m.best_value = best_.value;
+    m.best_epoch = best_.epoch;
+  }
+  m.config_json = resolved_.dump();
+  m.scheduler_json = schedule_.state().dump();
+  m.extra_json = epoch_iter > 0 ? sums_.to_json().dump() : std::string();
+  if (!writer()) {  // rank 0 writes; the others only keep track of what it holds
+    if (path == latest_) saved_epoch_ = epoch, saved_iters_ = model_->iteration(), result_.saved = true;
+    return;
+  }
+  try {
+    save_checkpoint(path, state_, m);  // refuses a non-finite state
+  } catch (const NonFiniteState& e) {
+    throw NonFiniteState("the model state became non-finite by iteration " + std::to_string(model_->iteration()) +
+                         " (epoch " + std::to_string(epoch) + "): " + e.what() + "; " + kept_checkpoint() +
+                         ". Lower --lr or --lambda_L1");
+  }
+  if (path == latest_) {
+    saved_epoch_ = epoch;
+    saved_iters_ = model_->iteration();
+    result_.saved = true;
+  }
+}
+}  // namespace p2p::detail
