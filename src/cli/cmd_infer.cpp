@@ -1,13 +1,15 @@
-// `p2p test` and `p2p translate`: run a trained generator. With --name the run's config.json (or the
-// config stored in the checkpoint) gives the architecture and data options, so users need not repeat
-// training flags; flags given on the command line override it. Reference run folders and *.pth files
-// carry no config: their architecture flags must be given (the defaults are pix2pix's).
+// `p2p test`, `p2p translate` and `p2p export`: use a trained generator. With --name the run's
+// config.json (or the config stored in the checkpoint) gives the architecture and data options, so users
+// need not repeat training flags; flags given on the command line override it. A safetensors export
+// carries them too. Reference run folders and *.pth files carry no config: their architecture flags
+// must be given (the defaults are pix2pix's).
 #include "cli/commands.h"
 #include "cli/options.h"
 
 #include "p2p/core/config_json.h"
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
+#include "p2p/deploy/export.h"
 #include "p2p/eval/inference.h"
 #include "p2p/io/checkpoint.h"
 #include "p2p/models/networks.h"
@@ -55,7 +57,9 @@ LoadedModel load_generator(const CLI::App& cmd, const NetConfig& typed, const Mo
     m.weights = existing_checkpoint(run_dir, epoch, /*reference=*/true);
     m.config = read_run_config(run_dir);
   }
-  const StateDict file = read_state_dict(m.weights);  // read once: checkpoints can be large
+  nlohmann::json exported;  // the options a safetensors export carries
+  const StateDict file = read_generator_weights(m.weights, exported);  // read once: checkpoints can be large
+  if (m.config.is_null() && !exported.is_null()) m.config = exported;
   nlohmann::json checkpoint_epoch;
   if (is_p2p_checkpoint(file)) {
     const CheckpointMeta meta = checkpoint_meta(file, m.weights);
@@ -181,6 +185,26 @@ void register_translate(CLI::App& app) {
     if (!r.failed.empty()) std::cout << " (" << r.failed.size() << " failed, listed above)";
     std::cout << "\n";
     if (!r.failed.empty()) exit_status() = 1;
+  });
+}
+
+void register_export(CLI::App& app) {
+  auto* cmd = app.add_subcommand("export", "write a trained generator for use elsewhere (safetensors with its options)");
+  auto net = std::make_shared<NetConfig>();
+  auto ref = std::make_shared<ModelRef>();
+  auto test = std::make_shared<TestConfig>();
+  auto format = std::make_shared<std::string>("safetensors");
+  auto out = std::make_shared<std::string>();
+  add_generator_options(*cmd, *net);
+  add_model_ref_options(*cmd, *ref, /*allow_weights=*/true);
+  add_export_options(*cmd, *format, *out, test->epoch);
+  cmd->callback([=] {
+    LoadedModel m = load_generator(*cmd, *net, *ref, test->epoch);
+    nlohmann::json config = {{"net", to_json(m.net)}};
+    if (m.config.is_object() && m.config.contains("data")) config["data"] = m.config["data"];
+    export_generator_safetensors(*out, *m.G, config, m.weights);
+    std::cout << "exported G (" << m.net.netG << ", " << count_parameters(*m.G) << " parameters) from " << m.weights
+              << " -> " << *out << "\n";
   });
 }
 

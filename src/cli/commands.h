@@ -17,6 +17,7 @@ void register_report(CLI::App& app);
 void register_compare(CLI::App& app);
 void register_sweep(CLI::App& app);
 void register_launch(CLI::App& app);
+void register_export(CLI::App& app);
 
 // Exit status of a run whose work ended early but cleanly (e.g. stopped by a signal).
 int& exit_status();

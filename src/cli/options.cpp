@@ -146,7 +146,7 @@ void add_model_ref_options(CLI::App& app, ModelRef& c, bool allow_weights) {
       ->check(run_name());
   opt(app, "--checkpoints_dir", c.checkpoints_dir, "where run folders live");
   if (allow_weights) {
-    app.add_option("--weights", c.weights, "generator weights: a pix2pix.cpp checkpoint or a reference *_net_G.pth")
+    app.add_option("--weights", c.weights, "generator weights: a pix2pix.cpp checkpoint, a reference *_net_G.pth or a p2p export .safetensors")
         ->check(CLI::ExistingFile);
   }
 }
@@ -294,6 +294,13 @@ void add_runtime_options(CLI::App& app, RuntimeOptions& c) {
   opt(app, "--device,--gpu_ids", c.device, "auto, cpu, cuda, cuda:N, or GPU ids as in the reference (-1 = CPU)");
   opt(app, "--torch_threads", c.torch_threads, "compute threads (0 = one per core)")->check(non_negative_int());
   opt(app, "--blas_threads", c.blas_threads, "OpenBLAS threads (1 avoids oversubscription)")->check(positive_int());
+}
+
+void add_export_options(CLI::App& app, std::string& format, std::string& out, std::string& epoch) {
+  opt(app, "--format", format, "safetensors: G's weights, its architecture options and input mapping in the header")
+      ->check(CLI::IsMember({"safetensors"}));
+  app.add_option("--out", out, "file to write")->required();
+  opt(app, "--epoch", epoch, "checkpoint of the run to export: latest, best or an epoch number");
 }
 
 void add_launch_options(CLI::App& app, LaunchOptions& c) {

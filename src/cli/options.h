@@ -59,6 +59,8 @@ void add_test_options(CLI::App& app, TestConfig& c);
 // `test` and `translate`: --epoch, --eval, --seed.
 void add_inference_options(CLI::App& app, TestConfig& c);
 void add_runtime_options(CLI::App& app, RuntimeOptions& c);
+// `export`: --format, --out, --epoch.
+void add_export_options(CLI::App& app, std::string& format, std::string& out, std::string& epoch);
 // `launch`: --nproc, --nnodes, --node_rank, --master_addr, --master_port, --grace.
 void add_launch_options(CLI::App& app, LaunchOptions& c);
 // --model (pix2pix only); with `display`, also the reference's display-only flags.

@@ -1,0 +1,108 @@
+// Tests for io/safetensors: a round trip keeps names, order, dtypes, shapes, values and metadata, the
+// bytes follow the format (length, JSON header padded to 8 bytes, data offsets), and damaged files are
+// refused with a message naming the file and what is wrong. (That Python reads our files:
+// tests/deploy.)
+#include "p2p/io/safetensors.h"
+#include "testutil/testutil.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+
+namespace p2p {
+namespace {
+
+std::string bytes_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A file with the given header text and data bytes.
+std::string raw_file(const std::string& dir, const std::string& header, const std::string& data) {
+  const std::string path = dir + "/raw.safetensors";
+  std::ofstream out(path, std::ios::binary);
+  uint64_t n = header.size();
+  for (int i = 0; i < 8; ++i) out.put(static_cast<char>((n >> (8 * i)) & 0xff));
+  out << header << data;
+  return path;
+}
+
+TEST(Safetensors, RoundTripKeepsEverything) {
+  const std::string dir = test::scratch_dir("safetensors_roundtrip");
+  Safetensors f;
+  f.tensors = {{"b.weight", at::randn({3, 2, 4, 4})},
+               {"a.bias", at::arange(5, at::kDouble)},
+               {"steps", at::tensor({7, -3}, at::kLong)},
+               {"half", at::randn({6}).to(at::kHalf)},
+               {"flags", at::tensor({1, 0, 1}, at::kInt).to(at::kBool)},
+               {"scalar", at::full({}, 2.5f)},
+               {"strided", at::randn({4, 6}).t()}};  // written contiguous
+  f.metadata = {{"format", "test"}, {"note", "é ünïcode"}};
+  write_safetensors(dir + "/x.safetensors", f);
+  EXPECT_TRUE(is_safetensors_file(dir + "/x.safetensors"));
+  const Safetensors g = read_safetensors(dir + "/x.safetensors");
+  ASSERT_EQ(g.tensors.size(), f.tensors.size());
+  for (size_t i = 0; i < f.tensors.size(); ++i) {
+    EXPECT_EQ(g.tensors[i].first, f.tensors[i].first);  // file order = written order
+    EXPECT_EQ(g.tensors[i].second.scalar_type(), f.tensors[i].second.scalar_type()) << f.tensors[i].first;
+    EXPECT_TRUE(at::equal(g.tensors[i].second, f.tensors[i].second)) << f.tensors[i].first;
+  }
+  EXPECT_EQ(g.metadata, f.metadata);
+
+  // The layout itself: header length, JSON padded to a multiple of 8, offsets that tile the data.
+  const std::string raw = bytes_of(dir + "/x.safetensors");
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(raw[i]);
+  EXPECT_EQ((8 + n) % 8, 0u);
+  const nlohmann::json header = nlohmann::json::parse(raw.substr(8, n));
+  EXPECT_EQ(header["b.weight"]["dtype"], "F32");
+  EXPECT_EQ(header["b.weight"]["shape"], nlohmann::json({3, 2, 4, 4}));
+  EXPECT_EQ(header["b.weight"]["data_offsets"], nlohmann::json({0, 3 * 2 * 4 * 4 * 4}));
+  EXPECT_EQ(header["a.bias"]["dtype"], "F64");
+  EXPECT_EQ(header["half"]["dtype"], "F16");
+  EXPECT_EQ(header["__metadata__"]["note"], "é ünïcode");
+  EXPECT_EQ(raw.size() - 8 - n, header["strided"]["data_offsets"][1].get<uint64_t>());
+}
+
+TEST(Safetensors, DamagedFilesAreRefusedWithTheReason) {
+  const std::string dir = test::scratch_dir("safetensors_bad");
+  auto error = [&](const std::string& header, const std::string& data) {
+    const std::string path = raw_file(dir, header, data);
+    return test::error_of([&] { read_safetensors(path); });
+  };
+  const std::string eight(8, '\0');
+  EXPECT_NE(error("{not json", "").find("not JSON"), std::string::npos);
+  EXPECT_NE(error(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,12]}})", eight).find("tensor 'w'"),
+            std::string::npos);  // 12 bytes promised, 8 there
+  EXPECT_NE(error(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", eight).find("do not hold its shape"),
+            std::string::npos);
+  EXPECT_NE(error(R"({"w":{"dtype":"C64","shape":[1],"data_offsets":[0,8]}})", eight).find("dtype C64"),
+            std::string::npos);
+  EXPECT_NE(error(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                  eight)
+                .find("overlap"),
+            std::string::npos);
+  EXPECT_NE(error(R"({"w":{"dtype":"F32","shape":[1]}})", eight).find("needs dtype, shape and data_offsets"),
+            std::string::npos);
+  {
+    std::ofstream out(dir + "/short.safetensors", std::ios::binary);
+    out << "\x10\x00";
+  }
+  EXPECT_NE(test::error_of([&] { read_safetensors(dir + "/short.safetensors"); }).find("short.safetensors"),
+            std::string::npos);
+  EXPECT_FALSE(is_safetensors_file(dir + "/short.safetensors"));
+  const std::string huge = raw_file(dir, "{}", "");
+  {
+    std::fstream f(huge, std::ios::binary | std::ios::in | std::ios::out);
+    f.put('\xff');  // header length 255 > file
+  }
+  EXPECT_NE(test::error_of([&] { read_safetensors(huge); }).find("does not fit the file"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace p2p
