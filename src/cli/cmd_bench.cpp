@@ -5,7 +5,9 @@
 #include "cli/options.h"
 
 #include "p2p/core/config_json.h"
+#include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
+#include "p2p/models/networks.h"
 #include "p2p/train/model.h"
 
 #include <ATen/ATen.h>
@@ -41,7 +43,7 @@ void register_bench(CLI::App& app) {
   auto rt = std::make_shared<RuntimeOptions>();
   struct Opts {
     int size = 256, batch = 1, steps = 10, warmup = 3;
-    bool inference = false;
+    bool inference = false, eval = false, no_fold = false;
   };
   auto o = std::make_shared<Opts>();
   add_net_options(*cmd, *net);
@@ -51,6 +53,8 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--steps", o->steps, "timed steps")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--warmup", o->warmup, "untimed steps first")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_flag("--inference", o->inference, "time G forward (no grad) instead of training steps");
+  cmd->add_flag("--eval", o->eval, "with --inference: running statistics, no dropout, batch norm folded into the convs");
+  cmd->add_flag("--no_fold", o->no_fold, "with --eval: keep the batch-norm layers (to measure what folding saves)");
   cmd->callback([=] {
     const c10::Device device = setup_runtime(*rt, std::cerr);
     seed_everything(0, false);
@@ -60,6 +64,12 @@ void register_bench(CLI::App& app) {
     batch.B = at::rand({o->batch, net->output_nc, o->size, o->size}) * 2 - 1;
     batch.stems = std::vector<std::string>(o->batch, "random");
     const at::Tensor A = batch.A.to(device);
+    if (o->eval && !o->inference) fail("--eval: only with --inference (a training step uses batch statistics)");
+    int folded = 0;
+    if (o->inference && o->eval) {
+      set_eval_mode(model.generator(), true);
+      if (!o->no_fold) folded = fold_batch_norm(model.generator());
+    }
     std::vector<double> times;
     for (int i = 0; i < o->warmup + o->steps; ++i) {
       const auto t0 = std::chrono::steady_clock::now();
@@ -75,7 +85,8 @@ void register_bench(CLI::App& app) {
     }
     const Stats s = stats(times);
     nlohmann::json out = {{"impl", "pix2pix.cpp"},
-                          {"mode", o->inference ? "inference" : "train_step"},
+                          {"mode", o->inference ? (o->eval ? "inference_eval" : "inference") : "train_step"},
+                          {"folded_batch_norms", folded},
                           {"netG", net->netG},
                           {"netD", net->netD},
                           {"size", o->size},

@@ -142,6 +142,7 @@ void register_test(CLI::App& app) {
     d.phase = test->phase;
     m.G->to(device);
     set_eval_mode(*m.G, test->eval);
+    if (test->eval) fold_batch_norm(*m.G);  // running statistics: norm layers become part of the convs
     seed_everything(test->seed, false);  // the paper's test mode draws dropout masks
     const std::string name = ref->name.empty() ? fs::path(m.weights).stem().string() : ref->name;
     const std::string out = (fs::path(test->results_dir) / name / (test->phase + "_" + test->epoch)).string();
@@ -177,6 +178,7 @@ void register_translate(CLI::App& app) {
     LoadedModel m = load_generator(*cmd, *net, *ref, test->epoch);
     m.G->to(device);
     set_eval_mode(*m.G, test->eval);
+    if (test->eval) fold_batch_norm(*m.G);  // running statistics: norm layers become part of the convs
     seed_everything(test->seed, false);
     // The run's input mapping (SAR dB, --normalize dataset statistics) applies to new inputs too.
     const TranslateReport r = run_translate(*m.G, *input, *output, run_data_config(m), device, std::cerr);

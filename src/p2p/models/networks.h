@@ -57,4 +57,12 @@ int64_t receptive_field(const NetConfig& cfg);
 // mode keeps dropout on and uses batch statistics, so inference calls set_mode(net, /*eval=*/false).
 void set_eval_mode(torch::nn::Module& net, bool eval);
 
+// For inference with running statistics (--eval): folds every BatchNorm2d that directly follows a
+// convolution (or transposed convolution) in a Sequential into that convolution's kernels and bias, and
+// runs an Identity in its place, saving a pass over each activation. The same function to float
+// rounding, in eval mode only: the network must not train or run with batch statistics afterwards, and
+// its state dict no longer matches the checkpoint's (norm layers gone, folded biases outside it).
+// Returns how many were folded.
+int fold_batch_norm(torch::nn::Module& net);
+
 }  // namespace p2p
