@@ -8,17 +8,9 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 namespace p2p {
 namespace {
-
-std::string bytes_of(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 TEST(CliDeploy, ExportedRunTranslatesLikeTheRun) {
   const std::string root = test::write_ab_dataset(test::scratch_dir("cli_export_data"), 4, 0);
@@ -41,7 +33,7 @@ TEST(CliDeploy, ExportedRunTranslatesLikeTheRun) {
   const auto by_file = test::run_p2p("translate --weights '" + dir + "/g.safetensors' --eval --input '" + dir +
                                      "/in' --output '" + dir + "/out_file'");
   ASSERT_EQ(by_file.exit_code, 0) << by_file.output;
-  const std::string a = bytes_of(dir + "/out_run/a.png"), b = bytes_of(dir + "/out_file/a.png");
+  const std::string a = test::read_file(dir + "/out_run/a.png"), b = test::read_file(dir + "/out_file/a.png");
   EXPECT_FALSE(a.empty());
   EXPECT_EQ(a, b);
 
@@ -51,7 +43,7 @@ TEST(CliDeploy, ExportedRunTranslatesLikeTheRun) {
   const auto again = test::run_p2p("translate --weights '" + dir + "/g2.safetensors' --eval --input '" + dir +
                                    "/in' --output '" + dir + "/out_file2'");
   ASSERT_EQ(again.exit_code, 0) << again.output;
-  EXPECT_EQ(bytes_of(dir + "/out_file2/a.png"), a);
+  EXPECT_EQ(test::read_file(dir + "/out_file2/a.png"), a);
 
   const auto bad = test::run_p2p("export --name run --checkpoints_dir '" + ck + "' --format onnx --out x");
   EXPECT_NE(bad.exit_code, 0);

@@ -5,6 +5,7 @@
 
 #include "p2p/core/config.h"
 #include "p2p/data/dataset.h"
+#include "p2p/train/model.h"
 
 #include <ATen/ATen.h>
 
@@ -56,6 +57,15 @@ inline Batch variant_batch(int rank = -1) {
     b.stems = {std::to_string(2 * rank), std::to_string(2 * rank + 1)};
   }
   return b;
+}
+
+// What the tests compare: G's parameters and buffers, then D's parameters, as copies.
+inline std::vector<at::Tensor> model_state(Pix2PixModel& model) {
+  std::vector<at::Tensor> state;
+  for (const auto& t : model.generator().parameters()) state.push_back(t.detach().clone());
+  for (const auto& t : model.generator().buffers()) state.push_back(t.clone());
+  for (const auto& t : model.discriminator()->parameters()) state.push_back(t.detach().clone());
+  return state;
 }
 
 }  // namespace p2p::testing

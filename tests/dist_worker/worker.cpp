@@ -35,11 +35,7 @@ int main(int argc, char** argv) {
       dp.attach(model, train.seed);
       const p2p::Batch batch = p2p::testing::variant_batch(env.rank);
       for (int s = 0; s < p2p::testing::kSteps; ++s) model.optimize(batch);
-      std::vector<at::Tensor> state;
-      for (const auto& t : model.generator().parameters()) state.push_back(t.detach().clone());
-      for (const auto& t : model.generator().buffers()) state.push_back(t.clone());
-      for (const auto& t : model.discriminator()->parameters()) state.push_back(t.detach().clone());
-      torch::save(state, std::string(argv[3]) + "/rank" + std::to_string(env.rank) + ".pt");
+      torch::save(p2p::testing::model_state(model), std::string(argv[3]) + "/rank" + std::to_string(env.rank) + ".pt");
       std::printf("rank %d trained %d steps\n", env.rank, p2p::testing::kSteps);
       return 0;
     }

@@ -10,17 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
-#include <sstream>
 
 namespace p2p {
 namespace {
-
-std::string bytes_of(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // A file with the given header text and data bytes.
 std::string raw_file(const std::string& dir, const std::string& header, const std::string& data) {
@@ -55,7 +47,7 @@ TEST(Safetensors, RoundTripKeepsEverything) {
   EXPECT_EQ(g.metadata, f.metadata);
 
   // The layout itself: header length, JSON padded to a multiple of 8, offsets that tile the data.
-  const std::string raw = bytes_of(dir + "/x.safetensors");
+  const std::string raw = test::read_file(dir + "/x.safetensors");
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(raw[i]);
   EXPECT_EQ((8 + n) % 8, 0u);

@@ -39,33 +39,20 @@ std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> two_ranks(const std:
   return {load_rank(dir, 0), load_rank(dir, 1)};
 }
 
-std::vector<at::Tensor> single_process(const std::string& variant) {
+// One process after `steps` steps on the whole batch (0: the initial state every rank starts from).
+std::vector<at::Tensor> one_process(const std::string& variant, int steps) {
   NetConfig net;
   TrainConfig train;
   testing::variant_config(variant, net, train);
   seed_everything(train.seed, false);
   Pix2PixModel model(net, train, c10::Device(c10::kCPU));
   const Batch batch = testing::variant_batch();
-  for (int s = 0; s < testing::kSteps; ++s) model.optimize(batch);
-  std::vector<at::Tensor> state;
-  for (const auto& t : model.generator().parameters()) state.push_back(t.detach().clone());
-  for (const auto& t : model.generator().buffers()) state.push_back(t.clone());
-  for (const auto& t : model.discriminator()->parameters()) state.push_back(t.detach().clone());
-  return state;
+  for (int s = 0; s < steps; ++s) model.optimize(batch);
+  return testing::model_state(model);
 }
 
-std::vector<at::Tensor> initial_state(const std::string& variant) {
-  NetConfig net;
-  TrainConfig train;
-  testing::variant_config(variant, net, train);
-  seed_everything(train.seed, false);
-  Pix2PixModel model(net, train, c10::Device(c10::kCPU));
-  std::vector<at::Tensor> state;
-  for (const auto& t : model.generator().parameters()) state.push_back(t.detach().clone());
-  for (const auto& t : model.generator().buffers()) state.push_back(t.clone());
-  for (const auto& t : model.discriminator()->parameters()) state.push_back(t.detach().clone());
-  return state;
-}
+std::vector<at::Tensor> single_process(const std::string& variant) { return one_process(variant, testing::kSteps); }
+std::vector<at::Tensor> initial_state(const std::string& variant) { return one_process(variant, 0); }
 
 void expect_identical(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
   ASSERT_EQ(a.size(), b.size());

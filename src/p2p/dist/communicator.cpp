@@ -72,13 +72,8 @@ void Communicator::broadcast(std::vector<at::Tensor>& tensors, int root) {
 }
 
 void Communicator::allreduce_mean(std::vector<at::Tensor>& tensors) {
-  collective("all-reduce", env_.rank, [&] {
-    for (auto& t : tensors) {
-      std::vector<at::Tensor> one = {t};
-      impl_->pg->allreduce(one)->wait();
-      t.div_(env_.world_size);
-    }
-  });
+  allreduce_sum(tensors);
+  for (auto& t : tensors) t.div_(env_.world_size);
 }
 
 void Communicator::allreduce_sum(std::vector<at::Tensor>& tensors) {

@@ -21,7 +21,7 @@ using torch::autograd::tensor_list;
 struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
                             const at::Tensor& bias, at::Tensor running_mean, at::Tensor running_var,
-                            double momentum, double eps, bool update_running, StatisticsGroup* group) {
+                            double momentum, double eps, StatisticsGroup* group) {
     const int64_t C = x.size(1);
     const std::vector<int64_t> dims = {0, 2, 3};
     std::vector<at::Tensor> first = {x.sum(dims), at::full({1}, static_cast<double>(x.numel() / C), x.options())};
@@ -34,7 +34,7 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
     const at::Tensor var = second[0] / count;
     const at::Tensor invstd = (var + eps).rsqrt();
     const at::Tensor xhat = centred * invstd.view({1, C, 1, 1});
-    if (update_running) {
+    {
       at::NoGradGuard no_grad;
       running_mean.mul_(1 - momentum).add_(mean, momentum);
       running_var.mul_(1 - momentum).add_(var * (count / std::max(count - 1, 1.0)), momentum);
@@ -58,7 +58,7 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
     if (group) group->allreduce_sum(sums);
     const at::Tensor dx = (dy - (sums[0] / count).view({1, C, 1, 1}) - xhat * (sums[1] / count).view({1, C, 1, 1})) *
                           (invstd * weight).view({1, C, 1, 1});
-    return {dx, sum_dy_xhat, sum_dy, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    return {dx, sum_dy_xhat, sum_dy, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -91,8 +91,7 @@ at::Tensor SyncBatchNorm2dImpl::forward(const at::Tensor& input) {
     num_batches_tracked.add_(1);
   }
   StatisticsGroup* group = local_only ? nullptr : group_.get();
-  return SyncBatchNormFunction::apply(input, weight, bias, running_mean, running_var, kMomentum, kEps,
-                                      /*update_running=*/true, group);
+  return SyncBatchNormFunction::apply(input, weight, bias, running_mean, running_var, kMomentum, kEps, group);
 }
 
 int attach_statistics_group(torch::nn::Module& module, const std::shared_ptr<StatisticsGroup>& group) {

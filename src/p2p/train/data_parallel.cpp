@@ -31,6 +31,11 @@ std::vector<at::Tensor> state_tensors(torch::nn::Module& m) {
   return out;
 }
 
+std::vector<double> to_vector(const at::Tensor& t) {
+  const at::Tensor c = t.contiguous();
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
 }  // namespace
 
 DataParallel::DataParallel(const DistEnv& env, double timeout_seconds)
@@ -86,16 +91,14 @@ std::vector<double> DataParallel::mean(const std::vector<double>& values) {
   if (values.empty()) return values;
   std::vector<at::Tensor> t = {at::tensor(values, at::kDouble)};
   comm_->allreduce_mean(t);
-  const at::Tensor c = t[0].contiguous();
-  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+  return to_vector(t[0]);
 }
 
 std::vector<double> DataParallel::from_rank0(const std::vector<double>& values) {
   if (values.empty()) return values;
   std::vector<at::Tensor> t = {at::tensor(values, at::kDouble)};
   comm_->broadcast(t, 0);
-  const at::Tensor c = t[0].contiguous();
-  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+  return to_vector(t[0]);
 }
 
 void DataParallel::rethrow_as_peer_failure(const std::exception& e) const {
