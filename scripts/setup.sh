@@ -12,12 +12,14 @@ PACKAGES=(
   libopenblas0-pthread    # Debian's libtorch calls BLAS through the system alternative: 5-8x faster convs
   nlohmann-json3-dev libcli11-dev libstb-dev libgtest-dev zlib1g-dev
   libtiff-dev             # TIFF / GeoTIFF bands (uint8, uint16, int16, float32)
+  libgdal-dev gdal-bin    # windowed raster I/O and GeoTIFF georeferencing for tiled translation (gdalinfo in tests)
   libcairo2-dev fonts-dejavu-core   # run-report plots (PNG) and their text
   libgloo-dev             # headers of c10d's Gloo process group (data-parallel training)
   chromium                # headless check of the HTML reports in tests
   python3 python3-torch python3-numpy python3-pil python3-skimage   # reference fixtures and comparisons
   python3-torchvision python3-tifffile                             # VGG and TIFF references in tests
   python3-crc32c python3-protobuf                                  # independent TensorBoard event reader in tests
+  python3-gdal                                                     # GeoTIFF fixtures in tests
 )
 
 if [ "${P2P_SKIP_APT:-0}" != "1" ]; then

@@ -7,14 +7,14 @@
 #include "cli/options.h"
 
 #include "p2p/core/config_json.h"
+#include "p2p/core/console.h"
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
 #include "p2p/deploy/export.h"
+#include "p2p/deploy/generator.h"
 #include "p2p/eval/inference.h"
-#include "p2p/io/checkpoint.h"
 #include "p2p/models/networks.h"
 #include "p2p/report/run_report.h"
-#include "p2p/train/run_folder.h"
 
 #include <filesystem>
 #include <iomanip>
@@ -38,44 +38,27 @@ void apply_typed(Config& target, const Config& typed, const CLI::App& cmd, std::
   }
 }
 
-// The generator, its weights file, and what is known of where it came from.
-struct LoadedModel {
-  NetworkPtr G;
-  NetConfig net;
-  nlohmann::json config;  // the run's options (null for reference files)
-  std::string weights;
-  nlohmann::json provenance;  // run, checkpoint, epoch: written into metrics.json
-};
+// The generator --name/--weights names; the architecture flags typed on the command line win over the
+// run's stored options.
+LoadedGenerator load_from_flags(const CLI::App& cmd, const NetConfig& typed, const ModelRef& ref, const std::string& epoch) {
+  GeneratorSource source;
+  source.weights = ref.weights;
+  if (source.weights.empty() && !ref.name.empty()) source.run_dir = (fs::path(ref.checkpoints_dir) / ref.name).string();
+  source.epoch = epoch;
+  const nlohmann::json values = to_json(typed);
+  nlohmann::json overrides = nlohmann::json::object();
+  for (const char* flag :
+       {"--input_nc", "--output_nc", "--ngf", "--netG", "--norm", "--no_dropout", "--dropout_placement"}) {
+    if (given(cmd, flag)) overrides[flag + 2] = values.at(flag + 2);
+  }
+  return load_generator(source, overrides);
+}
 
-LoadedModel load_generator(const CLI::App& cmd, const NetConfig& typed, const ModelRef& ref, const std::string& epoch) {
-  LoadedModel m;
-  m.weights = ref.weights;
-  std::string run_dir;
-  if (m.weights.empty()) {
-    if (ref.name.empty()) fail("give --name (a run folder under --checkpoints_dir) or --weights FILE");
-    run_dir = (fs::path(ref.checkpoints_dir) / ref.name).string();
-    m.weights = existing_checkpoint(run_dir, epoch, /*reference=*/true);
-    m.config = read_run_config(run_dir);
-  }
-  nlohmann::json exported;  // the options a safetensors export carries
-  const StateDict file = read_generator_weights(m.weights, exported);  // read once: checkpoints can be large
-  if (m.config.is_null() && !exported.is_null()) m.config = exported;
-  nlohmann::json checkpoint_epoch;
-  if (is_p2p_checkpoint(file)) {
-    const CheckpointMeta meta = checkpoint_meta(file, m.weights);
-    if (m.config.is_null() && !meta.config_json.empty()) m.config = nlohmann::json::parse(meta.config_json);
-    checkpoint_epoch = meta.epoch;
-  }
-  if (m.config.contains("net")) update_from_json(m.net, m.config["net"], m.weights);
-  apply_typed(m.net, typed, cmd,
-              {"--input_nc", "--output_nc", "--ngf", "--netG", "--norm", "--no_dropout", "--dropout_placement"},
-              "command line");
-  m.G = make_generator(m.net);
-  load_generator_weights(*m.G, file, m.weights);
-  m.provenance = {{"run", run_dir.empty() ? nlohmann::json() : nlohmann::json(fs::absolute(run_dir).lexically_normal().string())},
-                  {"checkpoint", fs::absolute(m.weights).lexically_normal().string()},
-                  {"epoch", checkpoint_epoch}};
-  return m;
+// run, checkpoint, epoch: written into metrics.json.
+nlohmann::json provenance(const LoadedGenerator& m) {
+  return {{"run", m.run_dir.empty() ? nlohmann::json() : nlohmann::json(fs::absolute(m.run_dir).lexically_normal().string())},
+          {"checkpoint", fs::absolute(m.weights).lexically_normal().string()},
+          {"epoch", m.checkpoint_epoch}};
 }
 
 // A test of a named run is listed on that run's report page (tests.jsonl + report.html). The report is
@@ -100,16 +83,6 @@ std::string mean_line(const ImageMetrics& m) {
   return o.str();
 }
 
-// The data options the run trained with (none for reference files), with the generator's channel counts:
-// test and translate map inputs exactly as training did.
-DataConfig run_data_config(const LoadedModel& m) {
-  DataConfig d;
-  if (m.config.is_object() && m.config.contains("data")) update_from_json(d, m.config["data"], m.weights);
-  d.input_nc = m.net.input_nc;
-  d.output_nc = m.net.output_nc;
-  return d;
-}
-
 }  // namespace
 
 void register_test(CLI::App& app) {
@@ -130,9 +103,9 @@ void register_test(CLI::App& app) {
   cmd->callback([=] {
     apply_reference_options(*cmd, *compat, std::cerr);
     const c10::Device device = setup_runtime(*rt, std::cerr);
-    LoadedModel m = load_generator(*cmd, *net, *ref, test->epoch);
+    LoadedGenerator m = load_from_flags(*cmd, *net, *ref, test->epoch);
     // Data options: the training run's, then whatever was typed.
-    DataConfig d = run_data_config(m);
+    DataConfig d = generator_data_config(m);
     apply_typed(d, *data, *cmd,
                 {"--dataroot", "--dataset_mode", "--folder_names", "--pair_replace", "--direction", "--preprocess",
                  "--load_size", "--crop_size", "--max_dataset_size"},
@@ -140,13 +113,11 @@ void register_test(CLI::App& app) {
     if (d.dataroot.empty()) fail("--dataroot: required (the run's config names none)");
     d.dataroot = fs::absolute(d.dataroot).lexically_normal().string();
     d.phase = test->phase;
-    m.G->to(device);
-    set_eval_mode(*m.G, test->eval);
-    if (test->eval) fold_batch_norm(*m.G);  // running statistics: norm layers become part of the convs
+    prepare_for_inference(m, device, test->eval);
     seed_everything(test->seed, false);  // the paper's test mode draws dropout masks
     const std::string name = ref->name.empty() ? fs::path(m.weights).stem().string() : ref->name;
     const std::string out = (fs::path(test->results_dir) / name / (test->phase + "_" + test->epoch)).string();
-    const TestReport r = run_test(*m.G, d, *test, device, out, m.provenance, std::cerr);
+    const TestReport r = run_test(*m.G, d, *test, device, out, provenance(m), std::cerr);
     std::cout << "scored " << r.scored << " of " << r.available << " pairs";
     if (!r.failed.empty()) std::cout << " (" << r.failed.size() << " failed, listed above)";
     if (r.scored + static_cast<int64_t>(r.failed.size()) < r.available) std::cout << " — pass --num_test 0 for all";
@@ -169,23 +140,32 @@ void register_translate(CLI::App& app) {
   add_model_ref_options(*cmd, *ref, /*allow_weights=*/true);
   add_runtime_options(*cmd, *rt);
   add_reference_options(*cmd, *compat, /*display=*/false);
-  cmd->add_option("--input", *input, "an image file or a folder of images")->required();
-  cmd->add_option("--output", *output, "folder for the translated images (<stem>.png)")->required();
+  auto options = std::make_shared<TranslateOptions>();
+  cmd->add_option("--input", *input, "an image file, a folder of images, or a list file (.txt, one path per line)")
+      ->required();
+  cmd->add_option("--output", *output, "folder for the translated images (<stem>.png; TIFF inputs give <stem>.tif)")
+      ->required();
   add_inference_options(*cmd, *test);
+  add_translate_options(*cmd, *options);
   cmd->callback([=] {
     apply_reference_options(*cmd, *compat, std::cerr);
     const c10::Device device = setup_runtime(*rt, std::cerr);
-    LoadedModel m = load_generator(*cmd, *net, *ref, test->epoch);
-    m.G->to(device);
-    set_eval_mode(*m.G, test->eval);
-    if (test->eval) fold_batch_norm(*m.G);  // running statistics: norm layers become part of the convs
+    LoadedGenerator m = load_from_flags(*cmd, *net, *ref, test->epoch);
+    prepare_for_inference(m, device, test->eval);
     seed_everything(test->seed, false);
     // The run's input mapping (SAR dB, --normalize dataset statistics) applies to new inputs too.
-    const TranslateReport r = run_translate(*m.G, *input, *output, run_data_config(m), device, std::cerr);
-    std::cout << "translated " << r.written << " of " << r.written + static_cast<int64_t>(r.failed.size())
-              << " images -> " << *output;
-    if (!r.failed.empty()) std::cout << " (" << r.failed.size() << " failed, listed above)";
-    std::cout << "\n";
+    TranslateOptions o = *options;
+    o.progress = stderr_is_terminal();
+    const TranslateReport r = run_translate(*m.G, *input, *output, generator_data_config(m), device, std::cerr, o);
+    const int64_t total = r.written + r.skipped + static_cast<int64_t>(r.failed.size());
+    std::cout << "translated " << r.written << " of " << total << " images -> " << *output;
+    if (r.skipped > 0) std::cout << ", " << r.skipped << " skipped (output exists, --resume)";
+    if (!r.failed.empty()) {
+      std::cout << ", " << r.failed.size() << " failed:\n";
+      for (const auto& [file, why] : r.failed) std::cout << "  " << file << ": " << why << "\n";
+    } else {
+      std::cout << "\n";
+    }
     if (!r.failed.empty()) exit_status() = 1;
   });
 }
@@ -201,7 +181,7 @@ void register_export(CLI::App& app) {
   add_model_ref_options(*cmd, *ref, /*allow_weights=*/true);
   add_export_options(*cmd, *format, *out, test->epoch);
   cmd->callback([=] {
-    LoadedModel m = load_generator(*cmd, *net, *ref, test->epoch);
+    LoadedGenerator m = load_from_flags(*cmd, *net, *ref, test->epoch);
     nlohmann::json config = {{"net", to_json(m.net)}};
     if (m.config.is_object() && m.config.contains("data")) config["data"] = m.config["data"];
     export_generator_safetensors(*out, *m.G, config, m.weights);

@@ -3,10 +3,12 @@
 // words (never a 309-digit number).
 #include "cli/options.h"
 
+#include "p2p/core/blas_calibration.h"
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
 #include "p2p/train/run_folder.h"
 
+#include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
 #include <algorithm>
@@ -59,6 +61,7 @@ CLI::Validator integer_in(long long lo, long long hi, const std::string& what, c
 constexpr long long kIntMax = 2147483647, kInt64Max = 9223372036854775807LL;
 CLI::Validator positive_int() { return integer_in(1, kIntMax, "a whole number >= 1", "POSITIVE"); }
 CLI::Validator non_negative_int() { return integer_in(0, kIntMax, "a whole number >= 0", "NONNEGATIVE"); }
+CLI::Validator positive_int64() { return integer_in(1, kInt64Max, "a whole number >= 1", "POSITIVE"); }
 CLI::Validator non_negative_int64() { return integer_in(0, kInt64Max, "a whole number >= 0", "NONNEGATIVE"); }
 
 CLI::Validator run_name() {
@@ -290,10 +293,22 @@ void add_inference_options(CLI::App& app, TestConfig& c) {
       ->check(non_negative_int64());
 }
 
+void add_translate_options(CLI::App& app, TranslateOptions& c) {
+  opt(app, "--tile", c.tiles.tile,
+      "translate in tiles of this size, blended (0: whole image; images over 4096x4096 are tiled at 1024)")
+      ->check(non_negative_int64());
+  opt(app, "--overlap", c.tiles.overlap, "pixels neighbouring tiles share, blended with a smooth window")
+      ->check(non_negative_int64());
+  opt(app, "--tile_batch", c.tiles.tile_batch, "tiles per forward pass")->check(positive_int64());
+  app.add_flag("--resume", c.resume, "skip inputs whose output already exists (outputs are written atomically)");
+}
+
 void add_runtime_options(CLI::App& app, RuntimeOptions& c) {
   opt(app, "--device,--gpu_ids", c.device, "auto, cpu, cuda, cuda:N, or GPU ids as in the reference (-1 = CPU)");
   opt(app, "--torch_threads", c.torch_threads, "compute threads (0 = one per core)")->check(non_negative_int());
-  opt(app, "--blas_threads", c.blas_threads, "OpenBLAS threads (1 avoids oversubscription)")->check(positive_int());
+  opt(app, "--blas_threads", c.blas_threads,
+      "OpenBLAS threads (0: the faster of 1 and --torch_threads, measured once on this machine and cached)")
+      ->check(non_negative_int());
 }
 
 void add_export_options(CLI::App& app, std::string& format, std::string& out, std::string& epoch) {
@@ -376,7 +391,18 @@ int capped_threads(const std::string& flag, int value, int most, std::ostream& n
 
 c10::Device setup_runtime(const RuntimeOptions& r, std::ostream& note) {
   configure_threads(capped_threads("--torch_threads", r.torch_threads, cores(), note));
-  set_blas_threads(capped_threads("--blas_threads", r.blas_threads, cores(), note));
+  if (r.blas_threads == 0) {
+    const std::string cache = default_blas_cache_file();
+    const BlasChoice c = calibrate_blas_threads(at::get_num_threads(), cache);
+    if (!c.cached && c.seconds_one > 0) {
+      note << "note: BLAS threads " << c.threads << " (measured on this machine: " << c.seconds_one << " s with 1, "
+           << c.seconds_many << " s with " << at::get_num_threads() << "; cached in " << (cache.empty() ? "nothing" : cache)
+           << ")\n";
+    }
+    set_blas_threads(c.threads);
+  } else {
+    set_blas_threads(capped_threads("--blas_threads", r.blas_threads, cores(), note));
+  }
   if (r.device == "auto") {
     return torch::cuda::is_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
   }

@@ -7,6 +7,7 @@
 
 #include "p2p/core/config.h"
 #include "p2p/dist/launcher.h"
+#include "p2p/eval/inference.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -19,7 +20,7 @@ namespace p2p::cli {
 struct RuntimeOptions {
   std::string device = "auto";  // auto | cpu | cuda[:N] | reference-style GPU ids (-1 = CPU)
   int torch_threads = 0;        // 0 = one per core
-  int blas_threads = 1;         // OpenBLAS threads; 1 avoids oversubscription with torch's own threads
+  int blas_threads = 0;         // OpenBLAS threads; 0 = measured once per machine (blas_calibration.h)
 };
 
 // Which trained model to use for inference: a run folder (--name, --checkpoints_dir) or a file.
@@ -59,6 +60,8 @@ void add_test_options(CLI::App& app, TestConfig& c);
 // `test` and `translate`: --epoch, --eval, --seed.
 void add_inference_options(CLI::App& app, TestConfig& c);
 void add_runtime_options(CLI::App& app, RuntimeOptions& c);
+// `translate`: --tile, --overlap, --tile_batch, --resume.
+void add_translate_options(CLI::App& app, TranslateOptions& c);
 // `export`: --format, --out, --epoch.
 void add_export_options(CLI::App& app, std::string& format, std::string& out, std::string& epoch);
 // `launch`: --nproc, --nnodes, --node_rank, --master_addr, --master_port, --grace.

@@ -1,4 +1,4 @@
-// Tests for train/progress: the bar's known answers, losses smoothed on the terminal line (raw in plain
+// Tests for train/progress: losses smoothed on the terminal line (raw in plain
 // lines), the live line cut to the terminal width, and plain lines every print_freq iterations.
 #include "p2p/train/progress.h"
 
@@ -14,13 +14,6 @@ StepLosses losses(double g, double d) {
   l.set("G_total", g);
   l.set("D_real", d);
   return l;
-}
-
-TEST(Progress, BarKnownAnswers) {
-  EXPECT_EQ(progress_bar(0, 10, 12), "[>         ]");
-  EXPECT_EQ(progress_bar(5, 10, 12), "[=====>    ]");
-  EXPECT_EQ(progress_bar(10, 10, 12), "[==========]");
-  EXPECT_EQ(progress_bar(3, 0, 6), "[>   ]");  // an empty epoch does not divide by zero
 }
 
 TEST(Progress, TerminalLineHasBarAndSmoothedLosses) {

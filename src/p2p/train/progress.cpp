@@ -1,8 +1,7 @@
 // Progress display (see progress.h).
 #include "p2p/train/progress.h"
 
-#include <sys/ioctl.h>
-#include <unistd.h>
+#include "p2p/core/console.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -11,42 +10,13 @@
 
 namespace p2p {
 
-namespace {
-
-std::string format_seconds(double s) {
-  if (!(s >= 0) || s > 1e7) return "?";
-  const int64_t t = static_cast<int64_t>(s + 0.5);
-  std::ostringstream o;
-  if (t >= 3600) o << t / 3600 << "h";
-  o << std::setw(t >= 3600 ? 2 : 1) << std::setfill('0') << (t % 3600) / 60 << "m" << std::setw(2)
-    << std::setfill('0') << t % 60 << "s";
-  return o.str();
-}
-
-int terminal_width() {
-  winsize ws{};
-  if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20) return ws.ws_col;
-  return 80;
-}
-
-}  // namespace
-
-std::string progress_bar(int64_t done, int64_t total, int width) {
-  const int inner = std::max(1, width - 2);
-  const double f = total > 0 ? std::clamp(static_cast<double>(done) / total, 0.0, 1.0) : 0.0;
-  const int full = static_cast<int>(f * inner);
-  std::string bar = "[" + std::string(full, '=');
-  if (full < inner) bar += ">" + std::string(inner - full - 1, ' ');
-  return bar + "]";
-}
-
 Progress::Progress(std::ostream& out, bool interactive, int epoch, int last_epoch, int64_t total, int print_freq,
                    int width)
     : out_(out), interactive_(interactive), epoch_(epoch), last_epoch_(last_epoch), total_(total),
       print_freq_(print_freq > 0 ? print_freq : 100), width_(width > 0 ? width : (interactive ? terminal_width() : 80)),
       start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
 
-bool Progress::stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
+bool Progress::stderr_is_terminal() { return p2p::stderr_is_terminal(); }
 
 void Progress::set_run_remaining(int64_t iters_after_epoch, double other_seconds) {
   run_iters_after_ = iters_after_epoch;

@@ -51,7 +51,4 @@ class Progress {
   std::chrono::steady_clock::time_point last_draw_;
 };
 
-// "[=========>          ]" of `width` characters (brackets included) for done/total.
-std::string progress_bar(int64_t done, int64_t total, int width);
-
 }  // namespace p2p

@@ -1,0 +1,166 @@
+// The embeddable API (include/pix2pix/pix2pix.h) over the library's modules: a thin layer like the CLI,
+// translating the public types and errors to and from the internal ones.
+#include <pix2pix/pix2pix.h>
+
+#include "p2p/core/build_info.h"
+#include "p2p/core/error.h"
+#include "p2p/core/runtime.h"
+#include "p2p/data/normalization.h"
+#include "p2p/deploy/generator.h"
+#include "p2p/eval/inference.h"
+#include "p2p/eval/tiling.h"
+#include "p2p/io/raster.h"
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+
+#include <filesystem>
+#include <mutex>
+#include <new>
+#include <sstream>
+
+namespace pix2pix {
+
+namespace {
+
+// Runs `fn`, turning every internal failure into pix2pix::Error.
+template <typename Fn>
+auto guarded(Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Error&) {
+    throw;
+  } catch (const c10::Error& e) {
+    throw Error(e.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    throw Error("not enough memory");
+  } catch (const std::exception& e) {
+    throw Error(e.what());
+  }
+}
+
+// A buffer seen as a raster, and a raster assembled into a tensor: translate() tiles like translate_file.
+class TensorReader : public p2p::RasterReader {
+ public:
+  explicit TensorReader(at::Tensor chw) : image_(std::move(chw)) {
+    info_.width = image_.size(2);
+    info_.height = image_.size(1);
+    info_.bands = static_cast<int>(image_.size(0));
+    info_.type = p2p::SampleType::f32;
+    info_.bit_depth = 32;
+  }
+  at::Tensor read(int64_t x, int64_t y, int64_t w, int64_t h) override {
+    return image_.narrow(1, y, h).narrow(2, x, w).contiguous();
+  }
+
+ private:
+  at::Tensor image_;
+};
+
+class TensorWriter : public p2p::RasterWriter {
+ public:
+  TensorWriter(int64_t width, int64_t height) : width_(width), height_(height) {}
+  void write(int64_t x, int64_t y, const at::Tensor& values) override {
+    if (!image_.defined()) image_ = at::zeros({values.size(0), height_, width_}, at::kFloat);
+    image_.narrow(1, y, values.size(1)).narrow(2, x, values.size(2)).copy_(values);
+  }
+  void finish() override {}
+  const at::Tensor& image() const { return image_; }
+
+ private:
+  int64_t width_, height_;
+  at::Tensor image_;
+};
+
+}  // namespace
+
+std::string version() { return p2p::program_version(); }
+
+struct Translator::Impl {
+  p2p::LoadedGenerator g;
+  p2p::DataConfig data;
+  p2p::TileOptions tiles;
+  c10::Device device = c10::Device(c10::kCPU);
+  mutable std::mutex mutex;
+};
+
+Translator::Translator(const std::string& weights_or_run, const Options& options) : impl_(std::make_unique<Impl>()) {
+  guarded([&] {
+    if (options.threads < 0) p2p::fail("Options::threads must be >= 0");
+    if (options.threads > 0) p2p::configure_threads(options.threads);
+    impl_->device = p2p::parse_device(options.device, "Options::device");
+    p2p::GeneratorSource source;
+    std::error_code ec;
+    if (std::filesystem::is_directory(weights_or_run, ec)) {
+      source.run_dir = weights_or_run;
+    } else {
+      source.weights = weights_or_run;
+    }
+    source.epoch = options.epoch;
+    impl_->g = p2p::load_generator(source);
+    impl_->data = p2p::generator_data_config(impl_->g);
+    p2p::check_input_statistics(impl_->data);
+    impl_->tiles.tile = options.tile;
+    impl_->tiles.overlap = options.overlap;
+    impl_->tiles.tile_batch = options.tile_batch;
+    p2p::check_tile_options(impl_->tiles, impl_->g.G->size_multiple());
+    p2p::prepare_for_inference(impl_->g, impl_->device, options.eval);
+    p2p::seed_everything(options.seed, false);
+  });
+}
+
+Translator::~Translator() = default;
+Translator::Translator(Translator&&) noexcept = default;
+Translator& Translator::operator=(Translator&&) noexcept = default;
+
+int64_t Translator::input_channels() const { return impl_->g.net.input_nc; }
+int64_t Translator::output_channels() const { return impl_->g.net.output_nc; }
+std::string Translator::architecture() const { return impl_->g.net.netG; }
+
+Image Translator::translate(const Image& input) const {
+  return guarded([&] {
+    if (input.channels != impl_->g.net.input_nc) {
+      p2p::fail("Image::channels is " + std::to_string(input.channels) + " but the generator takes " +
+                std::to_string(impl_->g.net.input_nc));
+    }
+    if (input.width < 1 || input.height < 1) p2p::fail("empty image");
+    if (static_cast<int64_t>(input.pixels.size()) != input.width * input.height * input.channels) {
+      p2p::fail("Image::pixels holds " + std::to_string(input.pixels.size()) + " values, expected width*height*channels = " +
+                std::to_string(input.width * input.height * input.channels));
+    }
+    const at::Tensor hwc = at::from_blob(const_cast<float*>(input.pixels.data()),
+                                         {input.height, input.width, input.channels}, at::kFloat);
+    at::Tensor unit = hwc.permute({2, 0, 1}).contiguous();
+    if (impl_->data.sar_db) {
+      double lo = 0, hi = 0;
+      p2p::parse_db_range(impl_->data.db_range, lo, hi);
+      unit = p2p::sar_db_to_unit(unit, lo, hi);
+    }
+    TensorReader in(unit);
+    TensorWriter out_raster(input.width, input.height);
+    std::ostringstream log;  // notes (automatic tiling) are not errors; a library does not print
+    {
+      std::lock_guard<std::mutex> lock(impl_->mutex);
+      p2p::translate_raster(*impl_->g.G, in, out_raster,
+                            [&](const at::Tensor& w) { return p2p::input_to_network(w, impl_->data); }, impl_->tiles,
+                            impl_->device, log);
+    }
+    const at::Tensor out = out_raster.image().permute({1, 2, 0}).contiguous();
+    Image result;
+    result.height = out.size(0);
+    result.width = out.size(1);
+    result.channels = out.size(2);
+    result.pixels.assign(out.data_ptr<float>(), out.data_ptr<float>() + out.numel());
+    return result;
+  });
+}
+
+void Translator::translate_file(const std::string& input, const std::string& output) const {
+  guarded([&] {
+    std::ostringstream log;  // notes (automatic tiling) are not errors; a library does not print
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    p2p::translate_file(*impl_->g.G, input, output, impl_->data, impl_->tiles, impl_->device, log);
+  });
+}
+
+}  // namespace pix2pix

@@ -1,0 +1,44 @@
+// A trained generator ready to use, from wherever it was saved: a run folder (config.json and its
+// checkpoints, or a reference folder of <epoch>_net_G.pth), a pix2pix.cpp checkpoint, a reference
+// *.pth or an exported .safetensors. The architecture comes from the run's config, the checkpoint's
+// stored config or the export's header — in that order — and `net_overrides` wins over all of them
+// (reference *.pth files carry none: their architecture must be given that way).
+#pragma once
+
+#include "p2p/core/config.h"
+#include "p2p/models/networks.h"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+namespace p2p {
+
+struct GeneratorSource {
+  std::string run_dir;        // a run folder, or empty when `weights` names a file
+  std::string weights;        // a weights file; wins over run_dir
+  std::string epoch = "latest";  // which checkpoint of run_dir: latest | best | <N>
+};
+
+struct LoadedGenerator {
+  NetworkPtr G;                 // on the CPU, in train mode (the caller picks the mode and device)
+  NetConfig net;
+  nlohmann::json config;        // the run's options ({"net":..., "data":...}); null for reference files
+  std::string weights;          // the file the weights came from
+  std::string run_dir;
+  nlohmann::json checkpoint_epoch;  // the epoch a pix2pix.cpp checkpoint records (null otherwise)
+};
+
+// Loads the generator. Missing runs, checkpoints or files, and weights that do not fit the architecture,
+// throw p2p::Error naming the file (and --name / --weights / --epoch where those chose it).
+LoadedGenerator load_generator(const GeneratorSource& source, const nlohmann::json& net_overrides = nullptr);
+
+// The input mapping the run trained with (SAR dB, dataset statistics; defaults for reference files),
+// with the generator's channel counts: inference maps inputs exactly as training did.
+DataConfig generator_data_config(const LoadedGenerator& g);
+
+// Puts G on `device` in the chosen test mode: `eval` uses running statistics and no dropout, with batch
+// norm folded into the convolutions; otherwise the paper's test mode (batch statistics, dropout on).
+void prepare_for_inference(LoadedGenerator& g, const c10::Device& device, bool eval);
+
+}  // namespace p2p

@@ -1,0 +1,333 @@
+// Windowed raster I/O (raster.h). GDAL's C API is used (not gdal_priv.h) to keep this translation unit
+// light. GDAL's block cache is capped so that memory stays bounded by the windows the caller asks for.
+#include "p2p/io/raster.h"
+
+#include "p2p/core/error.h"
+#include "p2p/io/fs.h"
+#include "p2p/io/image.h"
+#include "p2p/io/tiff.h"
+
+#include <ATen/ATen.h>
+
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <unistd.h>
+
+#ifdef P2P_HAVE_GDAL
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <cpl_string.h>
+#include <gdal.h>
+#endif
+
+namespace fs = std::filesystem;
+
+namespace p2p {
+
+const char* sample_type_name(SampleType t) {
+  switch (t) {
+    case SampleType::u8: return "uint8";
+    case SampleType::u16: return "uint16";
+    case SampleType::i16: return "int16";
+    case SampleType::f32: return "float32";
+  }
+  return "?";
+}
+
+namespace {
+
+int bit_depth_of(SampleType t) { return t == SampleType::u8 ? 8 : t == SampleType::f32 ? 32 : 16; }
+
+// Float values (mapping of raster.h) -> stored samples, as a tensor of a type that holds them exactly.
+at::Tensor to_samples(const at::Tensor& v, SampleType t) {
+  const at::Tensor f = v.to(at::kCPU, at::kFloat);
+  if (t == SampleType::f32) return f.contiguous();
+  // One float temporary, scaled and rounded in place: outputs are written in image-wide bands.
+  at::Tensor s = f.clamp(0, 1);
+  switch (t) {
+    case SampleType::u8: return s.mul_(255.0).round_().to(at::kByte).contiguous();
+    case SampleType::u16: return s.mul_(65535.0).round_().to(at::kInt).contiguous();
+    case SampleType::i16: return s.mul_(65535.0).round_().sub_(32768.0).to(at::kShort).contiguous();
+    case SampleType::f32: break;
+  }
+  return f;
+}
+
+void check_window(const RasterInfo& info, int64_t x, int64_t y, int64_t w, int64_t h, const std::string& path) {
+  if (x < 0 || y < 0 || w < 1 || h < 1 || x + w > info.width || y + h > info.height) {
+    fail("raster window " + std::to_string(w) + "x" + std::to_string(h) + "+" + std::to_string(x) + "+" +
+         std::to_string(y) + " lies outside " + path + " (" + std::to_string(info.width) + "x" +
+         std::to_string(info.height) + ")");
+  }
+}
+
+// A decoded image held whole (colour files; TIFF without GDAL).
+class MemoryReader : public RasterReader {
+ public:
+  MemoryReader(const std::string& path, int channels, const std::string& channel_flag) : path_(path) {
+    int bits = 8;
+    image_ = load_image(path, channels, bits, channel_flag);
+    info_.width = image_.size(2);
+    info_.height = image_.size(1);
+    info_.bands = static_cast<int>(image_.size(0));
+    info_.bit_depth = bits;
+    info_.type = bits == 8 ? SampleType::u8 : bits == 16 ? SampleType::u16 : SampleType::f32;
+  }
+  at::Tensor read(int64_t x, int64_t y, int64_t w, int64_t h) override {
+    check_window(info_, x, y, w, h, path_);
+    return image_.narrow(1, y, h).narrow(2, x, w).contiguous();
+  }
+
+ private:
+  std::string path_;
+  at::Tensor image_;
+};
+
+// An image assembled in memory and written whole at finish (PNG; TIFF without GDAL).
+class MemoryWriter : public RasterWriter {
+ public:
+  MemoryWriter(const std::string& path, const RasterSpec& spec) : path_(path), spec_(spec) {
+    image_ = at::zeros({spec.bands, spec.height, spec.width}, at::kFloat);
+  }
+  void write(int64_t x, int64_t y, const at::Tensor& values) override {
+    RasterInfo info;
+    info.width = spec_.width;
+    info.height = spec_.height;
+    check_window(info, x, y, values.size(2), values.size(1), path_);
+    image_.narrow(1, y, values.size(1)).narrow(2, x, values.size(2)).copy_(values);
+  }
+  void finish() override {
+    if (is_tiff_file(path_)) {
+      save_tiff(path_, image_);
+    } else {
+      save_png(path_, image_);
+    }
+  }
+
+ private:
+  std::string path_;
+  RasterSpec spec_;
+  at::Tensor image_;
+};
+
+#ifdef P2P_HAVE_GDAL
+
+void init_gdal() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    GDALAllRegister();
+    // GDAL's default cache is 5 % of RAM; a band of tiles is read and written once, so 32 MiB (several
+    // bands of blocks of a 10,000-pixel-wide scene) loses nothing. GDAL_CACHEMAX still overrides it.
+    if (!CPLGetConfigOption("GDAL_CACHEMAX", nullptr)) GDALSetCacheMax64(32LL << 20);
+  });
+}
+
+// GDAL reports errors through a handler; the last message is what our error names.
+std::string gdal_message() {
+  const char* m = CPLGetLastErrorMsg();
+  return m && *m ? std::string(": ") + m : std::string();
+}
+
+struct QuietGdal {
+  QuietGdal() {
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    CPLErrorReset();
+  }
+  ~QuietGdal() { CPLPopErrorHandler(); }
+};
+
+GDALDataType buffer_type(SampleType t) {
+  switch (t) {
+    case SampleType::u8: return GDT_Byte;
+    case SampleType::u16: return GDT_Int32;  // to_samples holds uint16 in int32: no uint16 tensor type
+    case SampleType::i16: return GDT_Int16;
+    case SampleType::f32: return GDT_Float32;
+  }
+  return GDT_Float32;
+}
+
+GDALDataType file_type(SampleType t) {
+  switch (t) {
+    case SampleType::u8: return GDT_Byte;
+    case SampleType::u16: return GDT_UInt16;
+    case SampleType::i16: return GDT_Int16;
+    case SampleType::f32: return GDT_Float32;
+  }
+  return GDT_Float32;
+}
+
+class GdalReader : public RasterReader {
+ public:
+  GdalReader(const std::string& path, int channels, const std::string& channel_flag) : path_(path) {
+    init_gdal();
+    QuietGdal quiet;
+    ds_ = GDALOpen(path.c_str(), GA_ReadOnly);
+    if (!ds_) fail("cannot read " + path + gdal_message());
+    info_.width = GDALGetRasterXSize(ds_);
+    info_.height = GDALGetRasterYSize(ds_);
+    info_.bands = GDALGetRasterCount(ds_);
+    if (info_.bands < 1) fail(path + " has no raster bands");
+    if (info_.bands != channels) {
+      fail(path + " has " + std::to_string(info_.bands) + " band" + (info_.bands == 1 ? "" : "s") + " but " +
+           (channel_flag.empty() ? std::string("the network") : channel_flag) + " asks for " +
+           std::to_string(channels) + " (TIFF bands are used as they are, never converted)");
+    }
+    const GDALDataType t = GDALGetRasterDataType(GDALGetRasterBand(ds_, 1));
+    for (int b = 2; b <= info_.bands; ++b) {
+      if (GDALGetRasterDataType(GDALGetRasterBand(ds_, b)) != t) fail(path + ": bands of different sample types");
+    }
+    switch (t) {
+      case GDT_Byte: info_.type = SampleType::u8; break;
+      case GDT_UInt16: info_.type = SampleType::u16; break;
+      case GDT_Int16: info_.type = SampleType::i16; break;
+      case GDT_Float32: info_.type = SampleType::f32; break;
+      default:
+        fail(path + ": sample type " + GDALGetDataTypeName(t) +
+             " is not supported (expected uint8, uint16, int16 or float32)");
+    }
+    info_.bit_depth = bit_depth_of(info_.type);
+    double gt[6];
+    const char* wkt = GDALGetProjectionRef(ds_);
+    info_.georeferenced = GDALGetGeoTransform(ds_, gt) == CE_None || (wkt && *wkt);
+  }
+  ~GdalReader() override {
+    if (ds_) GDALClose(ds_);
+  }
+  at::Tensor read(int64_t x, int64_t y, int64_t w, int64_t h) override {
+    check_window(info_, x, y, w, h, path_);
+    at::Tensor out = at::empty({info_.bands, h, w}, at::kFloat);
+    QuietGdal quiet;
+    if (GDALDatasetRasterIO(ds_, GF_Read, static_cast<int>(x), static_cast<int>(y), static_cast<int>(w),
+                            static_cast<int>(h), out.data_ptr<float>(), static_cast<int>(w), static_cast<int>(h),
+                            GDT_Float32, info_.bands, nullptr, 0, 0, 0) != CE_None) {
+      fail("cannot read " + path_ + gdal_message());
+    }
+    // (v + offset) * scale in double, exactly as load_tiff computes it, so both readers agree bit for bit.
+    switch (info_.type) {
+      case SampleType::u8: return (out.to(at::kDouble) * (1.0 / 255.0)).to(at::kFloat);
+      case SampleType::u16: return (out.to(at::kDouble) * (1.0 / 65535.0)).to(at::kFloat);
+      case SampleType::i16: return ((out.to(at::kDouble) + 32768.0) * (1.0 / 65535.0)).to(at::kFloat);
+      case SampleType::f32: break;
+    }
+    return out;
+  }
+
+ private:
+  std::string path_;
+  GDALDatasetH ds_ = nullptr;
+};
+
+class GdalWriter : public RasterWriter {
+ public:
+  GdalWriter(const std::string& path, const RasterSpec& spec, const std::string& georef_from)
+      : path_(path), spec_(spec) {
+    init_gdal();
+    static int counter = 0;
+    tmp_ = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+    GDALDriverH driver = GDALGetDriverByName("GTiff");
+    if (!driver) fail("this GDAL has no GTiff driver");
+    char** options = nullptr;
+    options = CSLSetNameValue(options, "TILED", "YES");
+    options = CSLSetNameValue(options, "BIGTIFF", "IF_SAFER");
+    options = CSLSetNameValue(options, "INTERLEAVE", "PIXEL");
+    QuietGdal quiet;
+    ds_ = GDALCreate(driver, tmp_.c_str(), static_cast<int>(spec.width), static_cast<int>(spec.height), spec.bands,
+                     file_type(spec.type), options);
+    CSLDestroy(options);
+    if (!ds_) fail("cannot create " + path + gdal_message());
+    if (!georef_from.empty() && is_tiff_file(georef_from)) copy_georeferencing(georef_from);
+  }
+  ~GdalWriter() override {
+    if (ds_) GDALClose(ds_);
+    if (!finished_) {
+      std::error_code ec;
+      fs::remove(tmp_, ec);
+    }
+  }
+  void write(int64_t x, int64_t y, const at::Tensor& values) override {
+    RasterInfo info;
+    info.width = spec_.width;
+    info.height = spec_.height;
+    check_window(info, x, y, values.size(2), values.size(1), path_);
+    if (values.size(0) != spec_.bands) fail("writing " + path_ + ": wrong band count");
+    at::Tensor s = to_samples(values, spec_.type);
+    const int w = static_cast<int>(values.size(2)), h = static_cast<int>(values.size(1));
+    QuietGdal quiet;
+    if (GDALDatasetRasterIO(ds_, GF_Write, static_cast<int>(x), static_cast<int>(y), w, h, s.data_ptr(), w, h,
+                            buffer_type(spec_.type), spec_.bands, nullptr, 0, 0, 0) != CE_None) {
+      fail("cannot write " + path_ + gdal_message());
+    }
+  }
+  void finish() override {
+    {
+      QuietGdal quiet;
+      GDALFlushCache(ds_);
+      GDALClose(ds_);  // writes every block (void before GDAL 3.7: errors come through the handler)
+      ds_ = nullptr;
+      if (CPLGetLastErrorType() == CE_Failure || CPLGetLastErrorType() == CE_Fatal) {
+        fail("cannot write " + path_ + gdal_message());
+      }
+    }
+    std::error_code ec;
+    fs::rename(tmp_, path_, ec);
+    if (ec) fail("cannot move " + tmp_ + " to " + path_ + ": " + ec.message());
+    finished_ = true;
+  }
+
+ private:
+  void copy_georeferencing(const std::string& source) {
+    GDALDatasetH src = GDALOpen(source.c_str(), GA_ReadOnly);
+    if (!src) return;
+    double gt[6];
+    if (GDALGetGeoTransform(src, gt) == CE_None) GDALSetGeoTransform(ds_, gt);
+    const char* wkt = GDALGetProjectionRef(src);
+    if (wkt && *wkt) GDALSetProjection(ds_, wkt);
+    GDALClose(src);
+  }
+
+  std::string path_, tmp_;
+  RasterSpec spec_;
+  GDALDatasetH ds_ = nullptr;
+  bool finished_ = false;
+};
+
+#endif  // P2P_HAVE_GDAL
+
+}  // namespace
+
+bool windowed_tiff_supported() {
+#ifdef P2P_HAVE_GDAL
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::unique_ptr<RasterReader> open_raster(const std::string& path, int channels, const std::string& channel_flag) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) fail("image not found: " + path);
+#ifdef P2P_HAVE_GDAL
+  if (is_tiff_file(path)) return std::make_unique<GdalReader>(path, channels, channel_flag);
+#endif
+  return std::make_unique<MemoryReader>(path, channels, channel_flag);
+}
+
+std::unique_ptr<RasterWriter> create_raster(const std::string& path, const RasterSpec& spec,
+                                            const std::string& georef_from) {
+  if (spec.width < 1 || spec.height < 1 || spec.bands < 1) fail("create_raster: empty raster for " + path);
+  if (is_tiff_file(path)) {
+#ifdef P2P_HAVE_GDAL
+    return std::make_unique<GdalWriter>(path, spec, georef_from);
+#else
+    return std::make_unique<MemoryWriter>(path, spec);
+#endif
+  }
+  if (spec.bands != 1 && spec.bands != 3) {
+    fail(path + ": PNG holds 1 or 3 channels, not " + std::to_string(spec.bands) + " (write a .tif)");
+  }
+  return std::make_unique<MemoryWriter>(path, spec);
+}
+
+}  // namespace p2p

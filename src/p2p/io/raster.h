@@ -1,0 +1,74 @@
+// Rasters read and written window by window, so a scene larger than memory can be translated in tiles.
+// TIFF / GeoTIFF go through GDAL when the build has it (P2P_HAVE_GDAL): windows are read from and
+// written to the file, outputs keep the input's sample type, and the georeferencing (geotransform and
+// projection) of a source raster is copied. Other formats, and TIFF in a build without GDAL, are held
+// whole in memory behind the same interface.
+// Sample values map to float as load_tiff does (tiff.h): uint8 v/255, uint16 v/65535,
+// int16 (v+32768)/65535, float32 as stored; writing inverts that (integers clamped and rounded).
+#pragma once
+
+#include <ATen/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace p2p {
+
+enum class SampleType { u8, u16, i16, f32 };
+const char* sample_type_name(SampleType t);
+
+struct RasterInfo {
+  int64_t width = 0;
+  int64_t height = 0;
+  int bands = 0;
+  SampleType type = SampleType::u8;
+  int bit_depth = 8;       // as load_image reports it: 8, 16 or 32 (float)
+  bool georeferenced = false;  // a geotransform or projection is present
+};
+
+class RasterReader {
+ public:
+  virtual ~RasterReader() = default;
+  const RasterInfo& info() const { return info_; }
+  // Window [x, x+w) × [y, y+h) of every band as float32 [bands,h,w] (values as above). The window must
+  // lie inside the raster.
+  virtual at::Tensor read(int64_t x, int64_t y, int64_t w, int64_t h) = 0;
+
+ protected:
+  RasterInfo info_;
+};
+
+// Opens `path` for reading `channels` bands. TIFF: the band count must equal `channels` (errors name
+// `channel_flag`); colour files are converted as load_image does (gray <-> RGB, alpha). Missing or
+// unreadable files and unsupported sample types throw p2p::Error naming the file.
+std::unique_ptr<RasterReader> open_raster(const std::string& path, int channels, const std::string& channel_flag);
+
+struct RasterSpec {
+  int64_t width = 0;
+  int64_t height = 0;
+  int bands = 0;
+  SampleType type = SampleType::u8;
+};
+
+class RasterWriter {
+ public:
+  // Without finish() the partial file is removed: a failed translation leaves no output behind.
+  virtual ~RasterWriter() = default;
+  // Writes [bands,h,w] float values (mapping above) at (x, y).
+  virtual void write(int64_t x, int64_t y, const at::Tensor& values) = 0;
+  // Completes the file and moves it into place atomically.
+  virtual void finish() = 0;
+};
+
+// Creates `path`: .png (1 or 3 bands, u8, held in memory and written at finish) or .tif/.tiff (any band
+// count; with GDAL written window by window as a tiled GeoTIFF of `spec.type`, BigTIFF when needed,
+// with the geotransform and projection of `georef_from` when that is a georeferenced raster; without
+// GDAL held in memory and written as float32 TIFF).
+std::unique_ptr<RasterWriter> create_raster(const std::string& path, const RasterSpec& spec,
+                                            const std::string& georef_from = "");
+
+// True when TIFF rasters are read and written window by window with their sample type kept.
+bool windowed_tiff_supported();
+
+}  // namespace p2p
