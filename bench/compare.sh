@@ -28,6 +28,7 @@ echo "| run (unet_256 + basic D, ${SIZE}², batch 1) | mean s | median s | min s
 echo "|---|---|---|---|"
 for mode in train inference; do
   flag=""; [ "$mode" = inference ] && flag="--inference"
+  run "pix2pix.cpp $mode (default: blas threads calibrated)" "$P2P" bench --crop_size "$SIZE" --steps "$STEPS" --warmup 3 --torch_threads "$THREADS" $flag
   run "pix2pix.cpp $mode (blas threads 1)" "$P2P" bench --crop_size "$SIZE" --steps "$STEPS" --warmup 3 --torch_threads "$THREADS" --blas_threads 1 $flag
   run "python reference $mode (OPENBLAS_NUM_THREADS=1)" env OPENBLAS_NUM_THREADS=1 "$PY" bench/reference/time_step.py --size "$SIZE" --steps "$STEPS" --warmup 3 --threads "$THREADS" $flag
   run "pix2pix.cpp $mode (blas threads $THREADS)" "$P2P" bench --crop_size "$SIZE" --steps "$STEPS" --warmup 3 --torch_threads "$THREADS" --blas_threads "$THREADS" $flag

@@ -8,6 +8,7 @@
 #include "p2p/data/normalization.h"
 #include "p2p/deploy/generator.h"
 #include "p2p/eval/inference.h"
+#include "p2p/eval/translate.h"
 #include "p2p/eval/tiling.h"
 #include "p2p/io/raster.h"
 

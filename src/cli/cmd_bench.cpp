@@ -56,7 +56,7 @@ void register_bench(CLI::App& app) {
   cmd->add_flag("--eval", o->eval, "with --inference: running statistics, no dropout, batch norm folded into the convs");
   cmd->add_flag("--no_fold", o->no_fold, "with --eval: keep the batch-norm layers (to measure what folding saves)");
   cmd->callback([=] {
-    const c10::Device device = setup_runtime(*rt, std::cerr);
+    const c10::Device device = setup_runtime(*rt, std::cerr, o->inference ? Workload::inference : Workload::train);
     seed_everything(0, false);
     Pix2PixModel model(*net, *train, device);
     Batch batch;

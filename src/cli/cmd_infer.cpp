@@ -12,10 +12,13 @@
 #include "p2p/core/runtime.h"
 #include "p2p/deploy/export.h"
 #include "p2p/deploy/generator.h"
+#include "p2p/deploy/torchscript.h"
 #include "p2p/eval/inference.h"
+#include "p2p/eval/translate.h"
 #include "p2p/models/networks.h"
 #include "p2p/report/run_report.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -102,7 +105,7 @@ void register_test(CLI::App& app) {
   add_reference_options(*cmd, *compat, /*display=*/false);
   cmd->callback([=] {
     apply_reference_options(*cmd, *compat, std::cerr);
-    const c10::Device device = setup_runtime(*rt, std::cerr);
+    const c10::Device device = setup_runtime(*rt, std::cerr, Workload::inference);
     LoadedGenerator m = load_from_flags(*cmd, *net, *ref, test->epoch);
     // Data options: the training run's, then whatever was typed.
     DataConfig d = generator_data_config(m);
@@ -149,7 +152,7 @@ void register_translate(CLI::App& app) {
   add_translate_options(*cmd, *options);
   cmd->callback([=] {
     apply_reference_options(*cmd, *compat, std::cerr);
-    const c10::Device device = setup_runtime(*rt, std::cerr);
+    const c10::Device device = setup_runtime(*rt, std::cerr, Workload::inference);
     LoadedGenerator m = load_from_flags(*cmd, *net, *ref, test->epoch);
     prepare_for_inference(m, device, test->eval);
     seed_everything(test->seed, false);
@@ -179,14 +182,21 @@ void register_export(CLI::App& app) {
   auto out = std::make_shared<std::string>();
   add_generator_options(*cmd, *net);
   add_model_ref_options(*cmd, *ref, /*allow_weights=*/true);
-  add_export_options(*cmd, *format, *out, test->epoch);
+  add_export_options(*cmd, *format, *out, test->epoch, test->eval);
   cmd->callback([=] {
     LoadedGenerator m = load_from_flags(*cmd, *net, *ref, test->epoch);
     nlohmann::json config = {{"net", to_json(m.net)}};
     if (m.config.is_object() && m.config.contains("data")) config["data"] = m.config["data"];
-    export_generator_safetensors(*out, *m.G, config, m.weights);
+    if (*format == "torchscript") {
+      set_eval_mode(*m.G, test->eval);
+      const int64_t multiple = std::max<int64_t>(1, m.G->size_multiple());
+      const int64_t example = (256 + multiple - 1) / multiple * multiple;  // any size works afterwards
+      export_generator_torchscript(*out, *m.G, m.net.input_nc, example, config);
+    } else {
+      export_generator_safetensors(*out, *m.G, config, m.weights);
+    }
     std::cout << "exported G (" << m.net.netG << ", " << count_parameters(*m.G) << " parameters) from " << m.weights
-              << " -> " << *out << "\n";
+              << " -> " << *out << " (" << *format << ")\n";
   });
 }
 

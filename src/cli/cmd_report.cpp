@@ -58,7 +58,7 @@ void register_compare(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "dropout draws of the paper's test mode, the same for every run")->capture_default_str();
   add_runtime_options(*cmd, *rt);
   cmd->callback([=] {
-    o->device = setup_runtime(*rt, std::cerr);
+    o->device = setup_runtime(*rt, std::cerr, Workload::inference);
     compare_runs(*o, std::cout);
     std::cout << (fs::path(o->out_dir) / "index.html").string() << "\n";
   });

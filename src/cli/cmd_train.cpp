@@ -97,7 +97,7 @@ void register_train(CLI::App& app) {
       const int here = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
       runtime.torch_threads = std::max(1, here / dist.local_world_size);  // the ranks here share the cores
     }
-    const c10::Device device = setup_runtime(runtime, std::cerr);
+    const c10::Device device = setup_runtime(runtime, std::cerr, Workload::train);
     NetConfig n = *net;
     DataConfig d = *data;
     TrainConfig t = *train;

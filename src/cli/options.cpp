@@ -6,6 +6,7 @@
 #include "p2p/core/blas_calibration.h"
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
+#include "p2p/models/calibration.h"
 #include "p2p/train/run_folder.h"
 
 #include <ATen/Parallel.h>
@@ -311,9 +312,12 @@ void add_runtime_options(CLI::App& app, RuntimeOptions& c) {
       ->check(non_negative_int());
 }
 
-void add_export_options(CLI::App& app, std::string& format, std::string& out, std::string& epoch) {
-  opt(app, "--format", format, "safetensors: G's weights, its architecture options and input mapping in the header")
-      ->check(CLI::IsMember({"safetensors"}));
+void add_export_options(CLI::App& app, std::string& format, std::string& out, std::string& epoch, bool& eval) {
+  opt(app, "--format", format,
+      "safetensors: G's weights, its architecture options and input mapping in the header; torchscript: G "
+      "traced into a TorchScript module (torch.jit.load)")
+      ->check(CLI::IsMember({"safetensors", "torchscript"}));
+  app.add_flag("--eval", eval, "torchscript: trace with running statistics and no dropout (default: the paper's test mode)");
   app.add_option("--out", out, "file to write")->required();
   opt(app, "--epoch", epoch, "checkpoint of the run to export: latest, best or an epoch number");
 }
@@ -389,15 +393,18 @@ int capped_threads(const std::string& flag, int value, int most, std::ostream& n
   return most;
 }
 
-c10::Device setup_runtime(const RuntimeOptions& r, std::ostream& note) {
+c10::Device setup_runtime(const RuntimeOptions& r, std::ostream& note, Workload work) {
   configure_threads(capped_threads("--torch_threads", r.torch_threads, cores(), note));
   if (r.blas_threads == 0) {
     const std::string cache = default_blas_cache_file();
-    const BlasChoice c = calibrate_blas_threads(at::get_num_threads(), cache);
+    const bool training = work == Workload::train;
+    const BlasChoice c = calibrate_blas_threads(at::get_num_threads(), training ? "train" : "inference", cache,
+                                                generator_workload(training));
     if (!c.cached && c.seconds_one > 0) {
-      note << "note: BLAS threads " << c.threads << " (measured on this machine: " << c.seconds_one << " s with 1, "
-           << c.seconds_many << " s with " << at::get_num_threads() << "; cached in " << (cache.empty() ? "nothing" : cache)
-           << ")\n";
+      note << "note: BLAS threads " << c.threads << " for " << (training ? "training" : "inference")
+           << " (measured once on this machine: a unet_256 pass took " << c.seconds_one << " s with 1, "
+           << c.seconds_many << " s with " << at::get_num_threads() << "; cached in "
+           << (cache.empty() ? "nothing" : cache) << ")\n";
     }
     set_blas_threads(c.threads);
   } else {

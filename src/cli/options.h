@@ -7,7 +7,7 @@
 
 #include "p2p/core/config.h"
 #include "p2p/dist/launcher.h"
-#include "p2p/eval/inference.h"
+#include "p2p/eval/translate.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -62,8 +62,8 @@ void add_inference_options(CLI::App& app, TestConfig& c);
 void add_runtime_options(CLI::App& app, RuntimeOptions& c);
 // `translate`: --tile, --overlap, --tile_batch, --resume.
 void add_translate_options(CLI::App& app, TranslateOptions& c);
-// `export`: --format, --out, --epoch.
-void add_export_options(CLI::App& app, std::string& format, std::string& out, std::string& epoch);
+// `export`: --format, --out, --epoch, --eval.
+void add_export_options(CLI::App& app, std::string& format, std::string& out, std::string& epoch, bool& eval);
 // `launch`: --nproc, --nnodes, --node_rank, --master_addr, --master_port, --grace.
 void add_launch_options(CLI::App& app, LaunchOptions& c);
 // --model (pix2pix only); with `display`, also the reference's display-only flags.
@@ -78,8 +78,11 @@ bool given(const CLI::App& app, const std::string& flag);
 // The options of `sections` ({"net": NetConfig json, ...}) whose flags the command line gave, same layout.
 nlohmann::json typed_options(const CLI::App& app, const nlohmann::json& sections);
 
-// Applies RuntimeOptions (threads, capped at the core count with a note) and resolves the device.
-c10::Device setup_runtime(const RuntimeOptions& r, std::ostream& note);
+// What a command mostly does, for the BLAS thread calibration (--blas_threads 0).
+enum class Workload { train, inference };
+// Applies RuntimeOptions (threads, capped at the core count with a note; BLAS threads measured for
+// `work` when --blas_threads is 0) and resolves the device.
+c10::Device setup_runtime(const RuntimeOptions& r, std::ostream& note, Workload work);
 
 // Caps a thread-count flag at `most` with a note (far more threads than cores only adds overhead).
 int capped_threads(const std::string& flag, int value, int most, std::ostream& note);

@@ -23,6 +23,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 namespace p2p {
 namespace {
@@ -59,6 +60,22 @@ TEST(CliDeploy, ExportedRunTranslatesLikeTheRun) {
                                    "/in' --output '" + dir + "/out_file2'");
   ASSERT_EQ(again.exit_code, 0) << again.output;
   EXPECT_EQ(test::read_file(dir + "/out_file2/a.png"), a);
+
+  // TorchScript: the traced module runs in Python with the run's options (input statistics) beside it.
+  const auto ts = test::run_p2p("export --name run --checkpoints_dir '" + ck + "' --format torchscript --eval --out '" +
+                                dir + "/g_script.pt'");
+  ASSERT_EQ(ts.exit_code, 0) << ts.output;
+  EXPECT_NE(ts.output.find("(torchscript)"), std::string::npos) << ts.output;
+  {
+    std::ofstream x(dir + "/x.bin", std::ios::binary);
+    const std::vector<float> zeros(3 * 32 * 64, 0.25f);
+    x.write(reinterpret_cast<const char*>(zeros.data()), static_cast<std::streamsize>(zeros.size() * sizeof(float)));
+  }
+  const auto py = test::run_python_script("deploy/run_torchscript.py", "'" + dir + "/g_script.pt' '" + dir + "/x.bin' '" +
+                                                                             dir + "/y.bin' 3 32 64");
+  ASSERT_EQ(py.exit_code, 0) << py.output;
+  EXPECT_NE(py.output.find("mean_A"), std::string::npos) << py.output;
+  EXPECT_EQ(test::read_file(dir + "/y.bin").size(), 3u * 32 * 64 * sizeof(float));
 
   const auto bad = test::run_p2p("export --name run --checkpoints_dir '" + ck + "' --format onnx --out x");
   EXPECT_NE(bad.exit_code, 0);

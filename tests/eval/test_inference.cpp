@@ -2,6 +2,7 @@
 // `translate` over files and folders, and `test` output files on a tiny synthetic aligned dataset.
 // Networks are unet_32 with ngf 8 so every forward pass takes milliseconds.
 #include "p2p/eval/inference.h"
+#include "p2p/eval/translate.h"
 
 #include "p2p/core/error.h"
 #include "p2p/eval/metrics.h"

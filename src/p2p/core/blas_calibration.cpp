@@ -2,21 +2,13 @@
 #include "p2p/core/blas_calibration.h"
 
 #include "p2p/core/build_info.h"
-#include "p2p/core/runtime.h"
-
-#include <ATen/ATen.h>
-#include <ATen/CPUGeneratorImpl.h>
-#include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -27,33 +19,6 @@ namespace p2p {
 
 namespace {
 
-// One forward and backward of a U-Net's middle: a strided 4x4 convolution down, batch norm and
-// LeakyReLU, a transposed 4x4 convolution up (BLAS) with batch norm and ReLU — the operations and sizes
-// (64 px, 64-128 channels) where the two thread pools meet in the real step.
-double builtin_workload(int blas_threads) {
-  set_blas_threads(blas_threads);
-  // The layers' random initialisation must not move the global generator: runs are seeded before or
-  // after this, and their draws must not depend on whether a calibration happened.
-  at::Generator gen = at::detail::getDefaultCPUGenerator();
-  const at::Tensor rng_state = [&] {
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    return gen.get_state();
-  }();
-  static torch::nn::Conv2d down(torch::nn::Conv2dOptions(64, 128, 4).stride(2).padding(1).bias(false));
-  static torch::nn::ConvTranspose2d up(torch::nn::ConvTranspose2dOptions(128, 64, 4).stride(2).padding(1).bias(false));
-  static torch::nn::BatchNorm2d bn1(128), bn2(64);
-  static const at::Tensor x = at::arange(64 * 96 * 96, at::kFloat).view({1, 64, 96, 96}).mul(0.37).sin();
-  {
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    gen.set_state(rng_state);
-  }
-  const auto start = std::chrono::steady_clock::now();
-  at::Tensor h = torch::leaky_relu(bn1->forward(down->forward(x)), 0.2);
-  at::Tensor y = torch::relu(bn2->forward(up->forward(h)));
-  y.sum().backward();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -61,9 +26,9 @@ double median(std::vector<double> v) {
 
 }  // namespace
 
-std::string blas_cache_key(int threads) {
+std::string blas_cache_key(int threads, const std::string& workload) {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  return cpu_model() + "|" + std::to_string(cores) + "|" + std::to_string(threads) + "|" + libtorch_version();
+  return workload + "|" + cpu_model() + "|" + std::to_string(cores) + "|" + std::to_string(threads) + "|" + libtorch_version();
 }
 
 std::string default_blas_cache_file() {
@@ -72,11 +37,11 @@ std::string default_blas_cache_file() {
   return "";
 }
 
-BlasChoice calibrate_blas_threads(int threads, const std::string& cache_file,
+BlasChoice calibrate_blas_threads(int threads, const std::string& workload, const std::string& cache_file,
                                   const std::function<double(int)>& time_workload) {
   BlasChoice choice;
   if (threads <= 1) return choice;
-  const std::string key = blas_cache_key(threads);
+  const std::string key = blas_cache_key(threads, workload);
   nlohmann::json cache = nlohmann::json::object();
   if (!cache_file.empty()) {
     std::ifstream in(cache_file);
@@ -95,13 +60,12 @@ BlasChoice calibrate_blas_threads(int threads, const std::string& cache_file,
       }
     }
   }
-  const std::function<double(int)> timer = time_workload ? time_workload : builtin_workload;
-  timer(1);  // warm-up: first-call allocations and oneDNN kernel selection
-  timer(threads);
+  time_workload(1);  // warm-up: first-call allocations and oneDNN kernel selection
+  time_workload(threads);
   std::vector<double> one, many;
-  for (int round = 0; round < 5; ++round) {
-    one.push_back(timer(1));
-    many.push_back(timer(threads));
+  for (int round = 0; round < 3; ++round) {
+    one.push_back(time_workload(1));
+    many.push_back(time_workload(threads));
   }
   choice.seconds_one = median(one);
   choice.seconds_many = median(many);

@@ -1,19 +1,17 @@
 // Inference with a trained generator: any-size translation of one tensor, loading G's weights from
-// either checkpoint format, `p2p test` (dataset pairs -> images, metrics, index.html) and
-// `p2p translate` (image files -> translated PNGs of the same size).
+// either checkpoint format, and `p2p test` (dataset pairs -> images, metrics, index.html).
 // Assumes the caller built G for the right channels, moved it to `device` and already chose its mode
 // (set_eval_mode): the paper's test mode keeps dropout and batch statistics, so nothing here touches it.
 #include "p2p/eval/inference.h"
 
-#include "p2p/core/console.h"
 #include "p2p/core/error.h"
 #include "p2p/data/dataset.h"
 #include "p2p/data/normalization.h"
+#include "p2p/eval/batch.h"
 #include "p2p/eval/metrics.h"
 #include "p2p/io/checkpoint.h"
 #include "p2p/io/fs.h"
 #include "p2p/io/image.h"
-#include "p2p/io/raster.h"
 #include "p2p/io/state_dict.h"
 #include "p2p/io/tiff.h"
 #include "p2p/report/html.h"
@@ -23,23 +21,20 @@
 #include <torch/utils.h>
 
 #include <algorithm>
-#include <cctype>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <map>
-#include <memory>
-#include <new>
 #include <ostream>
-#include <sstream>
 #include <system_error>
 #include <vector>
 
 namespace fs = std::filesystem;
 
 namespace p2p {
+
+using detail::one_item;
+using detail::output_extension;
+using detail::png_channels;
 
 namespace {
 
@@ -65,9 +60,6 @@ at::Tensor reflect_indices(int64_t n, int64_t before, int64_t after) {
 // Smallest multiple of m that is >= n and >= m (a generator needs at least one full block).
 int64_t round_up(int64_t n, int64_t m) { return std::max<int64_t>(m, (n + m - 1) / m * m); }
 
-// PNG holds 1 (gray) or 3 (RGB) channels; any other count is written as a float32 TIFF.
-bool png_channels(int64_t c) { return c == 1 || c == 3; }
-const char* output_extension(int64_t c) { return png_channels(c) ? ".png" : ".tif"; }
 
 // Writes a [C,H,W] unit-range image as PNG (8 bits) or, for other channel counts, float32 TIFF.
 void save_output(const std::string& path, const at::Tensor& unit) {
@@ -198,32 +190,6 @@ void load_generator_weights(Network& G, const StateDict& file, const std::string
   }
 }
 
-namespace {
-
-// Runs `step` for one input of a batch job; a failure is reported and returned instead of ending the
-// job (bad files, sizes the machine cannot hold).
-template <typename Fn>
-bool one_item(const std::string& file, std::vector<std::pair<std::string, std::string>>& failed, std::ostream& log,
-              Fn&& step, const std::function<void()>& before_message = {}) {
-  std::string why;
-  try {
-    step();
-    return true;
-  } catch (const Error& e) {
-    why = e.what();
-  } catch (const c10::Error& e) {
-    why = e.what_without_backtrace();
-  } catch (const std::bad_alloc&) {
-    why = "not enough memory for this image";
-  }
-  why = why.substr(0, why.find('\n'));
-  if (before_message) before_message();
-  log << "skipped " << file << ": " << why << "\n";
-  failed.emplace_back(file, why);
-  return false;
-}
-
-}  // namespace
 
 TestReport run_test(Network& G, const DataConfig& data, const TestConfig& test, const c10::Device& device,
                     const std::string& out_dir, const nlohmann::json& provenance, std::ostream& log) {
@@ -307,202 +273,6 @@ TestReport run_test(Network& G, const DataConfig& data, const TestConfig& test, 
                               " pairs from " + split_dir + ". Mean " + metrics_note(metrics.mean) +
                               " (fake_B vs real_B, images in [0,1]).";
   write_results_pages(out_dir, results_title(provenance, data.phase), summary, rows, scored);
-  return report;
-}
-
-namespace {
-
-bool is_list_file(const std::string& path) {
-  std::string ext = fs::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return ext == ".txt" || ext == ".lst" || ext == ".list";
-}
-
-// The output raster is created at the first write, when G's channel count is known; it must agree with
-// the extension chosen from output_nc before anything was written.
-class OutputRaster : public RasterWriter {
- public:
-  OutputRaster(std::string path, const RasterInfo& in, int output_nc, std::string georef_from)
-      : path_(std::move(path)), in_(in), output_nc_(output_nc), georef_from_(std::move(georef_from)) {}
-  void write(int64_t x, int64_t y, const at::Tensor& values) override {
-    if (!raster_) {
-      const int64_t c = values.size(0);
-      if (png_channels(output_nc_) ? !png_channels(c) : c != output_nc_) {
-        fail("the generator produces " + std::to_string(c) + " channels but --output_nc is " + std::to_string(output_nc_));
-      }
-      RasterSpec spec;
-      spec.width = in_.width;
-      spec.height = in_.height;
-      spec.bands = static_cast<int>(c);
-      // A TIFF output keeps the input's sample type; a TIFF from a colour file holds floats.
-      spec.type = is_tiff_file(georef_from_) ? in_.type : SampleType::f32;
-      raster_ = create_raster(path_, spec, georef_from_);
-    }
-    raster_->write(x, y, values);
-  }
-  void finish() override {
-    if (!raster_) fail("nothing was translated for " + path_);
-    raster_->finish();
-  }
-
- private:
-  std::string path_;
-  RasterInfo in_;
-  int output_nc_;
-  std::string georef_from_;
-  std::unique_ptr<RasterWriter> raster_;
-};
-
-// One line per file in logs; on a terminal one line redrawn in place (files done, the current file's
-// tiles, ETA). Failures are printed on lines of their own by one_item.
-class BatchProgress {
- public:
-  BatchProgress(std::ostream& log, bool live, int64_t total) : log_(log), live_(live), total_(total) {}
-  void tile(int64_t index, const std::string& file, int64_t done, int64_t tiles) {
-    if (!live_) return;
-    const double elapsed = seconds();
-    const double per_file = index > 0 ? elapsed / static_cast<double>(index) : -1;
-    std::ostringstream line;
-    line << progress_bar(index, total_, 22) << " " << index << "/" << total_ << " files";
-    if (tiles > 1) line << "  tile " << done << "/" << tiles;
-    line << "  " << fs::path(file).filename().string() << "  eta "
-         << format_seconds(per_file * static_cast<double>(total_ - index));
-    std::string text = line.str();
-    const size_t width = static_cast<size_t>(std::max(20, terminal_width() - 1));
-    if (text.size() > width) text.resize(width);
-    log_ << "\r\033[K" << text << std::flush;
-  }
-  void clear() {
-    if (live_) log_ << "\r\033[K" << std::flush;
-  }
-  void done(int64_t index, const std::string& file, const std::string& out, double secs) {
-    if (live_) return;
-    log_ << "[" << index + 1 << "/" << total_ << "] " << file << " -> " << out << " (" << format_fixed(secs, 2)
-         << " s)\n";
-  }
-  void exists(int64_t index, const std::string& out) {
-    if (!live_) log_ << "[" << index + 1 << "/" << total_ << "] " << out << " exists, skipped (--resume)\n";
-  }
-  void finish() { clear(); }
-  double seconds() const {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  }
-
- private:
-  std::ostream& log_;
-  bool live_;
-  int64_t total_;
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-};
-
-}  // namespace
-
-std::vector<std::string> collect_inputs(const std::string& input) {
-  std::error_code ec;
-  if (fs::is_directory(input, ec)) {
-    std::vector<std::string> files = list_images(input);
-    if (files.empty()) fail("no image files in folder " + input + " (expected .png, .jpg, .bmp, .tga, .ppm/.pgm, .tif)");
-    return files;
-  }
-  if (!fs::is_regular_file(input, ec)) fail("input not found: " + input + " (expected an image file, a folder of images or a list file)");
-  if (is_list_file(input)) {
-    std::ifstream in(input);
-    if (!in) fail("cannot read list file " + input);
-    std::vector<std::string> files;
-    const fs::path base = fs::path(input).parent_path();
-    std::string line;
-    while (std::getline(in, line)) {
-      const size_t b = line.find_first_not_of(" \t\r"), e = line.find_last_not_of(" \t\r");
-      if (b == std::string::npos || line[b] == '#') continue;
-      const fs::path p = line.substr(b, e - b + 1);
-      files.push_back(p.is_absolute() ? p.string() : (base / p).lexically_normal().string());
-    }
-    if (files.empty()) fail("list file " + input + " names no images (one path per line)");
-    return files;
-  }
-  if (!is_image_file(input)) {
-    fail(input + " is not an image file (expected .png, .jpg, .bmp, .tga, .ppm/.pgm, .tif) or a list file (.txt)");
-  }
-  return {input};
-}
-
-void translate_file(Network& G, const std::string& input, const std::string& output, const DataConfig& data,
-                    const TileOptions& tiles, const c10::Device& device, std::ostream& log,
-                    const std::function<void(int64_t, int64_t)>& on_tile) {
-  double db_lo = 0, db_hi = 0;
-  if (data.sar_db) parse_db_range(data.db_range, db_lo, db_hi);
-  // The same mapping training used: SAR dB, then unit*2-1 or the run's dataset statistics. Per pixel,
-  // so applying it tile by tile is exact.
-  const auto to_network = [&](const at::Tensor& window) {
-    return input_to_network(data.sar_db ? sar_db_to_unit(window, db_lo, db_hi) : window, data);
-  };
-  std::unique_ptr<RasterReader> in = open_raster(input, data.input_nc, "--input_nc");
-  OutputRaster out(output, in->info(), data.output_nc, input);
-  translate_raster(G, *in, out, to_network, tiles, device, log, on_tile);
-  out.finish();
-}
-
-std::string output_path(const std::string& file, const std::string& output_dir, int output_nc) {
-  const char* ext = is_tiff_file(file) ? ".tif" : output_extension(output_nc);
-  return (fs::path(output_dir) / (file_stem(file) + ext)).string();
-}
-
-TranslateReport run_translate(Network& G, const std::string& input, const std::string& output_dir, int input_nc,
-                              const c10::Device& device, std::ostream& log) {
-  if (input_nc != 1 && input_nc != 3) {
-    fail("--input_nc: translate reads images as 1 (gray) or 3 (RGB) channels, got " + std::to_string(input_nc));
-  }
-  DataConfig data;
-  data.input_nc = input_nc;
-  data.output_nc = 3;  // PNG outputs; a gray G's single channel is written as gray PNG
-  return run_translate(G, input, output_dir, data, device, log);
-}
-
-TranslateReport run_translate(Network& G, const std::string& input, const std::string& output_dir,
-                              const DataConfig& data, const c10::Device& device, std::ostream& log,
-                              const TranslateOptions& options) {
-  if (data.input_nc < 1) fail("--input_nc must be at least 1 (got " + std::to_string(data.input_nc) + ")");
-  check_input_statistics(data);
-  check_tile_options(options.tiles, G.size_multiple());
-  const std::vector<std::string> files = collect_inputs(input);
-
-  // Mistakes of the command itself end it before anything is written: name clashes, and outputs that
-  // would replace their own inputs. A bad file only loses that file.
-  std::error_code ec;
-  std::vector<std::string> outs;
-  std::map<std::string, std::string> outputs;  // output path -> input path
-  for (const std::string& file : files) {
-    outs.push_back(output_path(file, output_dir, data.output_nc));
-    auto [it, inserted] = outputs.emplace(outs.back(), file);
-    if (!inserted) fail("inputs " + it->second + " and " + file + " would both be written to " + outs.back());
-    if (fs::exists(outs.back(), ec) && fs::equivalent(outs.back(), file, ec)) {
-      fail("output " + outs.back() + " would overwrite its input; choose another output folder");
-    }
-  }
-  make_dirs(output_dir);
-
-  TranslateReport report;
-  BatchProgress progress(log, options.progress, static_cast<int64_t>(files.size()));
-  for (size_t i = 0; i < files.size(); ++i) {
-    const std::string& file = files[i];
-    const int64_t index = static_cast<int64_t>(i);
-    if (options.resume && fs::exists(outs[i], ec)) {
-      progress.exists(index, outs[i]);
-      ++report.skipped;
-      continue;
-    }
-    const double start = progress.seconds();
-    const bool ok = one_item(file, report.failed, log, [&] {
-      progress.tile(index, file, 0, 0);
-      translate_file(G, file, outs[i], data, options.tiles, device, log,
-                     [&](int64_t done, int64_t tiles) { progress.tile(index, file, done, tiles); });
-    }, [&] { progress.clear(); });
-    if (ok) {
-      ++report.written;
-      progress.done(index, file, outs[i], progress.seconds() - start);
-    }
-  }
-  progress.finish();
   return report;
 }
 
