@@ -143,6 +143,31 @@ TEST(Inference, TranslateErrorsNameTheInput) {
   expect_error_naming([&] { run_translate(*g, root + "/bad/a.png", root + "/bad", 3, kCpu, log_); }, "overwrite");
 }
 
+TEST(Inference, TranslateDrawsALiveProgressLineOnATerminal) {
+  NetworkPtr g = tiny_generator(3, 3, true);
+  const std::string root = test::scratch_dir("translate_live");
+  std::filesystem::create_directories(root + "/in");
+  test::write_random_png(root + "/in/a.png", 100, 70, 3, 1);
+  test::write_random_png(root + "/in/b.png", 20, 20, 3, 2);
+  DataConfig d;
+  TranslateOptions o;
+  o.progress = true;
+  o.tiles = {32, 8, 1};
+  std::ostringstream live;
+  EXPECT_EQ(run_translate(*g, root + "/in", root + "/out", d, kCpu, live, o).written, 2);
+  // Redrawn in place: the bar, files done, the current file's tiles (a.png: 4 x 3 tiles of 32).
+  EXPECT_NE(live.str().find("\r\033[K["), std::string::npos) << live.str();
+  EXPECT_NE(live.str().find("0/2 files  tile 12/12  a.png"), std::string::npos) << live.str();
+  EXPECT_NE(live.str().find("1/2 files"), std::string::npos) << live.str();
+  EXPECT_EQ(live.str().find("[1/2] "), std::string::npos) << "no per-file lines on a terminal";
+  // Without a terminal: a line per file instead, and no escape codes.
+  std::ostringstream plain;
+  o.progress = false;
+  EXPECT_EQ(run_translate(*g, root + "/in", root + "/out2", d, kCpu, plain, o).written, 2);
+  EXPECT_NE(plain.str().find("[1/2] " + root + "/in/a.png -> " + root + "/out2/a.png"), std::string::npos) << plain.str();
+  EXPECT_EQ(plain.str().find("\033"), std::string::npos);
+}
+
 TEST(Inference, OneBadFileDoesNotStopAFolder) {
   NetworkPtr g = tiny_generator(3, 3, true);
   const std::string root = test::scratch_dir("translate_batch");
