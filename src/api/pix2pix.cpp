@@ -131,19 +131,13 @@ Image Translator::translate(const Image& input) const {
     }
     const at::Tensor hwc = at::from_blob(const_cast<float*>(input.pixels.data()),
                                          {input.height, input.width, input.channels}, at::kFloat);
-    at::Tensor unit = hwc.permute({2, 0, 1}).contiguous();
-    if (impl_->data.sar_db) {
-      double lo = 0, hi = 0;
-      p2p::parse_db_range(impl_->data.db_range, lo, hi);
-      unit = p2p::sar_db_to_unit(unit, lo, hi);
-    }
-    TensorReader in(unit);
+    TensorReader in(hwc.permute({2, 0, 1}).contiguous());
     TensorWriter out_raster(input.width, input.height);
     std::ostringstream log;  // notes (automatic tiling) are not errors; a library does not print
     {
       std::lock_guard<std::mutex> lock(impl_->mutex);
       p2p::translate_raster(*impl_->g.G, in, out_raster,
-                            [&](const at::Tensor& w) { return p2p::input_to_network(w, impl_->data); }, impl_->tiles,
+                            [&](const at::Tensor& w) { return p2p::input_window_to_network(w, impl_->data); }, impl_->tiles,
                             impl_->device, log);
     }
     const at::Tensor out = out_raster.image().permute({1, 2, 0}).contiguous();

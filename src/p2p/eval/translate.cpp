@@ -15,7 +15,6 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -36,8 +35,7 @@ using detail::png_channels;
 namespace {
 
 bool is_list_file(const std::string& path) {
-  std::string ext = fs::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string ext = lower_extension(path);
   return ext == ".txt" || ext == ".lst" || ext == ".list";
 }
 
@@ -80,7 +78,8 @@ class OutputRaster : public RasterWriter {
 // tiles, ETA). Failures are printed on lines of their own by one_item.
 class BatchProgress {
  public:
-  BatchProgress(std::ostream& log, bool live, int64_t total) : log_(log), live_(live), total_(total) {}
+  BatchProgress(std::ostream& log, bool live, int64_t total)
+      : log_(log), live_(live), total_(total), width_(static_cast<size_t>(std::max(20, terminal_width() - 1))) {}
   void tile(int64_t index, const std::string& file, int64_t done, int64_t tiles) {
     if (!live_) return;
     const double elapsed = seconds();
@@ -91,8 +90,7 @@ class BatchProgress {
     line << "  " << fs::path(file).filename().string() << "  eta "
          << format_seconds(per_file * static_cast<double>(total_ - index));
     std::string text = line.str();
-    const size_t width = static_cast<size_t>(std::max(20, terminal_width() - 1));
-    if (text.size() > width) text.resize(width);
+    if (text.size() > width_) text.resize(width_);
     log_ << "\r\033[K" << text << std::flush;
   }
   void clear() {
@@ -116,6 +114,7 @@ class BatchProgress {
   std::ostream& log_;
   bool live_;
   int64_t total_;
+  size_t width_;  // the terminal's columns, asked once
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
@@ -153,17 +152,18 @@ std::vector<std::string> collect_inputs(const std::string& input) {
 void translate_file(Network& G, const std::string& input, const std::string& output, const DataConfig& data,
                     const TileOptions& tiles, const c10::Device& device, std::ostream& log,
                     const std::function<void(int64_t, int64_t)>& on_tile) {
-  double db_lo = 0, db_hi = 0;
-  if (data.sar_db) parse_db_range(data.db_range, db_lo, db_hi);
-  // The same mapping training used: SAR dB, then unit*2-1 or the run's dataset statistics. Per pixel,
-  // so applying it tile by tile is exact.
-  const auto to_network = [&](const at::Tensor& window) {
-    return input_to_network(data.sar_db ? sar_db_to_unit(window, db_lo, db_hi) : window, data);
-  };
+  const auto to_network = [&](const at::Tensor& window) { return input_window_to_network(window, data); };
   std::unique_ptr<RasterReader> in = open_raster(input, data.input_nc, "--input_nc");
   OutputRaster out(output, in->info(), data.output_nc, input);
   translate_raster(G, *in, out, to_network, tiles, device, log, on_tile);
   out.finish();
+}
+
+at::Tensor input_window_to_network(const at::Tensor& window, const DataConfig& data) {
+  if (!data.sar_db) return input_to_network(window, data);
+  double db_lo = 0, db_hi = 0;
+  parse_db_range(data.db_range, db_lo, db_hi);
+  return input_to_network(sar_db_to_unit(window, db_lo, db_hi), data);
 }
 
 std::string output_path(const std::string& file, const std::string& output_dir, int output_nc) {

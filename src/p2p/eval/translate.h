@@ -37,6 +37,11 @@ struct TranslateOptions {
 // listed files are not checked here, so a missing one fails alone). Throws naming `input` otherwise.
 std::vector<std::string> collect_inputs(const std::string& input);
 
+// A window of an input raster (unit range, as read) mapped to G's input as training maps A: SAR dB
+// when the run used it, then unit*2-1 or the run's dataset statistics. Per pixel, so applying it tile
+// by tile is exact.
+at::Tensor input_window_to_network(const at::Tensor& window, const DataConfig& data);
+
 // Where and how run_translate writes the output of `file`: TIFF inputs give <stem>.tif of the input's
 // sample type (uint8, uint16, int16, float32) with its georeferencing; other inputs give <stem>.png, or a
 // float32 <stem>.tif when output_nc is not 1 or 3.

@@ -7,6 +7,7 @@
 #include "p2p/io/image.h"
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -161,6 +162,12 @@ std::vector<std::string> list_images(const std::string& dir) {
   paths.reserve(names.size());
   for (const std::string& name : names) paths.push_back((fs::path(dir) / name).string());
   return paths;
+}
+
+std::string lower_extension(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext;
 }
 
 std::string file_stem(const std::string& path) { return fs::path(path).stem().string(); }

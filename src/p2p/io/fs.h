@@ -36,6 +36,9 @@ class FolderLock {
 // Image files directly in `dir`, sorted by name. Throws p2p::Error if `dir` is missing.
 std::vector<std::string> list_images(const std::string& dir);
 
+// The extension of a path's file name, lower-cased ("a/B.TIF" -> ".tif"; "" when it has none).
+std::string lower_extension(const std::string& path);
+
 // File name without folder and extension ("a/b/12.jpg" -> "12").
 std::string file_stem(const std::string& path);
 

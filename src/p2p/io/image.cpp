@@ -125,8 +125,7 @@ at::Tensor decode_pnm16(const std::vector<unsigned char>& bytes, const std::stri
 }  // namespace
 
 bool is_image_file(const std::string& path) {
-  std::string ext = fs::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  const std::string ext = lower_extension(path);
   static const char* kExts[] = {".png", ".jpg", ".jpeg", ".bmp", ".tga", ".pgm", ".ppm", ".pnm", ".tif", ".tiff"};
   for (const char* e : kExts) {
     if (ext == e) return true;

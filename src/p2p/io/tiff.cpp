@@ -31,8 +31,7 @@ namespace fs = std::filesystem;
 namespace p2p {
 
 bool is_tiff_file(const std::string& path) {
-  std::string ext = fs::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  const std::string ext = lower_extension(path);
   return ext == ".tif" || ext == ".tiff";
 }
 
