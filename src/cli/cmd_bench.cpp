@@ -43,7 +43,7 @@ void register_bench(CLI::App& app) {
   auto rt = std::make_shared<RuntimeOptions>();
   struct Opts {
     int size = 256, batch = 1, steps = 10, warmup = 3;
-    bool inference = false, eval = false, no_fold = false;
+    bool inference = false, eval = false, no_fold = false, no_pack = false;
   };
   auto o = std::make_shared<Opts>();
   add_net_options(*cmd, *net);
@@ -55,6 +55,9 @@ void register_bench(CLI::App& app) {
   cmd->add_flag("--inference", o->inference, "time G forward (no grad) instead of training steps");
   cmd->add_flag("--eval", o->eval, "with --inference: running statistics, no dropout, batch norm folded into the convs");
   cmd->add_flag("--no_fold", o->no_fold, "with --eval: keep the batch-norm layers (to measure what folding saves)");
+  cmd->add_flag("--no_pack", o->no_pack,
+                "with --inference on the CPU: LibTorch's own convolution kernels, not the packed oneDNN ones that "
+                "translate and test use (to measure what packing saves)");
   cmd->callback([=] {
     const c10::Device device = setup_runtime(*rt, std::cerr, o->inference ? Workload::inference : Workload::train);
     seed_everything(0, false);
@@ -70,6 +73,9 @@ void register_bench(CLI::App& app) {
       set_eval_mode(model.generator(), true);
       if (!o->no_fold) folded = fold_batch_norm(model.generator());
     }
+    if (o->no_pack && !o->inference) fail("--no_pack: only with --inference (training never packs)");
+    int packed = 0;
+    if (o->inference && device.is_cpu() && !o->no_pack) packed = pack_for_cpu_inference(model.generator());
     std::vector<double> times;
     for (int i = 0; i < o->warmup + o->steps; ++i) {
       const auto t0 = std::chrono::steady_clock::now();
@@ -87,6 +93,7 @@ void register_bench(CLI::App& app) {
     nlohmann::json out = {{"impl", "pix2pix.cpp"},
                           {"mode", o->inference ? (o->eval ? "inference_eval" : "inference") : "train_step"},
                           {"folded_batch_norms", folded},
+                          {"packed_layers", packed},
                           {"netG", net->netG},
                           {"netD", net->netD},
                           {"size", o->size},

@@ -50,6 +50,7 @@ void prepare_for_inference(LoadedGenerator& g, const c10::Device& device, bool e
   g.G->to(device);
   set_eval_mode(*g.G, eval);
   if (eval) fold_batch_norm(*g.G);  // running statistics: norm layers become part of the convs
+  if (device.is_cpu()) pack_for_cpu_inference(*g.G);
 }
 
 }  // namespace p2p

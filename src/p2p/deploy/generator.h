@@ -39,6 +39,7 @@ DataConfig generator_data_config(const LoadedGenerator& g);
 
 // Puts G on `device` in the chosen test mode: `eval` uses running statistics and no dropout, with batch
 // norm folded into the convolutions; otherwise the paper's test mode (batch statistics, dropout on).
+// On the CPU the convolutions then run on oneDNN with weights prepared once (pack_for_cpu_inference).
 void prepare_for_inference(LoadedGenerator& g, const c10::Device& device, bool eval);
 
 }  // namespace p2p

@@ -39,15 +39,23 @@ struct Workload {
   at::Tensor x;
 };
 
-Workload& workload() {
-  static Workload w = [] {
-    KeepRandomState keep;
-    NetConfig cfg;  // pix2pix's defaults: unet_256, ngf 64, batch norm, dropout
-    Workload made{make_generator(cfg), at::arange(3 * 256 * 256, at::kFloat).view({1, 3, 256, 256}).mul(0.37).sin()};
-    init_weights(*made.G, "normal", 0.02);
-    return made;
-  }();
-  return w;
+Workload make_workload(bool packed) {
+  KeepRandomState keep;
+  NetConfig cfg;  // pix2pix's defaults: unet_256, ngf 64, batch norm, dropout
+  Workload made{make_generator(cfg), at::arange(3 * 256 * 256, at::kFloat).view({1, 3, 256, 256}).mul(0.37).sin()};
+  init_weights(*made.G, "normal", 0.02);
+  if (packed) pack_for_cpu_inference(*made.G);  // what inference on the CPU runs (deploy/generator)
+  return made;
+}
+
+// One network per kind, built on first use: a process calibrates one kind of work.
+Workload& workload(bool training) {
+  if (training) {
+    static Workload train = make_workload(false);
+    return train;
+  }
+  static Workload inference = make_workload(true);
+  return inference;
 }
 
 }  // namespace
@@ -55,7 +63,7 @@ Workload& workload() {
 std::function<double(int)> generator_workload(bool training) {
   return [training](int blas_threads) {
     set_blas_threads(blas_threads);
-    Workload& w = workload();
+    Workload& w = workload(training);
     KeepRandomState keep;
     const auto start = std::chrono::steady_clock::now();
     if (training) {

@@ -65,4 +65,14 @@ void set_eval_mode(torch::nn::Module& net, bool eval);
 // Returns how many were folded.
 int fold_batch_norm(torch::nn::Module& net);
 
+// For CPU inference (no gradients, weights frozen): runs each float Conv2d (zero padding, one group) and
+// each 4x4 / stride-2 / padding-1 ConvTranspose2d (the U-Net decoder's) found in a Sequential on oneDNN
+// with its weights reordered once, the transposed one rewritten as a single convolution (packed.cpp).
+// LibTorch otherwise reorders every weight on every call and runs transposed convolutions as im2col +
+// GEMM. Same function to float rounding, in either test mode (norm layers are untouched). Each layer is
+// checked against LibTorch's own kernel once and keeps it if they disagree or oneDNN is missing. Like
+// fold_batch_norm, the network must not train afterwards, and its state dict no longer lists the packed
+// layers' weights. Returns how many layers were packed.
+int pack_for_cpu_inference(torch::nn::Module& net);
+
 }  // namespace p2p

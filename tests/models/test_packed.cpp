@@ -1,0 +1,133 @@
+// Tests for pack_for_cpu_inference. The reference is LibTorch's own kernels on the same weights
+// (slow_conv_transpose2d's im2col GEMM for the transposed convolution, an independent implementation of
+// the same sums): single layers of several shapes, then whole generators in both test modes. A
+// wrong phase, tap or bias would move outputs by the size of a weight, far beyond the 1e-5 allowed.
+#include "p2p/core/config.h"
+#include "p2p/models/networks.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/csrc/autograd/grad_mode.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
+
+#include <string>
+
+namespace p2p {
+namespace {
+
+double max_relative(const at::Tensor& got, const at::Tensor& want) {
+  return ((got - want).abs().max() / (want.abs().max() + 1e-12)).item<double>();
+}
+
+int count_convs(torch::nn::Module& net) {
+  int n = 0;
+  for (const auto& m : net.modules()) {
+    n += dynamic_cast<torch::nn::Conv2dImpl*>(m.get()) != nullptr;
+    n += dynamic_cast<torch::nn::ConvTranspose2dImpl*>(m.get()) != nullptr;
+  }
+  return n;
+}
+
+TEST(Packed, TransposedConvolutionEqualsLibTorchAtEverySize) {
+  torch::NoGradGuard no_grad;
+  at::manual_seed(3);
+  for (const bool bias : {true, false}) {
+    torch::nn::Sequential seq(torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(5, 7, 4).stride(2).padding(1).bias(bias)));
+    if (bias) seq->ptr<torch::nn::ConvTranspose2dImpl>(0)->bias.uniform_(-1, 1);  // init leaves it near 0
+    // odd, non-square, batch of 2 and a 1x1 bottleneck (the innermost U-Net layer)
+    const std::vector<at::Tensor> inputs = {at::randn({2, 5, 7, 11}), at::randn({1, 5, 1, 1}), at::randn({1, 5, 6, 6})};
+    std::vector<at::Tensor> want;
+    for (const auto& x : inputs) want.push_back(seq->forward(x));
+    ASSERT_EQ(pack_for_cpu_inference(*seq), 1);
+    EXPECT_EQ(count_convs(*seq), 0);  // the layer was replaced, not kept
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const at::Tensor got = seq->forward(inputs[i]);
+      ASSERT_EQ(got.sizes(), want[i].sizes());
+      EXPECT_LT(max_relative(got, want[i]), 1e-5) << "bias " << bias << " input " << i;
+    }
+  }
+}
+
+TEST(Packed, ConvolutionsOfTheNetworksShapesEqualLibTorch) {
+  torch::NoGradGuard no_grad;
+  at::manual_seed(4);
+  namespace nn = torch::nn;
+  // U-Net down conv, PatchGAN-like stride 1, ResNet 7x7 (padding 0 after reflection) and 3x3.
+  nn::Sequential seq(nn::Conv2d(nn::Conv2dOptions(3, 8, 4).stride(2).padding(1)),
+                     nn::Conv2d(nn::Conv2dOptions(8, 6, 4).stride(1).padding(1).bias(false)),
+                     nn::Conv2d(nn::Conv2dOptions(6, 4, 7)), nn::Conv2d(nn::Conv2dOptions(4, 4, 3).padding(1)));
+  const at::Tensor x = at::randn({2, 3, 40, 36});
+  const at::Tensor want = seq->forward(x);
+  ASSERT_EQ(pack_for_cpu_inference(*seq), 4);
+  EXPECT_LT(max_relative(seq->forward(x), want), 1e-5);
+}
+
+TEST(Packed, LayersItCannotRunKeepLibTorchKernels) {
+  torch::NoGradGuard no_grad;
+  namespace nn = torch::nn;
+  nn::Sequential seq(nn::ConvTranspose2d(nn::ConvTranspose2dOptions(4, 4, 3).stride(2).padding(1).output_padding(1)),
+                     nn::Conv2d(nn::Conv2dOptions(4, 4, 3).padding(1).groups(2)),
+                     nn::Conv2d(nn::Conv2dOptions(4, 4, 3).padding(1).padding_mode(torch::kReflect)));
+  EXPECT_EQ(pack_for_cpu_inference(*seq), 0);
+  EXPECT_EQ(count_convs(*seq), 3);
+  nn::Sequential dbl(nn::Conv2d(nn::Conv2dOptions(3, 4, 3)));
+  dbl->to(at::kDouble);
+  EXPECT_EQ(pack_for_cpu_inference(*dbl), 0);  // oneDNN path is float only
+}
+
+// Whole generators: every conv of a U-Net is packed; in the paper's test mode (batch statistics,
+// dropout drawn from the global generator, re-seeded) and with --eval's folded batch norm.
+TEST(Packed, GeneratorsComputeTheSameInBothTestModes) {
+  for (const std::string netG : {"unet_32", "resnet_6blocks"}) {
+    for (const bool eval : {false, true}) {
+      NetConfig n;
+      n.netG = netG;
+      n.ngf = 8;
+      at::manual_seed(5);
+      NetworkPtr G = make_generator(n);
+      init_weights(*G, "normal", 0.02);
+      {
+        torch::NoGradGuard no_grad;
+        for (const auto& m : G->modules()) {  // running statistics as a trained net has them, not 0 / 1
+          if (auto* bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(m.get())) {
+            bn->running_mean.uniform_(-0.05, 0.05);
+            bn->running_var.uniform_(1e-3, 1e-2);
+            bn->bias.uniform_(-0.3, 0.3);
+          }
+        }
+      }
+      set_eval_mode(*G, eval);
+      if (eval) fold_batch_norm(*G);
+      torch::NoGradGuard no_grad;
+      const at::Tensor x = at::rand({2, 3, 32, 32}) * 2 - 1;
+      at::manual_seed(11);
+      const at::Tensor want = G->forward(x);
+      const int convs = count_convs(*G);
+      const int packed = pack_for_cpu_inference(*G);
+      // unet_32: 5 down, 5 up, all packed. resnet: its two 3x3/stride-2/output-padding-1 up convs stay.
+      EXPECT_EQ(packed, netG == "unet_32" ? convs : convs - 2) << netG;
+      EXPECT_EQ(count_convs(*G), convs - packed) << netG;
+      at::manual_seed(11);
+      const at::Tensor got = G->forward(x);
+      EXPECT_LT(max_relative(got, want), 1e-5) << netG << " eval " << eval;
+      EXPECT_GT(want.abs().max().item<double>(), 1e-2) << netG;
+    }
+  }
+}
+
+// Packing draws its check inputs from a generator of its own: the paper's test mode seeds dropout
+// before packing in some callers, and packing must not move that stream.
+TEST(Packed, LeavesTheGlobalRandomStreamAlone) {
+  torch::NoGradGuard no_grad;
+  torch::nn::Sequential seq(torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 4, 3)));
+  at::manual_seed(21);
+  const at::Tensor before = at::rand({4});
+  at::manual_seed(21);
+  ASSERT_EQ(pack_for_cpu_inference(*seq), 1);
+  EXPECT_TRUE(at::equal(at::rand({4}), before));
+}
+
+}  // namespace
+}  // namespace p2p
