@@ -40,39 +40,6 @@ auto guarded(Fn&& fn) -> decltype(fn()) {
   }
 }
 
-// A buffer seen as a raster, and a raster assembled into a tensor: translate() tiles like translate_file.
-class TensorReader : public p2p::RasterReader {
- public:
-  explicit TensorReader(at::Tensor chw) : image_(std::move(chw)) {
-    info_.width = image_.size(2);
-    info_.height = image_.size(1);
-    info_.bands = static_cast<int>(image_.size(0));
-    info_.type = p2p::SampleType::f32;
-    info_.bit_depth = 32;
-  }
-  at::Tensor read(int64_t x, int64_t y, int64_t w, int64_t h) override {
-    return image_.narrow(1, y, h).narrow(2, x, w).contiguous();
-  }
-
- private:
-  at::Tensor image_;
-};
-
-class TensorWriter : public p2p::RasterWriter {
- public:
-  TensorWriter(int64_t width, int64_t height) : width_(width), height_(height) {}
-  void write(int64_t x, int64_t y, const at::Tensor& values) override {
-    if (!image_.defined()) image_ = at::zeros({values.size(0), height_, width_}, at::kFloat);
-    image_.narrow(1, y, values.size(1)).narrow(2, x, values.size(2)).copy_(values);
-  }
-  void finish() override {}
-  const at::Tensor& image() const { return image_; }
-
- private:
-  int64_t width_, height_;
-  at::Tensor image_;
-};
-
 }  // namespace
 
 std::string version() { return p2p::program_version(); }
@@ -131,8 +98,14 @@ Image Translator::translate(const Image& input) const {
     }
     const at::Tensor hwc = at::from_blob(const_cast<float*>(input.pixels.data()),
                                          {input.height, input.width, input.channels}, at::kFloat);
-    TensorReader in(hwc.permute({2, 0, 1}).contiguous());
-    TensorWriter out_raster(input.width, input.height);
+    // The buffer seen as a raster and the output assembled in memory: translate() tiles like translate_file.
+    p2p::TensorRasterReader in(hwc.permute({2, 0, 1}).contiguous(), p2p::SampleType::f32, 32, "the input image");
+    p2p::RasterSpec spec;
+    spec.width = input.width;
+    spec.height = input.height;
+    spec.bands = static_cast<int>(impl_->g.net.output_nc);
+    spec.type = p2p::SampleType::f32;
+    p2p::TensorRasterWriter out_raster(spec, "the output image");
     std::ostringstream log;  // notes (automatic tiling) are not errors; a library does not print
     {
       std::lock_guard<std::mutex> lock(impl_->mutex);

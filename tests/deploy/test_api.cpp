@@ -10,6 +10,7 @@
 #include "p2p/io/image.h"
 #include "p2p/models/networks.h"
 #include "testutil/testutil.h"
+#include "tiny_generator.h"
 
 #include <ATen/ATen.h>
 #include <torch/torch.h>
@@ -24,16 +25,11 @@ namespace {
 
 const c10::Device kCpu(c10::kCPU);
 
-// A tiny U-Net with random weights, exported; returned in eval mode for the reference outputs.
+// The tiny U-Net, exported; returned in eval mode for the reference outputs.
 NetworkPtr exported_generator(const std::string& path) {
-  torch::manual_seed(21);
-  NetConfig cfg;
-  cfg.ngf = 8;
-  cfg.netG = "unet_32";
-  NetworkPtr g = make_generator(cfg);
-  init_weights(*g, "normal", 0.02);
+  const NetConfig cfg = test::tiny_net();
+  NetworkPtr g = test::trained_looking(cfg, 21);
   export_generator_safetensors(path, *g, {{"net", to_json(cfg)}}, "test");
-  set_eval_mode(*g, true);
   return g;
 }
 

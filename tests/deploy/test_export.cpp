@@ -8,6 +8,7 @@
 #include "p2p/io/state_dict.h"
 #include "p2p/models/networks.h"
 #include "testutil/testutil.h"
+#include "tiny_generator.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -16,27 +17,10 @@
 namespace p2p {
 namespace {
 
-NetConfig tiny_net(const std::string& netG, const std::string& norm) {
-  NetConfig n;
-  n.netG = netG;
-  n.ngf = 8;
-  n.norm = norm;
-  n.input_nc = 1;
-  n.output_nc = 3;
-  return n;
-}
+// Export tests use one input channel and three output channels, so a swapped pair would show.
+NetConfig tiny_net(const std::string& netG, const std::string& norm) { return test::tiny_net(netG, norm, 1, 3); }
 
-// A generator whose batch-norm running statistics are not the trivial 0/1 start.
-NetworkPtr trained_looking(const NetConfig& n) {
-  at::manual_seed(7);
-  NetworkPtr G = make_generator(n);
-  init_weights(*G, "normal", 0.02);
-  G->train();
-  torch::NoGradGuard no_grad;
-  for (int i = 0; i < 3; ++i) G->forward(at::randn({2, n.input_nc, 32, 32}));
-  set_eval_mode(*G, true);
-  return G;
-}
+using test::trained_looking;
 
 TEST(Export, RoundTripGivesIdenticalWeightsOptionsAndOutputs) {
   const std::string dir = test::scratch_dir("export_roundtrip");

@@ -6,6 +6,7 @@
 #include "p2p/deploy/generator.h"
 #include "p2p/models/networks.h"
 #include "testutil/testutil.h"
+#include "tiny_generator.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -25,16 +26,8 @@ int count(torch::nn::Module& net) {
 
 TEST(PrepareForInference, CpuGeneratorIsFoldedAndPackedWithTheSameOutputs) {
   const std::string dir = test::scratch_dir("prepare_inference");
-  NetConfig n;
-  n.netG = "unet_32";
-  n.ngf = 8;
-  at::manual_seed(7);
-  NetworkPtr G = make_generator(n);
-  init_weights(*G, "normal", 0.02);
-  {
-    torch::NoGradGuard no_grad;
-    for (int i = 0; i < 3; ++i) G->forward(at::randn({2, 3, 32, 32}));  // running statistics off 0 / 1
-  }
+  const NetConfig n = test::tiny_net();
+  NetworkPtr G = test::trained_looking(n);
   export_generator_safetensors(dir + "/g.safetensors", *G, {{"net", to_json(n)}}, "g.pt");
 
   const at::Tensor x = at::rand({1, 3, 64, 32}) * 2 - 1;

@@ -77,6 +77,8 @@ BlasChoice calibrate_blas_threads(int threads, const std::string& workload, cons
                     {"seconds_many", choice.seconds_many}};
       std::error_code ec;
       fs::create_directories(fs::path(cache_file).parent_path(), ec);
+      // Renamed into place so concurrent processes never read half a file. Not io/fs's durable writer:
+      // core sits below io, and a lost entry only costs one more measurement.
       const std::string tmp = cache_file + ".tmp." + std::to_string(::getpid());
       {
         std::ofstream out(tmp);

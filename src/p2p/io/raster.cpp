@@ -64,52 +64,24 @@ void check_window(const RasterInfo& info, int64_t x, int64_t y, int64_t w, int64
 }
 
 // A decoded image held whole (colour files; TIFF without GDAL).
-class MemoryReader : public RasterReader {
- public:
-  MemoryReader(const std::string& path, int channels, const std::string& channel_flag) : path_(path) {
-    int bits = 8;
-    image_ = load_image(path, channels, bits, channel_flag);
-    info_.width = image_.size(2);
-    info_.height = image_.size(1);
-    info_.bands = static_cast<int>(image_.size(0));
-    info_.bit_depth = bits;
-    info_.type = bits == 8 ? SampleType::u8 : bits == 16 ? SampleType::u16 : SampleType::f32;
-  }
-  at::Tensor read(int64_t x, int64_t y, int64_t w, int64_t h) override {
-    check_window(info_, x, y, w, h, path_);
-    return image_.narrow(1, y, h).narrow(2, x, w).contiguous();
-  }
-
- private:
-  std::string path_;
-  at::Tensor image_;
-};
+std::unique_ptr<RasterReader> open_in_memory(const std::string& path, int channels, const std::string& channel_flag) {
+  int bits = 8;
+  at::Tensor image = load_image(path, channels, bits, channel_flag);
+  const SampleType type = bits == 8 ? SampleType::u8 : bits == 16 ? SampleType::u16 : SampleType::f32;
+  return std::make_unique<TensorRasterReader>(std::move(image), type, bits, path);
+}
 
 // An image assembled in memory and written whole at finish (PNG; TIFF without GDAL).
-class MemoryWriter : public RasterWriter {
+class MemoryWriter : public TensorRasterWriter {
  public:
-  MemoryWriter(const std::string& path, const RasterSpec& spec) : path_(path), spec_(spec) {
-    image_ = at::zeros({spec.bands, spec.height, spec.width}, at::kFloat);
-  }
-  void write(int64_t x, int64_t y, const at::Tensor& values) override {
-    RasterInfo info;
-    info.width = spec_.width;
-    info.height = spec_.height;
-    check_window(info, x, y, values.size(2), values.size(1), path_);
-    image_.narrow(1, y, values.size(1)).narrow(2, x, values.size(2)).copy_(values);
-  }
+  MemoryWriter(const std::string& path, const RasterSpec& spec) : TensorRasterWriter(spec, path) {}
   void finish() override {
-    if (is_tiff_file(path_)) {
-      save_tiff(path_, image_);
+    if (is_tiff_file(name_)) {
+      save_tiff(name_, image());
     } else {
-      save_png(path_, image_);
+      save_png(name_, image());
     }
   }
-
- private:
-  std::string path_;
-  RasterSpec spec_;
-  at::Tensor image_;
 };
 
 #ifdef P2P_HAVE_GDAL
@@ -311,7 +283,34 @@ std::unique_ptr<RasterReader> open_raster(const std::string& path, int channels,
 #ifdef P2P_HAVE_GDAL
   if (is_tiff_file(path)) return std::make_unique<GdalReader>(path, channels, channel_flag);
 #endif
-  return std::make_unique<MemoryReader>(path, channels, channel_flag);
+  return open_in_memory(path, channels, channel_flag);
+}
+
+TensorRasterReader::TensorRasterReader(at::Tensor chw, SampleType type, int bit_depth, std::string name)
+    : image_(std::move(chw)), name_(std::move(name)) {
+  info_.width = image_.size(2);
+  info_.height = image_.size(1);
+  info_.bands = static_cast<int>(image_.size(0));
+  info_.type = type;
+  info_.bit_depth = bit_depth;
+}
+
+at::Tensor TensorRasterReader::read(int64_t x, int64_t y, int64_t w, int64_t h) {
+  check_window(info_, x, y, w, h, name_);
+  return image_.narrow(1, y, h).narrow(2, x, w).contiguous();
+}
+
+TensorRasterWriter::TensorRasterWriter(const RasterSpec& spec, std::string name)
+    : name_(std::move(name)), image_(at::zeros({spec.bands, spec.height, spec.width}, at::kFloat)) {
+  info_.width = spec.width;
+  info_.height = spec.height;
+  info_.bands = spec.bands;
+  info_.type = spec.type;
+}
+
+void TensorRasterWriter::write(int64_t x, int64_t y, const at::Tensor& values) {
+  check_window(info_, x, y, values.size(2), values.size(1), name_);
+  image_.narrow(1, y, values.size(1)).narrow(2, x, values.size(2)).copy_(values);
 }
 
 std::unique_ptr<RasterWriter> create_raster(const std::string& path, const RasterSpec& spec,

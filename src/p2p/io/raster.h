@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 namespace p2p {
 
@@ -67,6 +68,35 @@ class RasterWriter {
 // GDAL held in memory and written as float32 TIFF).
 std::unique_ptr<RasterWriter> create_raster(const std::string& path, const RasterSpec& spec,
                                             const std::string& georef_from = "");
+
+// A raster held whole in memory as float32 [bands, H, W] (values as above): a decoded colour file, or a
+// caller's buffer (the C++ API). `name` is what window errors call it.
+class TensorRasterReader : public RasterReader {
+ public:
+  TensorRasterReader(at::Tensor chw, SampleType type, int bit_depth, std::string name);
+  at::Tensor read(int64_t x, int64_t y, int64_t w, int64_t h) override;
+
+ private:
+  at::Tensor image_;
+  std::string name_;
+};
+
+// Collects the written windows into a float32 [spec.bands, H, W] tensor; finish() writes nothing (files
+// held in memory are written by create_raster's writer, which builds on this one).
+class TensorRasterWriter : public RasterWriter {
+ public:
+  TensorRasterWriter(const RasterSpec& spec, std::string name);
+  void write(int64_t x, int64_t y, const at::Tensor& values) override;
+  void finish() override {}
+  const at::Tensor& image() const { return image_; }
+
+ protected:
+  std::string name_;
+
+ private:
+  RasterInfo info_;
+  at::Tensor image_;
+};
 
 // True when TIFF rasters are read and written window by window with their sample type kept.
 bool windowed_tiff_supported();
