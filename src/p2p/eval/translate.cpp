@@ -87,8 +87,9 @@ class BatchProgress {
     std::ostringstream line;
     line << progress_bar(index, total_, 22) << " " << index << "/" << total_ << " files";
     if (tiles > 1) line << "  tile " << done << "/" << tiles;
-    line << "  " << fs::path(file).filename().string() << "  eta "
-         << format_seconds(per_file * static_cast<double>(total_ - index));
+    // The name goes last: a narrow terminal cuts it, not the counts or the ETA.
+    line << "  eta " << format_seconds(per_file * static_cast<double>(total_ - index)) << "  "
+         << fs::path(file).filename().string();
     std::string text = line.str();
     if (text.size() > width_) text.resize(width_);
     log_ << "\r\033[K" << text << std::flush;
