@@ -59,6 +59,8 @@ void register_bench(CLI::App& app) {
                 "with --inference on the CPU: LibTorch's own convolution kernels, not the packed oneDNN ones that "
                 "translate and test use (to measure what packing saves)");
   cmd->callback([=] {
+    if (o->eval && !o->inference) fail("--eval: only with --inference (a training step uses batch statistics)");
+    if (o->no_pack && !o->inference) fail("--no_pack: only with --inference (training never packs)");
     const c10::Device device = setup_runtime(*rt, std::cerr, o->inference ? Workload::inference : Workload::train);
     seed_everything(0, false);
     Pix2PixModel model(*net, *train, device);
@@ -67,13 +69,11 @@ void register_bench(CLI::App& app) {
     batch.B = at::rand({o->batch, net->output_nc, o->size, o->size}) * 2 - 1;
     batch.stems = std::vector<std::string>(o->batch, "random");
     const at::Tensor A = batch.A.to(device);
-    if (o->eval && !o->inference) fail("--eval: only with --inference (a training step uses batch statistics)");
     int folded = 0;
     if (o->inference && o->eval) {
       set_eval_mode(model.generator(), true);
       if (!o->no_fold) folded = fold_batch_norm(model.generator());
     }
-    if (o->no_pack && !o->inference) fail("--no_pack: only with --inference (training never packs)");
     int packed = 0;
     if (o->inference && device.is_cpu() && !o->no_pack) packed = pack_for_cpu_inference(model.generator());
     std::vector<double> times;

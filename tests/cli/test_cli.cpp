@@ -184,6 +184,12 @@ TEST(Cli, BenchPrintsJson) {
   j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
   EXPECT_EQ(j["mode"], "inference");
   EXPECT_EQ(j["threads"], 1);
+  EXPECT_EQ(j["packed_layers"], 10);  // unet_32: 5 down and 5 up convolutions run packed on the CPU
+  r = run_p2p("bench --netG unet_32 --ngf 8 --ndf 8 --crop_size 32 --steps 1 --warmup 0 --inference --no_pack "
+              "--blas_threads 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(r.output.substr(r.output.find('{')))["packed_layers"], 0);
+  expect_fails_naming("bench --netG unet_32 --ngf 8 --crop_size 32 --steps 1 --blas_threads 1 --no_pack", "--no_pack");
 }
 
 }  // namespace
