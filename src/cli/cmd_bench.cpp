@@ -7,6 +7,7 @@
 #include "p2p/core/config_json.h"
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
+#include "p2p/deploy/generator.h"
 #include "p2p/models/networks.h"
 #include "p2p/train/model.h"
 
@@ -69,13 +70,10 @@ void register_bench(CLI::App& app) {
     batch.B = at::rand({o->batch, net->output_nc, o->size, o->size}) * 2 - 1;
     batch.stems = std::vector<std::string>(o->batch, "random");
     const at::Tensor A = batch.A.to(device);
-    int folded = 0;
-    if (o->inference && o->eval) {
-      set_eval_mode(model.generator(), true);
-      if (!o->no_fold) folded = fold_batch_norm(model.generator());
+    InferencePrepared prepared;  // what test and translate run
+    if (o->inference) {
+      prepared = prepare_network_for_inference(model.generator(), device, o->eval, {!o->no_fold, !o->no_pack});
     }
-    int packed = 0;
-    if (o->inference && device.is_cpu() && !o->no_pack) packed = pack_for_cpu_inference(model.generator());
     std::vector<double> times;
     for (int i = 0; i < o->warmup + o->steps; ++i) {
       const auto t0 = std::chrono::steady_clock::now();
@@ -92,8 +90,8 @@ void register_bench(CLI::App& app) {
     const Stats s = stats(times);
     nlohmann::json out = {{"impl", "pix2pix.cpp"},
                           {"mode", o->inference ? (o->eval ? "inference_eval" : "inference") : "train_step"},
-                          {"folded_batch_norms", folded},
-                          {"packed_layers", packed},
+                          {"folded_batch_norms", prepared.folded},
+                          {"packed_layers", prepared.packed},
                           {"netG", net->netG},
                           {"netD", net->netD},
                           {"size", o->size},

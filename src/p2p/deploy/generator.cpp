@@ -46,11 +46,18 @@ DataConfig generator_data_config(const LoadedGenerator& g) {
   return d;
 }
 
+InferencePrepared prepare_network_for_inference(Network& G, const c10::Device& device, bool eval,
+                                                InferenceRewrites rewrites) {
+  InferencePrepared done;
+  G.to(device);
+  set_eval_mode(G, eval);
+  if (eval && rewrites.fold) done.folded = fold_batch_norm(G);  // running statistics: norms join the convs
+  if (device.is_cpu() && rewrites.pack) done.packed = pack_for_cpu_inference(G);
+  return done;
+}
+
 void prepare_for_inference(LoadedGenerator& g, const c10::Device& device, bool eval) {
-  g.G->to(device);
-  set_eval_mode(*g.G, eval);
-  if (eval) fold_batch_norm(*g.G);  // running statistics: norm layers become part of the convs
-  if (device.is_cpu()) pack_for_cpu_inference(*g.G);
+  prepare_network_for_inference(*g.G, device, eval);
 }
 
 }  // namespace p2p

@@ -37,9 +37,22 @@ LoadedGenerator load_generator(const GeneratorSource& source, const nlohmann::js
 // with the generator's channel counts: inference maps inputs exactly as training did.
 DataConfig generator_data_config(const LoadedGenerator& g);
 
+// What inference may rewrite for speed; `p2p bench` switches each off to measure what it saves.
+struct InferenceRewrites {
+  bool fold = true;  // with eval: batch norm folded into the convolutions (fold_batch_norm)
+  bool pack = true;  // on the CPU: convolutions on oneDNN with weights prepared once (pack_for_cpu_inference)
+};
+struct InferencePrepared {
+  int folded = 0;
+  int packed = 0;
+};
+
 // Puts G on `device` in the chosen test mode: `eval` uses running statistics and no dropout, with batch
 // norm folded into the convolutions; otherwise the paper's test mode (batch statistics, dropout on).
-// On the CPU the convolutions then run on oneDNN with weights prepared once (pack_for_cpu_inference).
+// On the CPU the convolutions then run packed. The one rule for every inference path (test, translate,
+// the API, bench); G must not train afterwards.
+InferencePrepared prepare_network_for_inference(Network& G, const c10::Device& device, bool eval,
+                                                InferenceRewrites rewrites = {});
 void prepare_for_inference(LoadedGenerator& g, const c10::Device& device, bool eval);
 
 }  // namespace p2p
