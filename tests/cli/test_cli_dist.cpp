@@ -17,7 +17,12 @@ namespace fs = std::filesystem;
 namespace p2p {
 namespace {
 
-const std::string kDpRun = std::string(test::kTinyRun) +
+// 64 px, not the tiny run's 32. At 32 px unet_32's bottleneck is 1x1 (a ReLU there silences whole
+// channels per sample, ahead of a 2x2 instance norm), and that configuration amplifies float rounding:
+// with oneDNN's up-convolution, whose summation order depends on the batch size, one process on 4
+// samples and two ranks on 2 each were 1 kernel element apart after one step but 10 % after two. At
+// 64 px they stay a handful apart (4 of 306k).
+const std::string kDpRun = " --netG unet_32 --ngf 8 --ndf 8 --load_size 64 --crop_size 64 --num_threads 1"
                            " --norm instance --no_dropout --n_epochs 1 --n_epochs_decay 0 --seed 5 --lr 0.002"
                            " --num_samples 0 --print_freq 1 ";
 
@@ -43,19 +48,23 @@ TEST(CliDist, LaunchTwoRanksMatchesOneProcessOnTheCombinedBatch) {
   ASSERT_EQ(one.exit_code, 0) << one.output;
   const StateDict a = read_state_dict(ck + "/dp/latest.pt"), b = read_state_dict(ck + "/one/latest.pt");
   ASSERT_EQ(a.size(), b.size());
-  double diff = 0;
   int compared = 0;
+  int64_t elements = 0, apart = 0;
   for (size_t i = 0; i < a.size(); ++i) {
     ASSERT_EQ(a[i].first, b[i].first);
     if (a[i].first.rfind("G.", 0) != 0 && a[i].first.rfind("D.", 0) != 0) continue;  // weights, not RNG state
     // Kernels only: biases of convolutions followed by instance norm have a rounding-noise gradient
     // that Adam turns into full steps of either sign (they change nothing; tests/train shows the outputs).
     if (!a[i].second.is_floating_point() || a[i].second.dim() < 2) continue;
-    diff = std::max(diff, (a[i].second - b[i].second).abs().max().item<double>());
+    elements += a[i].second.numel();
+    apart += ((a[i].second - b[i].second).abs() > 1e-5).sum().item<int64_t>();
     ++compared;
   }
   EXPECT_GT(compared, 10);
-  EXPECT_LT(diff, 1e-4);
+  // Counted per element, not by the maximum: Adam's step is about lr x sign(g) whatever g's size, so an
+  // element whose gradient is at rounding level can end anywhere within 2 lr (seen: 4 of 306k apart,
+  // by at most 7e-5). Training on one rank's batch of 2 instead of the combined 4 leaves 99 % apart.
+  EXPECT_LE(apart, elements / 10000) << apart << " of " << elements << " kernel elements differ by more than 1e-5";
   // One writer: rank 0's config says what ran; the history has the baseline and epoch 1 once each.
   std::ifstream config_in(ck + "/dp/config.json");
   const nlohmann::json config = nlohmann::json::parse(config_in);

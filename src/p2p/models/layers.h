@@ -10,11 +10,15 @@
 
 #include <ATen/Tensor.h>
 #include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
+#include <type_traits>
 
 namespace p2p::detail {
 
@@ -39,6 +43,40 @@ inline bool conv_has_bias(NormKind kind) { return kind != NormKind::batch && kin
 
 // Appends the normalisation layer for `channels` (an Identity for "none", so indices stay the same).
 void push_norm(torch::nn::Sequential& seq, NormKind kind, int64_t channels);
+
+// A conv option's padding and padding mode are variants, c10:: in LibTorch 1.x and std:: in 2.x; the
+// unqualified visit finds the right one by argument-dependent lookup.
+
+// Explicit paddings of a 2-d conv option; nothing for "same" / "valid".
+template <typename Variant>
+std::optional<std::array<int64_t, 2>> explicit_padding(const Variant& padding) {
+  std::optional<std::array<int64_t, 2>> out;
+  visit(
+      [&out](const auto& p) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(p)>, torch::ExpandingArray<2>>) out = {(*p)[0], (*p)[1]};
+      },
+      padding);
+  return out;
+}
+
+// Whether a conv option's padding mode pads with zeros (the others reflect or repeat first).
+template <typename Variant>
+bool zero_padding_mode(const Variant& mode) {
+  bool zeros = false;
+  visit([&zeros](const auto& m) { zeros = std::is_same_v<std::decay_t<decltype(m)>, torch::enumtype::kZeros>; }, mode);
+  return zeros;
+}
+
+// The U-Net decoder's up-convolution: torch::nn::ConvTranspose2d (4x4, stride 2, padding 1; the same
+// parameters and names, so checkpoints and reference weights load unchanged) whose forward, while
+// a gradient is being recorded on the CPU, runs it and both its gradients as oneDNN convolution passes
+// (up_conv.cpp) instead of LibTorch 1.13's im2col GEMM. Anywhere else (no grad, GPU, double) it is
+// LibTorch's layer.
+class UpConv2dImpl : public torch::nn::ConvTranspose2dImpl {
+ public:
+  using torch::nn::ConvTranspose2dImpl::ConvTranspose2dImpl;
+  at::Tensor forward(const at::Tensor& x, const c10::optional<at::IntArrayRef>& output_size = c10::nullopt);
+};
 
 // Implemented by our own composite blocks so run_sequential can recurse into them with the counter.
 class BlockForward {

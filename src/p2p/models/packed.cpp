@@ -12,6 +12,7 @@
 // input padded by one pixel, with 4 * out_channels kernels (one set per phase), computes every phase
 // at (H+1) x (W+1) positions; phase (ry, rx) is its crop starting at (ry, rx), and the crops interleave
 // into the 2H x 2W output. The arithmetic is the same sums in another order.
+#include "p2p/models/layers.h"
 #include "p2p/models/networks.h"
 
 #include <ATen/ATen.h>
@@ -105,27 +106,6 @@ class PackedUpConv2dImpl : public torch::nn::Module {
   c10::optional<at::Tensor> bias_;
 };
 
-// Explicit paddings of a conv option (a variant: c10:: in LibTorch 1.x, std:: in 2.x, so the unqualified
-// visit finds the matching one by argument-dependent lookup); nothing for "same" / "valid".
-template <typename Variant>
-std::optional<std::array<int64_t, 2>> explicit_padding(const Variant& padding) {
-  std::optional<std::array<int64_t, 2>> out;
-  visit(
-      [&out](const auto& p) {
-        if constexpr (std::is_same_v<std::decay_t<decltype(p)>, torch::ExpandingArray<2>>) out = {(*p)[0], (*p)[1]};
-      },
-      padding);
-  return out;
-}
-
-// Zero padding (the other modes pad by reflection or repetition first).
-template <typename Variant>
-bool zero_padding_mode(const Variant& mode) {
-  bool zeros = false;
-  visit([&zeros](const auto& m) { zeros = std::is_same_v<std::decay_t<decltype(m)>, torch::enumtype::kZeros>; }, mode);
-  return zeros;
-}
-
 bool float_on_cpu(const at::Tensor& w) { return w.device().is_cpu() && w.scalar_type() == at::kFloat; }
 
 // A replacement layer, as a module (the Sequential's child) and as what the Sequential runs.
@@ -146,8 +126,8 @@ std::optional<Replacement> packed(torch::nn::Module* child) {
   auto all = [](const torch::ExpandingArray<2>& a, int64_t v) { return (*a)[0] == v && (*a)[1] == v; };
   if (auto* c = dynamic_cast<torch::nn::Conv2dImpl*>(child)) {
     const auto& o = c->options;
-    const auto padding = explicit_padding(o.padding());
-    if (!padding || o.groups() != 1 || !all(o.dilation(), 1) || !zero_padding_mode(o.padding_mode()) ||
+    const auto padding = detail::explicit_padding(o.padding());
+    if (!padding || o.groups() != 1 || !all(o.dilation(), 1) || !detail::zero_padding_mode(o.padding_mode()) ||
         !float_on_cpu(c->weight)) {
       return std::nullopt;
     }
@@ -158,7 +138,7 @@ std::optional<Replacement> packed(torch::nn::Module* child) {
   }
   if (auto* t = dynamic_cast<torch::nn::ConvTranspose2dImpl*>(child)) {
     const auto& o = t->options;
-    const auto padding = explicit_padding(o.padding());
+    const auto padding = detail::explicit_padding(o.padding());
     if (!padding || (*padding)[0] != 1 || (*padding)[1] != 1 || !all(o.kernel_size(), 4) || !all(o.stride(), 2) ||
         !all(o.output_padding(), 0) || !all(o.dilation(), 1) || o.groups() != 1 || !float_on_cpu(t->weight)) {
       return std::nullopt;

@@ -52,7 +52,7 @@ class UnetBlockImpl : public torch::nn::Module, public BlockForward {
       return nn::Conv2d(nn::Conv2dOptions(input_nc, inner_nc, 4).stride(2).padding(1).bias(b));
     };
     auto up = [&](bool b) {
-      return nn::ConvTranspose2d(nn::ConvTranspose2dOptions(up_in, outer_nc, 4).stride(2).padding(1).bias(b));
+      return std::make_shared<UpConv2dImpl>(nn::ConvTranspose2dOptions(up_in, outer_nc, 4).stride(2).padding(1).bias(b));
     };
     nn::Sequential seq;
     switch (level) {

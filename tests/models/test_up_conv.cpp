@@ -1,0 +1,84 @@
+// Tests for the U-Net's up-convolution (UpConv2dImpl): while gradients are recorded on the CPU it runs
+// as oneDNN convolution passes (its autograd node says so), and its output and all three gradients equal
+// LibTorch's own ConvTranspose2d on the same weights (an independent implementation: im2col GEMM) to
+// float rounding; without gradients it is LibTorch's layer.
+#include "p2p/models/layers.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/csrc/autograd/grad_mode.h>
+#include <torch/nn/modules/conv.h>
+
+#include <string>
+
+namespace p2p::detail {
+namespace {
+
+double max_relative(const at::Tensor& got, const at::Tensor& want) {
+  return ((got - want).abs().max() / (want.abs().max() + 1e-12)).item<double>();
+}
+
+// Whether the graph ending in `y` runs the oneDNN function (behind the bias addition, if any).
+bool runs_onednn_function(const at::Tensor& y) {
+  for (auto fn = y.grad_fn(); fn; fn = fn->num_outputs() > 0 && fn->next_edges().size() > 0 ? fn->next_edge(0).function : nullptr) {
+    if (fn->name().find("UpConvFunction") != std::string::npos) return true;
+    if (fn->name().find("Add") == std::string::npos) return false;
+  }
+  return false;
+}
+
+TEST(UpConv, OutputAndGradientsEqualLibTorchs) {
+  for (const bool bias : {true, false}) {
+    at::manual_seed(4);
+    const auto options = torch::nn::ConvTranspose2dOptions(6, 5, 4).stride(2).padding(1).bias(bias);
+    auto ours = std::make_shared<UpConv2dImpl>(options);
+    torch::nn::ConvTranspose2d theirs(options);
+    {
+      torch::NoGradGuard no_grad;
+      theirs->weight.copy_(ours->weight);
+      if (bias) theirs->bias.copy_(ours->bias.uniform_(-1, 1));
+    }
+    const at::Tensor x = at::randn({2, 6, 5, 7});
+    const at::Tensor target = at::randn({2, 5, 10, 14});
+    const at::Tensor x1 = x.clone().requires_grad_(true), x2 = x.clone().requires_grad_(true);
+    const at::Tensor y1 = ours->forward(x1), y2 = theirs->forward(x2);
+    EXPECT_TRUE(runs_onednn_function(y1)) << y1.grad_fn()->name();
+    ASSERT_EQ(y1.sizes(), y2.sizes());
+    EXPECT_LT(max_relative(y1, y2), 1e-5);
+    (y1 * target).sum().backward();
+    (y2 * target).sum().backward();
+    EXPECT_LT(max_relative(x1.grad(), x2.grad()), 1e-5) << "bias " << bias;
+    EXPECT_LT(max_relative(ours->weight.grad(), theirs->weight.grad()), 1e-5) << "bias " << bias;
+    if (bias) EXPECT_LT(max_relative(ours->bias.grad(), theirs->bias.grad()), 1e-5);
+    EXPECT_FALSE(ours->named_parameters().contains("bias") != bias);  // the same parameters as the layer
+  }
+}
+
+TEST(UpConv, WithoutGradientsItIsLibTorchsLayer) {
+  auto up = std::make_shared<UpConv2dImpl>(torch::nn::ConvTranspose2dOptions(3, 2, 4).stride(2).padding(1));
+  const at::Tensor x = at::randn({1, 3, 4, 4});
+  {
+    torch::NoGradGuard no_grad;
+    EXPECT_TRUE(at::equal(up->forward(x), up->torch::nn::ConvTranspose2dImpl::forward(x)));
+  }
+  // Nothing asks for a gradient (how a trace for TorchScript runs it): LibTorch's traceable op.
+  for (auto& p : up->parameters()) p.set_requires_grad(false);
+  const at::Tensor y = up->forward(x);
+  EXPECT_FALSE(y.requires_grad());
+  EXPECT_TRUE(at::equal(y, up->torch::nn::ConvTranspose2dImpl::forward(x)));
+}
+
+TEST(UpConv, OtherGeometriesAreLibTorchsLayer) {
+  // Stride 1, or an output padding: the oneDNN passes are written for stride 2 / padding 1 only.
+  for (const auto& options : {torch::nn::ConvTranspose2dOptions(3, 2, 4).stride(1).padding(1),
+                              torch::nn::ConvTranspose2dOptions(3, 2, 3).stride(2).padding(1).output_padding(1)}) {
+    auto up = std::make_shared<UpConv2dImpl>(options);
+    const at::Tensor x = at::randn({1, 3, 5, 5}).requires_grad_(true);
+    const at::Tensor y = up->forward(x);
+    EXPECT_FALSE(runs_onednn_function(y)) << y.grad_fn()->name();
+    EXPECT_TRUE(at::allclose(y, up->torch::nn::ConvTranspose2dImpl::forward(x)));
+  }
+}
+
+}  // namespace
+}  // namespace p2p::detail
