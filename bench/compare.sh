@@ -33,9 +33,7 @@ for mode in train inference inference_eval; do
     inference_eval) flag="--inference --eval" ;; # running statistics, no dropout (deployment)
   esac
   run "pix2pix.cpp $mode (default: blas threads calibrated)" "$P2P" bench --crop_size "$SIZE" --steps "$STEPS" --warmup 3 --torch_threads "$THREADS" $flag
-  if [ "$mode" != train ]; then
-    run "pix2pix.cpp $mode (--no_pack: LibTorch's own kernels)" "$P2P" bench --crop_size "$SIZE" --steps "$STEPS" --warmup 3 --torch_threads "$THREADS" --no_pack $flag
-  fi
+  run "pix2pix.cpp $mode (--no_pack: LibTorch's own kernels)" "$P2P" bench --crop_size "$SIZE" --steps "$STEPS" --warmup 3 --torch_threads "$THREADS" --no_pack $flag
   run "pix2pix.cpp $mode (blas threads 1)" "$P2P" bench --crop_size "$SIZE" --steps "$STEPS" --warmup 3 --torch_threads "$THREADS" --blas_threads 1 $flag
   run "python reference $mode (OPENBLAS_NUM_THREADS=1)" env OPENBLAS_NUM_THREADS=1 "$PY" bench/reference/time_step.py --size "$SIZE" --steps "$STEPS" --warmup 3 --threads "$THREADS" $flag
   run "pix2pix.cpp $mode (blas threads $THREADS)" "$P2P" bench --crop_size "$SIZE" --steps "$STEPS" --warmup 3 --torch_threads "$THREADS" --blas_threads "$THREADS" $flag

@@ -57,11 +57,11 @@ void register_bench(CLI::App& app) {
   cmd->add_flag("--eval", o->eval, "with --inference: running statistics, no dropout, batch norm folded into the convs");
   cmd->add_flag("--no_fold", o->no_fold, "with --eval: keep the batch-norm layers (to measure what folding saves)");
   cmd->add_flag("--no_pack", o->no_pack,
-                "with --inference on the CPU: LibTorch's own convolution kernels, not the packed oneDNN ones that "
-                "translate and test use (to measure what packing saves)");
+                "LibTorch's own kernels, to measure what ours save: with --inference on the CPU, no packed oneDNN "
+                "layers (translate and test use them); in training, the U-Net's up-convolutions on LibTorch's "
+                "transposed convolution instead of oneDNN passes");
   cmd->callback([=] {
     if (o->eval && !o->inference) fail("--eval: only with --inference (a training step uses batch statistics)");
-    if (o->no_pack && !o->inference) fail("--no_pack: only with --inference (training never packs)");
     const c10::Device device = setup_runtime(*rt, std::cerr, o->inference ? Workload::inference : Workload::train);
     seed_everything(0, false);
     Pix2PixModel model(*net, *train, device);
@@ -71,8 +71,12 @@ void register_bench(CLI::App& app) {
     batch.stems = std::vector<std::string>(o->batch, "random");
     const at::Tensor A = batch.A.to(device);
     InferencePrepared prepared;  // what test and translate run
+    int onednn_up_convolutions = 0;
     if (o->inference) {
       prepared = prepare_network_for_inference(model.generator(), device, o->eval, {!o->no_fold, !o->no_pack});
+    } else {
+      const int n = use_onednn_up_convolutions(model.generator(), !o->no_pack);
+      onednn_up_convolutions = o->no_pack || !device.is_cpu() ? 0 : n;
     }
     std::vector<double> times;
     for (int i = 0; i < o->warmup + o->steps; ++i) {
@@ -92,6 +96,7 @@ void register_bench(CLI::App& app) {
                           {"mode", o->inference ? (o->eval ? "inference_eval" : "inference") : "train_step"},
                           {"folded_batch_norms", prepared.folded},
                           {"packed_layers", prepared.packed},
+                          {"onednn_up_convolutions", onednn_up_convolutions},
                           {"netG", net->netG},
                           {"netD", net->netD},
                           {"size", o->size},

@@ -398,7 +398,7 @@ c10::Device setup_runtime(const RuntimeOptions& r, std::ostream& note, Workload 
   if (r.blas_threads == 0) {
     const std::string cache = default_blas_cache_file();
     const bool training = work == Workload::train;
-    const BlasChoice c = calibrate_blas_threads(at::get_num_threads(), training ? "train" : "inference_packed", cache,
+    const BlasChoice c = calibrate_blas_threads(at::get_num_threads(), training ? "train_onednn_up" : "inference_packed", cache,
                                                 generator_workload(training));
     if (!c.cached && c.seconds_one > 0) {
       note << "note: BLAS threads " << c.threads << " for " << (training ? "training" : "inference")

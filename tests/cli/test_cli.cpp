@@ -179,6 +179,7 @@ TEST(Cli, BenchPrintsJson) {
   auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
   EXPECT_EQ(j["mode"], "train_step");
   EXPECT_GT(j["seconds_per_step_mean"].get<double>(), 0.0);
+  EXPECT_EQ(j["onednn_up_convolutions"], 5);  // unet_32's 5 up-convolutions train on oneDNN passes
   r = run_p2p("bench --netG unet_32 --ngf 8 --ndf 8 --crop_size 32 --steps 1 --warmup 0 --inference --torch_threads 1 --blas_threads 1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
@@ -189,7 +190,12 @@ TEST(Cli, BenchPrintsJson) {
               "--blas_threads 1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(nlohmann::json::parse(r.output.substr(r.output.find('{')))["packed_layers"], 0);
-  expect_fails_naming("bench --netG unet_32 --ngf 8 --crop_size 32 --steps 1 --blas_threads 1 --no_pack", "--no_pack");
+  r = run_p2p("bench --netG unet_32 --ngf 8 --ndf 8 --crop_size 32 --steps 1 --warmup 0 --no_pack --blas_threads 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_EQ(j["mode"], "train_step");
+  EXPECT_EQ(j["onednn_up_convolutions"], 0);  // LibTorch's transposed convolution
+  expect_fails_naming("bench --netG unet_32 --ngf 8 --crop_size 32 --steps 1 --blas_threads 1 --eval", "--eval");
 }
 
 }  // namespace

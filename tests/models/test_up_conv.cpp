@@ -2,13 +2,16 @@
 // as oneDNN convolution passes (its autograd node says so), and its output and all three gradients equal
 // LibTorch's own ConvTranspose2d on the same weights (an independent implementation: im2col GEMM) to
 // float rounding; without gradients it is LibTorch's layer.
+#include "p2p/core/config.h"
 #include "p2p/models/layers.h"
+#include "p2p/models/networks.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/grad_mode.h>
 #include <torch/nn/modules/conv.h>
 
+#include <set>
 #include <string>
 
 namespace p2p::detail {
@@ -78,6 +81,35 @@ TEST(UpConv, OtherGeometriesAreLibTorchsLayer) {
     EXPECT_FALSE(runs_onednn_function(y)) << y.grad_fn()->name();
     EXPECT_TRUE(at::allclose(y, up->torch::nn::ConvTranspose2dImpl::forward(x)));
   }
+}
+
+// How many nodes of the graph ending in `y` are the oneDNN function.
+int onednn_nodes(const at::Tensor& y) {
+  std::set<torch::autograd::Node*> seen;
+  std::vector<torch::autograd::Node*> todo = {y.grad_fn().get()};
+  int n = 0;
+  while (!todo.empty()) {
+    torch::autograd::Node* fn = todo.back();
+    todo.pop_back();
+    if (!fn || !seen.insert(fn).second) continue;
+    if (fn->name().find("UpConvFunction") != std::string::npos) ++n;
+    for (const auto& e : fn->next_edges()) todo.push_back(e.function.get());
+  }
+  return n;
+}
+
+TEST(UpConv, TheUNetTrainsOnItAndCanBeSwitchedBack) {
+  NetConfig cfg;
+  cfg.netG = "unet_32";
+  cfg.ngf = 8;
+  NetworkPtr G = make_generator(cfg);
+  const at::Tensor x = at::randn({1, 3, 32, 32});
+  EXPECT_EQ(onednn_nodes(G->forward(x)), 5);  // unet_32: 5 up-convolutions
+  EXPECT_EQ(use_onednn_up_convolutions(*G, false), 5);
+  const at::Tensor theirs = G->forward(x);
+  EXPECT_EQ(onednn_nodes(theirs), 0);
+  EXPECT_EQ(use_onednn_up_convolutions(*G, true), 5);
+  EXPECT_EQ(onednn_nodes(G->forward(x)), 5);
 }
 
 }  // namespace

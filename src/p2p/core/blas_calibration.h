@@ -1,6 +1,8 @@
 // Picking OpenBLAS's thread count per machine. Debian's LibTorch runs convolutions through oneDNN on its
-// own threads but transposed convolutions (slow_conv_transpose2d, forward and backward) through BLAS, so
-// the right BLAS thread count depends on how the CPU copes with both pools: on an AMD EPYC 2-core machine
+// own threads but transposed convolutions (slow_conv_transpose2d, forward and backward) through BLAS;
+// ours mostly avoid it now (packed inference, oneDNN up-convolutions in training), and what is left
+// (ResNet's up-convolutions, the losses) decides. The right BLAS thread count depends on how the CPU
+// copes with both pools: on an AMD EPYC 2-core machine
 // one BLAS thread made the training step 1.3x faster, on an Intel Xeon 2-core machine two did (see
 // BENCHMARKS.md), and on one Intel machine one thread was best for inference but two for training. No
 // fixed default is right everywhere, so the choice is measured per kind of work: the workload (for

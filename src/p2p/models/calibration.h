@@ -1,8 +1,8 @@
 // The workloads OpenBLAS threads are calibrated on (core/blas_calibration.h): the standard pix2pix
 // generator, unet_256 with ngf 64 and batch norm, on one 256 x 256 image — its forward pass for
 // inference (with the packed oneDNN kernels CPU inference runs, pack_for_cpu_inference), forward and
-// backward for training (the bulk of a training step, where transposed convolutions reach BLAS at
-// exactly these sizes). So the timing answers the question for the real work.
+// backward for training (the bulk of a training step, with its up-convolutions on oneDNN as training
+// runs them, use_onednn_up_convolutions). So the timing answers the question for the real work.
 #pragma once
 
 #include <functional>

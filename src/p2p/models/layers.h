@@ -71,11 +71,12 @@ bool zero_padding_mode(const Variant& mode) {
 // parameters and names, so checkpoints and reference weights load unchanged) whose forward, while
 // a gradient is being recorded on the CPU, runs it and both its gradients as oneDNN convolution passes
 // (up_conv.cpp) instead of LibTorch 1.13's im2col GEMM. Anywhere else (no grad, GPU, double) it is
-// LibTorch's layer.
+// LibTorch's layer, and so is it with onednn_training off (use_onednn_up_convolutions).
 class UpConv2dImpl : public torch::nn::ConvTranspose2dImpl {
  public:
   using torch::nn::ConvTranspose2dImpl::ConvTranspose2dImpl;
   at::Tensor forward(const at::Tensor& x, const c10::optional<at::IntArrayRef>& output_size = c10::nullopt);
+  bool onednn_training = true;
 };
 
 // Implemented by our own composite blocks so run_sequential can recurse into them with the counter.

@@ -75,4 +75,9 @@ int fold_batch_norm(torch::nn::Module& net);
 // layers' weights. Returns how many layers were packed.
 int pack_for_cpu_inference(torch::nn::Module& net);
 
+// Whether the U-Net's up-convolutions train on oneDNN convolution passes (on: how they are built) or on
+// LibTorch's own transposed convolution (off: to measure the difference; the results agree to float
+// rounding). Returns how many up-convolutions `net` has.
+int use_onednn_up_convolutions(torch::nn::Module& net, bool on);
+
 }  // namespace p2p

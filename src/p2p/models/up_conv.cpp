@@ -10,6 +10,7 @@
 //   dL/dW   = C's weight gradient for input dL/dy and output gradient x  (oneDNN backward-weights)
 // The same sums in another order: gradients agree with LibTorch's to float rounding (tested).
 #include "p2p/models/layers.h"
+#include "p2p/models/networks.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
@@ -67,7 +68,7 @@ at::Tensor UpConv2dImpl::forward(const at::Tensor& x, const c10::optional<at::In
   // Only where a gradient will be asked for: a trace (TorchScript export) or an inference pass keeps
   // LibTorch's traceable op.
   const bool wants_grad = at::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad());
-  const bool onednn = wants_grad && is_unet_geometry(options) && !output_size.has_value() && x.dim() == 4 && x.device().is_cpu() &&
+  const bool onednn = onednn_training && wants_grad && is_unet_geometry(options) && !output_size.has_value() && x.dim() == 4 && x.device().is_cpu() &&
                       x.scalar_type() == at::kFloat && weight.scalar_type() == at::kFloat && at::hasMKLDNN();
   if (!onednn) return torch::nn::ConvTranspose2dImpl::forward(x, output_size);
   const at::Tensor y = UpConvFunction::apply(x, weight);
@@ -75,3 +76,18 @@ at::Tensor UpConv2dImpl::forward(const at::Tensor& x, const c10::optional<at::In
 }
 
 }  // namespace p2p::detail
+
+namespace p2p {
+
+int use_onednn_up_convolutions(torch::nn::Module& net, bool on) {
+  int n = 0;
+  for (const auto& m : net.modules(/*include_self=*/true)) {
+    if (auto* up = m->as<detail::UpConv2dImpl>()) {
+      up->onednn_training = on;
+      ++n;
+    }
+  }
+  return n;
+}
+
+}  // namespace p2p
