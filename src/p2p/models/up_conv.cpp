@@ -23,8 +23,8 @@ namespace {
 
 constexpr std::array<int64_t, 2> kStride = {2, 2}, kPadding = {1, 1}, kDilation = {1, 1}, kNoOutputPadding = {0, 0};
 
-// The input gradient of C (stride 2, padding 1) for output gradient `grad_out` and an input of
-// `input_shape`'s size: the transposed convolution of grad_out.
+// The input gradient of C (stride 2, padding 1) for output gradient `grad_out` and an input shaped
+// like `like_input` (only its shape is read): the transposed convolution of grad_out.
 at::Tensor conv_input_grad(const at::Tensor& grad_out, const at::Tensor& like_input, const at::Tensor& weight) {
   return std::get<0>(at::convolution_backward(grad_out, like_input, weight, c10::nullopt, kStride, kPadding, kDilation,
                                               false, kNoOutputPadding, 1, {true, false, false}));
@@ -36,7 +36,6 @@ struct UpConvFunction : public torch::autograd::Function<UpConvFunction> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight) {
     const at::Tensor xc = x.contiguous();
     ctx->save_for_backward({xc, weight});
-    // Only the shape of C's input is read when just its input gradient is asked for.
     const at::Tensor shape = at::empty({x.size(0), weight.size(1), 2 * x.size(2), 2 * x.size(3)}, x.options());
     return conv_input_grad(xc, shape, weight);
   }
@@ -58,8 +57,8 @@ struct UpConvFunction : public torch::autograd::Function<UpConvFunction> {
 bool is_unet_geometry(const torch::nn::detail::ConvNdOptions<2>& o) {
   const auto pair = [](const auto& v, int64_t a) { return (*v)[0] == a && (*v)[1] == a; };
   const auto padding = explicit_padding(o.padding());
-  return pair(o.stride(), 2) && padding == std::array<int64_t, 2>{1, 1} && pair(o.dilation(), 1) && pair(o.output_padding(), 0) &&
-         o.groups() == 1 && zero_padding_mode(o.padding_mode());
+  return pair(o.stride(), 2) && padding == std::array<int64_t, 2>{1, 1} && pair(o.dilation(), 1) &&
+         pair(o.output_padding(), 0) && o.groups() == 1 && zero_padding_mode(o.padding_mode());
 }
 
 }  // namespace
@@ -68,8 +67,9 @@ at::Tensor UpConv2dImpl::forward(const at::Tensor& x, const c10::optional<at::In
   // Only where a gradient will be asked for: a trace (TorchScript export) or an inference pass keeps
   // LibTorch's traceable op.
   const bool wants_grad = at::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad());
-  const bool onednn = onednn_training && wants_grad && is_unet_geometry(options) && !output_size.has_value() && x.dim() == 4 && x.device().is_cpu() &&
-                      x.scalar_type() == at::kFloat && weight.scalar_type() == at::kFloat && at::hasMKLDNN();
+  const bool onednn = onednn_training && wants_grad && is_unet_geometry(options) && !output_size.has_value() &&
+                      x.dim() == 4 && x.device().is_cpu() && x.scalar_type() == at::kFloat &&
+                      weight.scalar_type() == at::kFloat && at::hasMKLDNN();
   if (!onednn) return torch::nn::ConvTranspose2dImpl::forward(x, output_size);
   const at::Tensor y = UpConvFunction::apply(x, weight);
   return bias.defined() ? y + bias.view({1, -1, 1, 1}) : y;
