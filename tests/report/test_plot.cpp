@@ -1,5 +1,7 @@
 // Tests for report/plot: tick known answers, and PNGs read back with the image decoder — the size of the
-// panel grid, one coloured line per series (and no pixels of a colour no series uses), bars per value.
+// panel grid, one coloured line per series (and no pixels of a colour no series uses), bars per value;
+// the legend never over a point or line (also where every corner holds one), and bar names of one
+// sweep's runs told apart.
 #include "p2p/io/image.h"
 #include "p2p/report/plot.h"
 #include "testutil/testutil.h"
@@ -81,7 +83,7 @@ TEST(Plot, GapsAndSinglePointsAreDrawn) {
 TEST(Plot, BarChartsOneBarPerValue) {
   if (!plots_available()) GTEST_SKIP() << "built without cairo";
   const std::string dir = test::scratch_dir("plot_bars");
-  BarChart c{"val PSNR", "dB", {"run_a", "run_b", "a_long_run_name_that_needs_shortening"}, {14.2, 15.1, NAN}};
+  BarChart c{"val PSNR", "dB", {"run_a", "run_b", "a_long_run_name_that_needs_shortening"}, {14.2, 15.1, NAN}, ""};
   write_bar_charts(dir + "/b.png", {c, c}, 2, 320, 240);
   int bits = 0;
   const at::Tensor img = load_image(dir + "/b.png", 3, bits);
@@ -90,6 +92,108 @@ TEST(Plot, BarChartsOneBarPerValue) {
   EXPECT_GT(pixels_of_colour(img, 1), 2 * 2000);
   EXPECT_EQ(pixels_of_colour(img, 2), 0);  // NaN: no bar
   EXPECT_NE(test::error_of([&] { write_bar_charts(dir + "/none.png", {}); }).find("none.png"), std::string::npos);
+}
+
+// No point of any series (its marker included) inside the box.
+void expect_clear(const PlotBox& box, const LinePanelLayout& l, const std::string& what) {
+  const double r = 3.2;
+  for (size_t s = 0; s < l.points.size(); ++s) {
+    for (const auto& pt : l.points[s]) {
+      EXPECT_FALSE(pt[0] + r > box.x && pt[0] - r < box.x + box.w && pt[1] + r > box.y && pt[1] - r < box.y + box.h)
+          << what << " covers series " << s << " at (" << pt[0] << ", " << pt[1] << "); box " << box.x << "," << box.y
+          << " " << box.w << "x" << box.h;
+    }
+  }
+}
+
+TEST(Plot, LegendLeavesTheLastPointInTheTopRightCornerVisible) {
+  if (!plots_available()) GTEST_SKIP() << "built without cairo";
+  // SSIM rising to its best at the last epoch: the point sits where a top-right legend would go.
+  PlotPanel p{"Validation SSIM", "epoch (0 = untrained)", "SSIM", {{"val SSIM", {}, {}}}, 20,
+              "best epoch 20 (val_ssim)"};
+  for (int e = 0; e <= 20; ++e) {
+    p.series[0].x.push_back(e);
+    p.series[0].y.push_back(0.1 + 0.85 * std::sqrt(e / 20.0));
+  }
+  const LinePanelLayout l = line_panel_layout(p, 560, 380);
+  ASSERT_GT(l.legend.w, 0);
+  const auto last = l.points[0].back();
+  EXPECT_GT(last[0], l.area.x + l.area.w * 0.9);  // the corner case indeed
+  EXPECT_LT(last[1], l.area.y + l.area.h * 0.15);
+  expect_clear(l.legend, l, "legend");
+  expect_clear(l.mark_label, l, "mark label");
+  EXPECT_GE(l.legend.x, l.area.x);  // inside the plot area
+  EXPECT_LE(l.legend.y + l.legend.h, l.area.y + l.area.h);
+  // What is drawn: every marker's centre keeps the series' colour (a legend over it would pale it).
+  const std::string dir = test::scratch_dir("plot_legend");
+  write_line_plot(dir + "/psnr.png", {p}, 1, 560, 380);
+  int bits = 0;
+  const at::Tensor img = load_image(dir + "/psnr.png", 3, bits);
+  const auto& c = plot_palette()[0];
+  const at::Tensor ref = at::tensor({c[0] / 255.0f, c[1] / 255.0f, c[2] / 255.0f});
+  for (const auto& pt : l.points[0]) {
+    const at::Tensor px = img.index({at::indexing::Slice(), static_cast<int64_t>(pt[1]), static_cast<int64_t>(pt[0])});
+    EXPECT_LT((px - ref).abs().max().item<float>(), 10.0f / 255) << "point at " << pt[0] << ", " << pt[1];
+  }
+}
+
+TEST(Plot, LegendFindsRoomWhenEveryCornerHoldsData) {
+  if (!plots_available()) GTEST_SKIP() << "built without cairo";
+  // Three series zig-zagging over the whole area (like noisy G terms), and one falling from the top left.
+  PlotPanel p{"Generator terms (unweighted)", "epoch", "loss", {}, NAN, ""};
+  for (int s = 0; s < 3; ++s) {
+    PlotSeries ser{"G_term_" + std::to_string(s), {}, {}};
+    for (int e = 1; e <= 30; ++e) {
+      ser.x.push_back(e);
+      ser.y.push_back(((e + s) % 2) ? 1.0 - 0.01 * s : 0.01 * s);
+    }
+    p.series.push_back(ser);
+  }
+  const LinePanelLayout l = line_panel_layout(p, 560, 380);
+  expect_clear(l.legend, l, "legend");
+  // Nor does a line run under it.
+  for (const auto& pts : l.points) {
+    for (size_t i = 1; i < pts.size(); ++i) {
+      for (double t = 0; t <= 1; t += 0.01) {
+        const double x = pts[i - 1][0] + t * (pts[i][0] - pts[i - 1][0]);
+        const double y = pts[i - 1][1] + t * (pts[i][1] - pts[i - 1][1]);
+        ASSERT_FALSE(l.legend.contains(x, y)) << "a line passes under the legend at " << x << ", " << y;
+      }
+    }
+  }
+}
+
+TEST(Plot, BarNamesOfOneSweepAreToldApart) {
+  const auto chars = [](const std::string& t) {  // one unit per character ("…" is one)
+    double n = 0;
+    for (unsigned char ch : t) n += (ch & 0xC0) != 0x80;
+    return n;
+  };
+  const std::vector<std::string> runs = {"loss_ablation__loss-cgan+l1", "loss_ablation__loss-gan+l1",
+                                         "loss_ablation__loss-l1"};
+  CategoryLabels l = category_labels(runs, chars, 18);
+  EXPECT_EQ(l.shared, "loss_ablation__loss-…");
+  EXPECT_EQ(l.lines, (std::vector<std::vector<std::string>>{{"cgan+l1"}, {"gan+l1"}, {"l1"}}));
+  // Narrow bars: two lines at a separator, then the middle goes; the labels stay apart.
+  l = category_labels(runs, chars, 5);
+  EXPECT_EQ(l.lines, (std::vector<std::vector<std::string>>{{"cgan+", "l1"}, {"gan+", "l1"}, {"l1"}}));
+  l = category_labels(runs, chars, 3);
+  EXPECT_EQ(l.lines, (std::vector<std::vector<std::string>>{{"cga", "n…1"}, {"gan", "+l1"}, {"l1"}}));
+  // A grid: the shared end is dropped too, and said.
+  l = category_labels({"grid__lr-0.0002__netD-basic", "grid__lr-0.001__netD-basic"}, chars, 18);
+  EXPECT_EQ(l.shared, "grid__lr-…__netD-basic");
+  EXPECT_EQ(l.lines, (std::vector<std::vector<std::string>>{{"0.0002"}, {"0.001"}}));
+  // Names that would still look alike are numbered rather than shown the same.
+  l = category_labels({"abcdefgXhijklmn", "abcdefgYhijklmn", "other"}, chars, 5);
+  EXPECT_EQ(l.shared, "");
+  EXPECT_EQ(l.lines, (std::vector<std::vector<std::string>>{{"1:", "ab…mn"}, {"2:", "ab…mn"}, {"other"}}));
+  // Nothing is dropped that would leave a name empty, or cut a word.
+  l = category_labels({"facades", "facades (2)"}, chars, 18);
+  EXPECT_EQ(l.shared, "");
+  EXPECT_EQ(l.lines, (std::vector<std::vector<std::string>>{{"facades"}, {"facades (2)"}}));
+  l = category_labels({"unet_128", "unet_256"}, chars, 18);
+  EXPECT_EQ(l.shared, "unet_…");
+  EXPECT_EQ(l.lines, (std::vector<std::vector<std::string>>{{"128"}, {"256"}}));
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // Tests for studies/compare: which settings count as differing (known answers), and a comparison of two
 // tiny trained runs — the table's best/last epochs equal each run's history, the differing flags are the
 // columns, each run's tile in the side-by-side image equals that run's best checkpoint translating the
-// pair, and every file the page points at exists.
+// pair, every file the page points at exists, and the page's table has compare.md's columns (MAE too).
 #include "p2p/core/config_json.h"
 #include "p2p/core/runtime.h"
 #include "p2p/data/dataset.h"
@@ -10,7 +10,7 @@
 #include "p2p/models/networks.h"
 #include "p2p/report/history.h"
 #include "p2p/studies/compare.h"
-#include "p2p/train/run_folder.h"
+#include "p2p/io/run_folder.h"
 #include "testutil/testutil.h"
 
 #include <ATen/ATen.h>
@@ -18,6 +18,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <regex>
 #include <sstream>
@@ -115,6 +117,33 @@ TEST(Compare, TwoRunsTableSamplesAndPage) {
   }
   EXPECT_GE(refs, 2 + 2 + 2 * 2);  // csv, md, 2 run reports, samples (link + img)
   EXPECT_NE(page.find("<th>gan_mode</th>"), std::string::npos);
+
+  // The page's table has compare.md's columns, MAE included, holding each run's numbers.
+  const std::regex row_re(R"re(<tr>(.*?)</tr>)re"), cell_re(R"re(<t[hd]>(?:<a [^>]*>)?([^<]*))re");
+  std::vector<std::vector<std::string>> table;
+  for (auto it = std::sregex_iterator(page.begin(), page.end(), row_re); it != std::sregex_iterator(); ++it) {
+    const std::string row = (*it)[1].str();
+    table.emplace_back();
+    for (auto c = std::sregex_iterator(row.begin(), row.end(), cell_re); c != std::sregex_iterator(); ++c) {
+      table.back().push_back((*c)[1].str());
+    }
+  }
+  ASSERT_EQ(table.size(), 3u);
+  const std::string md = test::read_file(root + "/cmp/compare.md");
+  std::string md_header = "|";
+  for (const auto& h : table[0]) md_header += " " + h + " |";
+  EXPECT_EQ(md.rfind(md_header + "\n", 0), 0u) << md;
+  for (const char* which : {"best", "last"}) {
+    const auto col = std::find(table[0].begin(), table[0].end(), std::string(which) + " val MAE") - table[0].begin();
+    ASSERT_LT(col, static_cast<long>(table[0].size())) << which << " val MAE missing from the page";
+    for (size_t r = 1; r < 3; ++r) {
+      const RunResults res = pick_results(read_history(opt.runs[r - 1] + "/history.jsonl"), "val_l1");
+      const double mae = std::string(which) == "best" ? res.best.val.mae : res.last.val.mae;
+      ASSERT_TRUE(std::isfinite(mae));
+      EXPECT_EQ(table[r][col], table_number(mae, 4)) << which << " MAE of " << table[r][0];
+      EXPECT_NE(md.find("| " + table[r][col] + " |"), std::string::npos);
+    }
+  }
 
   // A run folder that is not one: named.
   opt.runs.push_back(root + "/ck/nope");

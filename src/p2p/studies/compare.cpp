@@ -13,7 +13,7 @@
 #include "p2p/report/history.h"
 #include "p2p/report/html.h"
 #include "p2p/report/plot.h"
-#include "p2p/train/run_folder.h"
+#include "p2p/io/run_folder.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
@@ -98,32 +98,53 @@ at::Tensor tile(const at::Tensor& unit, int64_t h, int64_t w) {
   return t.contiguous();
 }
 
-std::string table_markdown(const std::vector<RunInfo>& runs,
-                           const std::vector<std::pair<std::string, std::vector<std::string>>>& diff) {
-  std::ostringstream s;
-  s << "| run |";
-  for (const auto& d : diff) s << " " << d.first << " |";
-  s << " best epoch | best val L1 | best val MAE | best val PSNR | best val SSIM | last epoch | last val L1 | last val "
-       "PSNR | last val SSIM |\n|---|";
-  for (size_t i = 0; i < diff.size(); ++i) s << "---|";
-  s << "---|---|---|---|---|---|---|---|---|\n";
+// The results table as text, one list of columns for compare.md and the page, so they cannot differ.
+struct Table {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;  // first cell: the run's label
+};
+
+Table results_table(const std::vector<RunInfo>& runs,
+                    const std::vector<std::pair<std::string, std::vector<std::string>>>& diff) {
+  static const struct {
+    const char* name;
+    double ValMetrics::*value;
+    int digits;
+  } kMetrics[] = {{"L1", &ValMetrics::l1, 4}, {"MAE", &ValMetrics::mae, 4}, {"PSNR", &ValMetrics::psnr, 2},
+                  {"SSIM", &ValMetrics::ssim, 4}};
+  Table t;
+  t.header.push_back("run");
+  for (const auto& d : diff) t.header.push_back(d.first);
+  for (const char* which : {"best", "last"}) {
+    t.header.push_back(std::string(which) + " epoch");
+    for (const auto& m : kMetrics) t.header.push_back(std::string(which) + " val " + m.name);
+  }
   for (size_t r = 0; r < runs.size(); ++r) {
     const RunResults& res = runs[r].results;
-    s << "| " << runs[r].label << " |";
-    for (const auto& d : diff) s << " " << d.second[r] << " |";
-    if (res.has_best) {
-      s << " " << res.best.epoch << " (" << res.metric << ") | " << table_number(res.best.val.l1, 4) << " | "
-        << table_number(res.best.val.mae, 4) << " | " << table_number(res.best.val.psnr, 2) << " | " << table_number(res.best.val.ssim, 4)
-        << " |";
-    } else {
-      s << " – | – | – | – | – |";
+    std::vector<std::string> row = {runs[r].label};
+    for (const auto& d : diff) row.push_back(d.second[r]);
+    for (const bool best : {true, false}) {
+      const bool has = best ? res.has_best : res.has_last;
+      const EpochRecord& rec = best ? res.best : res.last;
+      row.push_back(!has ? "–" : std::to_string(rec.epoch) + (best ? " (" + res.metric + ")" : ""));
+      for (const auto& m : kMetrics) row.push_back(has ? table_number(rec.val.*m.value, m.digits) : "–");
     }
-    if (res.has_last) {
-      s << " " << res.last.epoch << " | " << table_number(res.last.val.l1, 4) << " | " << table_number(res.last.val.psnr, 2) << " | "
-        << table_number(res.last.val.ssim, 4) << " |\n";
-    } else {
-      s << " – | – | – | – |\n";
-    }
+    t.rows.push_back(std::move(row));
+  }
+  return t;
+}
+
+std::string table_markdown(const Table& t) {
+  std::ostringstream s;
+  s << "|";
+  for (const auto& h : t.header) s << " " << h << " |";
+  s << "\n|";
+  for (size_t i = 0; i < t.header.size(); ++i) s << "---|";
+  s << "\n";
+  for (const auto& row : t.rows) {
+    s << "|";
+    for (const auto& cell : row) s << " " << cell << " |";
+    s << "\n";
   }
   return s.str();
 }
@@ -197,7 +218,8 @@ void compare_runs(const CompareOptions& opt, std::ostream& log) {
   const auto diff = differing_settings(configs);
   make_dirs(opt.out_dir);
   const fs::path out(opt.out_dir);
-  const std::string md = table_markdown(runs, diff);
+  const Table table = results_table(runs, diff);
+  const std::string md = table_markdown(table);
   write_text_atomically((out / "compare.md").string(), md);
   write_text_atomically((out / "compare.csv").string(), table_csv(runs, diff));
 
@@ -212,7 +234,7 @@ void compare_runs(const CompareOptions& opt, std::ostream& log) {
                  {"val_psnr", "Best validation PSNR (higher is better)", "dB"},
                  {"val_ssim", "Best validation SSIM (higher is better)", "SSIM"}};
     for (const auto& s : specs) {
-      BarChart c{s.title, s.unit, {}, {}};
+      BarChart c{s.title, s.unit, {}, {}, "runs"};
       for (const auto& r : runs) {
         c.categories.push_back(r.label);
         c.values.push_back(r.results.has_best ? val_metric(r.results.best.val, s.metric) : NAN);
@@ -280,19 +302,14 @@ void compare_runs(const CompareOptions& opt, std::ostream& log) {
     << "table { border-collapse: collapse; margin: 0.5em 0; }\ntd, th { border: 1px solid #ccc; padding: 4px 8px; }\n"
     << "img.bar { max-width: 32%; border: 1px solid #ddd; }\n.row img { image-rendering: pixelated; height: 160px; }\n"
     << ".labels span { display: inline-block; text-align: center; font-size: 90%; }\n</style>\n</head>\n<body>\n"
-    << "<h1>Comparison of " << runs.size() << " runs</h1>\n<h2>Results</h2>\n<table>\n<tr><th>run</th>";
-  for (const auto& d : diff) h << "<th>" << html_escape(d.first) << "</th>";
-  h << "<th>best epoch</th><th>best val L1</th><th>best val PSNR</th><th>best val SSIM</th><th>last epoch</th>"
-       "<th>last val L1</th><th>last val PSNR</th><th>last val SSIM</th></tr>\n";
+    << "<h1>Comparison of " << runs.size() << " runs</h1>\n<h2>Results</h2>\n<table>\n<tr>";
+  for (const auto& c : table.header) h << "<th>" << html_escape(c) << "</th>";
+  h << "</tr>\n";
   for (size_t r = 0; r < runs.size(); ++r) {
-    const RunResults& res = runs[r].results;
     const std::string report = relative_link(opt.out_dir, (fs::path(runs[r].dir) / "report.html").string());
-    h << "<tr><td><a href=\"" << report << "\">" << html_escape(runs[r].label) << "</a></td>";
-    for (const auto& d : diff) h << "<td>" << html_escape(d.second[r]) << "</td>";
-    h << "<td>" << (res.has_best ? std::to_string(res.best.epoch) : "–") << "</td><td>" << table_number(res.best.val.l1, 4)
-      << "</td><td>" << table_number(res.best.val.psnr, 2) << "</td><td>" << table_number(res.best.val.ssim, 4) << "</td><td>"
-      << (res.has_last ? std::to_string(res.last.epoch) : "–") << "</td><td>" << table_number(res.last.val.l1, 4) << "</td><td>"
-      << table_number(res.last.val.psnr, 2) << "</td><td>" << table_number(res.last.val.ssim, 4) << "</td></tr>\n";
+    h << "<tr><td><a href=\"" << report << "\">" << html_escape(table.rows[r][0]) << "</a></td>";
+    for (size_t c = 1; c < table.rows[r].size(); ++c) h << "<td>" << html_escape(table.rows[r][c]) << "</td>";
+    h << "</tr>\n";
   }
   h << "</table>\n<p><a href=\"compare.csv\">compare.csv</a> · <a href=\"compare.md\">compare.md</a></p>\n";
   if (!bar_files.empty()) {

@@ -10,6 +10,67 @@
 
 namespace p2p {
 
+namespace {
+
+// The live line's parts. Shown as
+//   epoch 3/200 [=====>    ] 1234/40000  5.10 it/s  eta 4m05s (run 13h20m00s)  G 12.345 G_GAN 0.693 ...
+struct LiveLine {
+  std::string epoch, position, percent, rate, eta, run_eta;
+  int64_t iter = 0, total = 0;
+  std::vector<std::string> losses;  // "name value", in the losses' order
+};
+
+// Terminal columns of UTF-8 text (one per code point; everything here is narrow).
+size_t columns(const std::string& s) {
+  const auto starts_char = [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; };
+  return static_cast<size_t>(std::count_if(s.begin(), s.end(), starts_char));
+}
+
+// The fullest form of the line within `width` columns. What matters least goes first, a whole part at a
+// time, so no value is ever cut: the bar shrinks, then goes; then the rate, the run's ETA, the epoch's
+// ETA; the position becomes a percentage, then goes; then the epoch. The losses are what the line is
+// for and stay to the end: only on a terminal too narrow even for them do whole "name value" pairs go,
+// last first, marked by a trailing "…".
+std::string fit_live_line(const LiveLine& p, int width) {
+  struct Level {
+    int bar;  // bar width in columns, 0 = none
+    bool rate, run_eta, eta, position, percent, epoch;
+  };
+  static const Level kLevels[] = {
+      {22, true, true, true, true, false, true},   {12, true, true, true, true, false, true},
+      {0, true, true, true, true, false, true},    {0, false, true, true, true, false, true},
+      {0, false, false, true, true, false, true},  {0, false, false, false, true, false, true},
+      {0, false, false, false, false, true, true}, {0, false, false, false, false, false, true},
+      {0, false, false, false, false, false, false}};
+  const size_t limit = static_cast<size_t>(std::max(0, width));
+  std::string all_losses;
+  for (const auto& l : p.losses) all_losses += (all_losses.empty() ? "" : " ") + l;
+  std::string line;
+  for (const Level& lv : kLevels) {
+    line.clear();
+    auto add = [&](const std::string& text, const char* sep) { line += (line.empty() ? "" : sep) + text; };
+    if (lv.epoch) add(p.epoch, " ");
+    if (lv.bar > 0) add(progress_bar(p.iter, p.total, lv.bar), " ");
+    if (lv.position) add(p.position, " ");
+    if (lv.percent) add(p.percent, " ");
+    if (lv.rate) add(p.rate, "  ");
+    if (lv.eta) add(p.eta, "  ");
+    if (lv.run_eta) add(p.run_eta, lv.eta ? " " : "  ");
+    if (!all_losses.empty()) add(all_losses, "  ");
+    if (columns(line) <= limit) return line;
+  }
+  // Not even the losses fit: as many whole ones as do, in order.
+  line.clear();
+  for (size_t i = 0; i < p.losses.size(); ++i) {
+    const std::string next = (line.empty() ? "" : line + " ") + p.losses[i];
+    if (columns(next) + (i + 1 < p.losses.size() ? 2 : 0) > limit) return line.empty() ? line : line + " …";
+    line = next;
+  }
+  return line;
+}
+
+}  // namespace
+
 Progress::Progress(std::ostream& out, bool interactive, int epoch, int last_epoch, int64_t total, int print_freq,
                    int width)
     : out_(out), interactive_(interactive), epoch_(epoch), last_epoch_(last_epoch), total_(total),
@@ -38,24 +99,31 @@ void Progress::update(int64_t iter, const StepLosses& losses) {
   const double rate = elapsed > 0 ? done / elapsed : 0.0;
   const double eta = rate > 0 ? (total_ - iter) / rate : -1.0;
   const double run_eta = rate > 0 ? (total_ - iter + run_iters_after_) / rate + run_other_seconds_ : -1.0;
-  std::ostringstream timing;
-  timing << std::fixed << std::setprecision(2) << rate << " it/s  eta " << format_seconds(eta) << " (run "
-         << format_seconds(run_eta) << ")";
+  std::ostringstream rate_text;
+  rate_text << std::fixed << std::setprecision(2) << rate << " it/s";
   if (interactive_) {
     // Redraw at most ~10 times a second, and always on the first and the last iteration.
     if (done > 1 && iter != total_ && std::chrono::duration<double>(now - last_draw_).count() < 0.1) return;
     last_draw_ = now;
-    StepLosses avg;
-    for (const auto& [name, value] : smoothed_) avg.set(name, value);
-    std::ostringstream line;
-    line << "epoch " << epoch_ << "/" << last_epoch_ << " " << progress_bar(iter, total_, 22) << " " << iter << "/"
-         << total_ << "  " << timing.str() << "  " << format_losses(avg);
-    std::string text = line.str();
-    if (static_cast<int>(text.size()) > width_ - 1) text.resize(std::max(0, width_ - 1));
-    out_ << "\r\033[K" << text << std::flush;
+    LiveLine parts;
+    parts.epoch = "epoch " + std::to_string(epoch_) + "/" + std::to_string(last_epoch_);
+    parts.position = std::to_string(iter) + "/" + std::to_string(total_);
+    parts.percent = std::to_string(total_ > 0 ? iter * 100 / total_ : 0) + "%";
+    parts.rate = rate_text.str();
+    parts.eta = "eta " + format_seconds(eta);
+    parts.run_eta = "(run " + format_seconds(run_eta) + ")";
+    parts.iter = iter;
+    parts.total = total_;
+    for (const auto& [name, value] : smoothed_) {  // each "name value" as the plain lines write it
+      StepLosses one;
+      one.set(name, value);
+      parts.losses.push_back(format_losses(one));
+    }
+    out_ << "\r\033[K" << fit_live_line(parts, width_ - 1) << std::flush;  // the last column would wrap
   } else if (iter % print_freq_ == 0 || iter == total_) {
-    out_ << "epoch " << epoch_ << "/" << last_epoch_ << "  iter " << iter << "/" << total_ << "  " << timing.str()
-         << "  " << format_losses(losses) << "\n"
+    out_ << "epoch " << epoch_ << "/" << last_epoch_ << "  iter " << iter << "/" << total_ << "  " << rate_text.str()
+         << "  eta " << format_seconds(eta) << " (run " << format_seconds(run_eta) << ")  " << format_losses(losses)
+         << "\n"
          << std::flush;
   }
 }

@@ -1,7 +1,9 @@
 // Training progress display. On a terminal: one live line redrawn in place — a bar of the epoch, it/s,
 // the epoch's and the whole run's ETA, and the losses smoothed over recent iterations (single steps of
-// a GAN are too noisy to read), cut to the terminal's width so the redraw never wraps. When stderr is a
-// file or pipe: plain periodic lines with the step's losses, so logs stay readable and greppable.
+// a GAN are too noisy to read). It fits the terminal's width, so the redraw never wraps, by leaving out
+// whole parts, least important first (bar, rate, ETAs, position), never a loss value or part of one.
+// When stderr is a file or pipe: plain periodic lines with the step's losses, so logs stay readable and
+// greppable.
 #pragma once
 
 #include "p2p/train/step_losses.h"
