@@ -12,6 +12,7 @@ PACKAGES=(
   libopenblas0-pthread    # Debian's libtorch calls BLAS through the system alternative: 5-8x faster convs
   nlohmann-json3-dev libcli11-dev libstb-dev libgtest-dev zlib1g-dev
   libtiff-dev             # TIFF / GeoTIFF bands (uint8, uint16, int16, float32)
+  libpng-dev              # PNG outputs written row by row (large images in bounded memory)
   libgdal-dev gdal-bin    # windowed raster I/O and GeoTIFF georeferencing for tiled translation (gdalinfo in tests)
   libcairo2-dev fonts-dejavu-core   # run-report plots (PNG) and their text
   libgloo-dev             # headers of c10d's Gloo process group (data-parallel training)

@@ -1,6 +1,7 @@
 # Writes a georeferenced 3-band GeoTIFF (UTM 33N, EPSG:32633; origin 500000, 4600000; 10 m pixels) of
 # WIDTH x HEIGHT and the given sample type with GDAL's Python bindings: smooth structure plus noise,
-# written in row blocks so even large scenes need little memory here.
+# written in row blocks so even large scenes need little memory here. An optional fifth argument sets
+# AREA_OR_POINT (GDAL's default is Area).
 import sys
 
 import numpy as np
@@ -14,6 +15,8 @@ ds.SetGeoTransform((500000.0, 10.0, 0.0, 4600000.0, 0.0, -10.0))
 srs = osr.SpatialReference()
 srs.ImportFromEPSG(32633)
 ds.SetProjection(srs.ExportToWkt())
+if len(sys.argv) > 5:
+    ds.SetMetadataItem("AREA_OR_POINT", sys.argv[5])
 rng = np.random.default_rng(1)
 x = np.linspace(0, 8 * np.pi, width)[None, :]
 for y0 in range(0, height, 512):

@@ -3,11 +3,16 @@
 // are exact); a U-Net trained briefly to reproduce smooth scenes, tiled, shows no seams: the jumps
 // across tile borders are no larger than across the same lines of the untiled output (within 5 %),
 // while tiles that abut without blending jump there several times as much (so the measure can fail).
+// PNG and JPEG files translated from their 8-bit samples into a PNG written band by band equal, pixel
+// for pixel, the same translation with the image and the output held whole as floats.
 #include "p2p/core/config.h"
 #include "p2p/eval/inference.h"
 #include "p2p/eval/tiling.h"
+#include "p2p/eval/translate.h"
 #include "p2p/io/image.h"
+#include "p2p/io/raster.h"
 #include "p2p/models/networks.h"
+#include "testutil/testutil.h"
 
 #include <ATen/ATen.h>
 #include <torch/optim/adam.h>
@@ -15,6 +20,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <sstream>
 
 namespace p2p {
@@ -197,6 +203,95 @@ TEST(Tiling, NoSeamsInATiledUNet) {
   }
   // Tiled and untiled differ (less context per tile), but only a little for this smooth network.
   EXPECT_LT((blended - whole).abs().mean().item<double>(), 0.02);
+}
+
+// A tiny U-Net with random weights, in eval mode: an output that varies from pixel to pixel and row to
+// row, so a lost, repeated or shifted row shows.
+NetworkPtr random_unet(int input_nc, int output_nc) {
+  torch::manual_seed(5);
+  NetConfig cfg;
+  cfg.ngf = 8;
+  cfg.netG = "unet_32";
+  cfg.no_dropout = true;
+  cfg.input_nc = input_nc;
+  cfg.output_nc = output_nc;
+  NetworkPtr g = make_generator(cfg);
+  init_weights(*g, "normal", 0.02);
+  set_eval_mode(*g, true);
+  return g;
+}
+
+// The colour-file path as it was before band writing: the file decoded whole to floats, the output
+// assembled whole, then rounded to 8-bit levels as save_png rounds ([C,H,W] levels as floats).
+at::Tensor whole_image_levels(Network& g, const std::string& file, const DataConfig& data, const TileOptions& t) {
+  int bits = 8;
+  TensorRasterReader in(load_image(file, data.input_nc, bits), SampleType::u8, bits, file);
+  RasterSpec spec;
+  spec.width = in.info().width;
+  spec.height = in.info().height;
+  spec.bands = data.output_nc;
+  TensorRasterWriter out(spec, "reference");
+  std::ostringstream log;
+  translate_raster(g, in, out, [&](const at::Tensor& w) { return input_window_to_network(w, data); }, t, kCpu, log);
+  return (out.image().clamp(0.0, 1.0) * 255.0 + 0.5).floor();
+}
+
+// translate_file's output as 8-bit levels.
+at::Tensor written_levels(Network& g, const std::string& file, const std::string& out, const DataConfig& data,
+                          const TileOptions& t) {
+  std::ostringstream log;
+  translate_file(g, file, out, data, t, kCpu, log);
+  return (load_image(out, data.output_nc) * 255.0).round();
+}
+
+// No two neighbouring rows alike: a row written twice (and its neighbour lost) would change the image.
+bool rows_all_differ(const at::Tensor& levels) {
+  const int64_t h = levels.size(1);
+  const at::Tensor diff = (levels.narrow(1, 1, h - 1) - levels.narrow(1, 0, h - 1)).abs().sum(at::IntArrayRef{0, 2});
+  return diff.min().item<float>() > 0;
+}
+
+TEST(Tiling, PngTranslatedInBandsEqualsTheWholeImagePath) {
+  const std::string dir = test::scratch_dir("tiling_png_bands");
+  test::write_random_png(dir + "/in.png", 150, 203, 3, 4);
+  NetworkPtr g = random_unet(3, 3);
+  DataConfig data;
+  const TileOptions t{64, 16, 2};
+  ASSERT_GE(tile_starts(203, 64, 16).size(), 4u) << "the image must span several bands of tile rows";
+  const at::Tensor want = whole_image_levels(*g, dir + "/in.png", data, t);
+  ASSERT_TRUE(rows_all_differ(want));
+  const at::Tensor got = written_levels(*g, dir + "/in.png", dir + "/out.png", data, t);
+  ASSERT_EQ(got.sizes(), want.sizes());
+  EXPECT_EQ((got - want).abs().max().item<float>(), 0.0f) << "grey levels apart";
+  // Untiled: the whole output is one band.
+  EXPECT_TRUE(at::equal(written_levels(*g, dir + "/in.png", dir + "/whole.png", data, {}),
+                        whole_image_levels(*g, dir + "/in.png", data, {})));
+  // Only the outputs are left: no temp files.
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) files += e.is_regular_file();
+  EXPECT_EQ(files, 3);
+}
+
+TEST(Tiling, JpegToGrayTranslatedInBandsEqualsTheWholeImagePath) {
+  ASSERT_TRUE(test::python_can_import("PIL, numpy", "python3-pil python3-numpy"));
+  const std::string dir = test::scratch_dir("tiling_jpeg_bands");
+  const auto made = test::run_command(std::string(P2P_TEST_PYTHON) +
+                                      " -c \"import numpy as np; from PIL import Image; r = np.random.default_rng(1); "
+                                      "Image.fromarray(r.integers(0, 256, (141, 97, 3), dtype=np.uint8)).save('" +
+                                      dir + "/in.jpg', quality=90)\" 2>&1");
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  // RGB JPEG -> gray input (PIL's rounding, per window) -> one-channel G -> gray PNG.
+  NetworkPtr g = random_unet(1, 1);
+  DataConfig data;
+  data.input_nc = 1;
+  data.output_nc = 1;
+  const TileOptions t{32, 8, 3};
+  const at::Tensor want = whole_image_levels(*g, dir + "/in.jpg", data, t);
+  ASSERT_EQ(want.size(0), 1);
+  ASSERT_TRUE(rows_all_differ(want));
+  const at::Tensor got = written_levels(*g, dir + "/in.jpg", dir + "/out.png", data, t);
+  ASSERT_EQ(got.sizes(), want.sizes());
+  EXPECT_EQ((got - want).abs().max().item<float>(), 0.0f) << "grey levels apart";
 }
 
 }  // namespace

@@ -1,7 +1,10 @@
 // Tests for image I/O: exact 8-bit PNG round trips, PIL-equal gray conversion, 16-bit sources, alpha,
-// and errors that name the file for every way a file can be bad.
+// and errors that name the file for every way a file can be bad; decoded samples held as 8 bits whose
+// windows equal the loaded image's; PNG written row by row in any chunks, refusing missing or extra
+// rows and leaving nothing behind when unfinished.
 #include "p2p/core/error.h"
 #include "p2p/io/image.h"
+#include "p2p/io/raster.h"
 #include "testutil/testutil.h"
 
 #include <ATen/ATen.h>
@@ -241,4 +244,132 @@ TEST(Image, DisplayPicksPngChannels) {
   EXPECT_TRUE(at::equal(to_display(t.narrow(0, 0, 2)), t.narrow(0, 0, 1)));
   EXPECT_TRUE(at::equal(to_display(t.narrow(0, 0, 1)), t.narrow(0, 0, 1)));
   EXPECT_TRUE(at::equal(to_display(t.narrow(0, 0, 3)), t.narrow(0, 0, 3)));
+}
+
+TEST(Image, DecodedSamplesStayEightBitAndTheirWindowsEqualTheLoadedImage) {
+  ASSERT_TRUE(python_can_import("PIL, numpy", "python3-pil python3-numpy"));
+  const std::string dir = scratch_dir("image_decoded");
+  write_random_png(dir + "/rgb.png", 37, 29, 3, 9);
+  // 16-bit gray with values above 32767 (held in int16 bits), RGBA, gray + alpha, and a JPEG.
+  auto r = run_command(std::string(P2P_TEST_PYTHON) +
+                       " -c \"import numpy as np; from PIL import Image; g = np.random.default_rng(2); "
+                       "u8 = lambda *s: g.integers(0, 256, (29, 37) + s, dtype=np.uint8); "
+                       "Image.fromarray(g.integers(0, 65536, (29, 37)).astype(np.uint16), 'I;16').save('" + dir +
+                       "/g16.png'); Image.fromarray(u8(4), 'RGBA').save('" + dir + "/rgba.png'); "
+                       "Image.fromarray(u8(2), 'LA').save('" + dir + "/la.png'); "
+                       "Image.fromarray(u8(3)).save('" + dir + "/c.jpg', quality=85)\"");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const DecodedImage rgb = decode_image(dir + "/rgb.png", 3);
+  EXPECT_EQ(rgb.samples.scalar_type(), at::kByte);  // a quarter of the float image
+  EXPECT_EQ(rgb.samples.sizes(), (at::IntArrayRef{29, 37, 3}));
+  EXPECT_EQ(rgb.bit_depth, 8);
+  for (const char* file : {"rgb.png", "g16.png", "rgba.png", "la.png", "c.jpg"}) {
+    const std::string path = dir + "/" + file;
+    for (int channels : {1, 3, 4}) {
+      const DecodedImage d = decode_image(path, channels, "--input_nc");
+      int bits = 0;
+      const at::Tensor whole = load_image(path, channels, bits);
+      EXPECT_EQ(d.bit_depth, bits) << file;
+      EXPECT_TRUE(at::equal(decoded_to_unit(d, 0, 0, 37, 29), whole)) << file << " " << channels;
+      EXPECT_TRUE(at::equal(decoded_to_unit(d, 5, 7, 20, 11), whole.narrow(1, 7, 11).narrow(2, 5, 20)))
+          << file << " " << channels;
+      EXPECT_TRUE(at::equal(decoded_to_unit(d, 36, 28, 1, 1), whole.narrow(1, 28, 1).narrow(2, 36, 1)))
+          << file << " " << channels;
+    }
+  }
+  // The 16-bit samples read back unsigned: the top of the range is near 1, not negative.
+  EXPECT_GT(decoded_to_unit(decode_image(dir + "/g16.png", 1), 0, 0, 37, 29).max().item<float>(), 0.99f);
+  EXPECT_THROW(decoded_to_unit(rgb, 30, 0, 8, 1), std::exception);  // outside the image
+  try {
+    decode_image(dir + "/rgb.png", 2, "--input_nc");
+    FAIL() << "expected an error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("--input_nc"), std::string::npos) << e.what();
+  }
+}
+
+namespace {
+
+// An image whose every row and column differs from its neighbours, as HWC bytes.
+std::vector<uint8_t> gradient_rows(int64_t w, int64_t h, int c) {
+  std::vector<uint8_t> v(static_cast<size_t>(w * h * c));
+  for (int64_t y = 0; y < h; ++y) {
+    for (int64_t x = 0; x < w; ++x) {
+      for (int k = 0; k < c; ++k) {
+        v[static_cast<size_t>((y * w + x) * c + k)] = static_cast<uint8_t>((3 * y + 7 * x + 50 * k) % 256);
+      }
+    }
+  }
+  return v;
+}
+
+at::Tensor as_chw_levels(const std::vector<uint8_t>& v, int64_t w, int64_t h, int c) {
+  return at::from_blob(const_cast<uint8_t*>(v.data()), {h, w, c}, at::kByte).permute({2, 0, 1}).to(at::kFloat);
+}
+
+}  // namespace
+
+TEST(Image, PngRowWriterWritesRowsInAnyChunks) {
+  const std::string dir = scratch_dir("image_png_rows");
+  for (int c : {1, 3}) {
+    const int64_t w = 13, h = 20;
+    const std::vector<uint8_t> v = gradient_rows(w, h, c);
+    const std::string path = dir + "/g" + std::to_string(c) + ".png";
+    PngRowWriter png(path, w, h, c);
+    int64_t y = 0;
+    for (int64_t n : {1, 6, 13}) {  // uneven chunks, as bands of tile rows are
+      png.write_rows(v.data() + y * w * c, n);
+      y += n;
+    }
+    EXPECT_EQ(png.rows_written(), h);
+    EXPECT_FALSE(fs::exists(path)) << "the file appears only when finished";
+    png.finish();
+    EXPECT_TRUE(at::equal((load_image(path, c) * 255.0).round(), as_chw_levels(v, w, h, c))) << c << " channels";
+  }
+  // save_png writes the same pixels through the same writer.
+  save_png(dir + "/s.png", as_chw_levels(gradient_rows(13, 20, 3), 13, 20, 3) / 255.0);
+  EXPECT_TRUE(at::equal(load_image(dir + "/s.png", 3), load_image(dir + "/g3.png", 3)));
+
+  // Rows missing: finish refuses, and the abandoned writer leaves no file behind.
+  const std::vector<uint8_t> v = gradient_rows(13, 20, 3);
+  try {
+    PngRowWriter png(dir + "/short.png", 13, 20, 3);
+    png.write_rows(v.data(), 12);
+    png.finish();
+    FAIL() << "expected an error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("short.png: 12 of its 20 rows"), std::string::npos) << e.what();
+  }
+  {
+    PngRowWriter png(dir + "/long.png", 13, 20, 3);
+    png.write_rows(v.data(), 20);
+    EXPECT_THROW(png.write_rows(v.data(), 1), Error);  // a row past the bottom
+  }
+  EXPECT_THROW(PngRowWriter(dir + "/two.png", 13, 20, 2), Error);
+  int files = 0;
+  for (auto& e : fs::directory_iterator(dir)) files += e.is_regular_file();
+  EXPECT_EQ(files, 3) << "only g1.png, g3.png and s.png; no partial or temp files";
+}
+
+TEST(Image, PngRasterTakesWholeRowsTopToBottom) {
+  const std::string dir = scratch_dir("image_png_raster");
+  const at::Tensor image = as_chw_levels(gradient_rows(11, 9, 3), 11, 9, 3) / 255.0;
+  {
+    auto out = create_raster(dir + "/a.png", {11, 9, 3, SampleType::u8});
+    out->write(0, 0, image.narrow(1, 0, 4));
+    EXPECT_THROW(out->write(0, 5, image.narrow(1, 5, 4)), Error);  // row 4 skipped
+    EXPECT_THROW(out->write(0, 0, image.narrow(1, 0, 4)), Error);  // rows again
+    EXPECT_THROW(out->write(3, 4, image.narrow(1, 4, 5).narrow(2, 3, 8)), Error);  // not whole rows
+    out->write(0, 4, image.narrow(1, 4, 5));
+    out->finish();
+  }
+  EXPECT_TRUE(at::equal(load_image(dir + "/a.png", 3), image));
+  {
+    auto out = create_raster(dir + "/b.png", {11, 9, 3, SampleType::u8});
+    out->write(0, 0, image.narrow(1, 0, 4));
+  }
+  EXPECT_FALSE(fs::exists(dir + "/b.png"));
+  int files = 0;
+  for (auto& e : fs::directory_iterator(dir)) files += e.is_regular_file();
+  EXPECT_EQ(files, 1) << "an unfinished PNG leaves no partial or temp file";
 }

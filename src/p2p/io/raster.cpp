@@ -1,5 +1,6 @@
 // Windowed raster I/O (raster.h). GDAL's C API is used (not gdal_priv.h) to keep this translation unit
 // light. GDAL's block cache is capped so that memory stays bounded by the windows the caller asks for.
+// Colour files are read from their decoded 8-bit samples and PNG written row by row (image.h).
 #include "p2p/io/raster.h"
 
 #include "p2p/core/error.h"
@@ -63,25 +64,70 @@ void check_window(const RasterInfo& info, int64_t x, int64_t y, int64_t w, int64
   }
 }
 
-// A decoded image held whole (colour files; TIFF without GDAL).
+// A colour file decoded once and held as its samples (8-bit: a quarter of the float image); each
+// window is converted to floats as it is read, to the same values load_image gives.
+class DecodedReader : public RasterReader {
+ public:
+  DecodedReader(DecodedImage image, std::string path) : image_(std::move(image)), path_(std::move(path)) {
+    info_.width = image_.samples.size(1);
+    info_.height = image_.samples.size(0);
+    info_.bands = image_.channels;
+    info_.type = image_.bit_depth == 8 ? SampleType::u8 : SampleType::u16;
+    info_.bit_depth = image_.bit_depth;
+  }
+  at::Tensor read(int64_t x, int64_t y, int64_t w, int64_t h) override {
+    check_window(info_, x, y, w, h, path_);
+    return decoded_to_unit(image_, x, y, w, h);
+  }
+
+ private:
+  DecodedImage image_;
+  std::string path_;
+};
+
+// Colour files as their samples; TIFF without GDAL decoded whole.
 std::unique_ptr<RasterReader> open_in_memory(const std::string& path, int channels, const std::string& channel_flag) {
+  if (!is_tiff_file(path)) return std::make_unique<DecodedReader>(decode_image(path, channels, channel_flag), path);
   int bits = 8;
   at::Tensor image = load_image(path, channels, bits, channel_flag);
   const SampleType type = bits == 8 ? SampleType::u8 : bits == 16 ? SampleType::u16 : SampleType::f32;
   return std::make_unique<TensorRasterReader>(std::move(image), type, bits, path);
 }
 
-// An image assembled in memory and written whole at finish (PNG; TIFF without GDAL).
-class MemoryWriter : public TensorRasterWriter {
+// A TIFF assembled in memory and written whole at finish (builds without GDAL).
+class MemoryTiffWriter : public TensorRasterWriter {
  public:
-  MemoryWriter(const std::string& path, const RasterSpec& spec) : TensorRasterWriter(spec, path) {}
-  void finish() override {
-    if (is_tiff_file(name_)) {
-      save_tiff(name_, image());
-    } else {
-      save_png(name_, image());
+  MemoryTiffWriter(const std::string& path, const RasterSpec& spec) : TensorRasterWriter(spec, path) {}
+  void finish() override { save_tiff(name_, image()); }
+};
+
+// A PNG encoded as its rows arrive (PngRowWriter), so only the band being written is ever held: the
+// windows must be whole rows, top to bottom, as translate_raster writes them. Values are rounded to
+// 8 bits exactly as save_png rounds them.
+class PngBandWriter : public RasterWriter {
+ public:
+  PngBandWriter(const std::string& path, const RasterSpec& spec)
+      : path_(path), spec_(spec), png_(path, spec.width, spec.height, spec.bands) {}
+  void write(int64_t x, int64_t y, const at::Tensor& values) override {
+    RasterInfo info;
+    info.width = spec_.width;
+    info.height = spec_.height;
+    check_window(info, x, y, values.size(2), values.size(1), path_);
+    if (values.size(0) != spec_.bands) fail("writing " + path_ + ": wrong band count");
+    if (x != 0 || values.size(2) != spec_.width || y != png_.rows_written()) {
+      fail("writing " + path_ + ": a PNG is written in whole rows, top to bottom (next row " +
+           std::to_string(png_.rows_written()) + "), not a window at " + std::to_string(x) + "," + std::to_string(y) +
+           " " + std::to_string(values.size(2)) + " wide");
     }
+    const at::Tensor rows = to_png_samples(values);
+    png_.write_rows(rows.data_ptr<uint8_t>(), rows.size(0));
   }
+  void finish() override { png_.finish(); }
+
+ private:
+  std::string path_;
+  RasterSpec spec_;
+  PngRowWriter png_;
 };
 
 #ifdef P2P_HAVE_GDAL
@@ -256,6 +302,11 @@ class GdalWriter : public RasterWriter {
     if (GDALGetGeoTransform(src, gt) == CE_None) GDALSetGeoTransform(ds_, gt);
     const char* wkt = GDALGetProjectionRef(src);
     if (wkt && *wkt) GDALSetProjection(ds_, wkt);
+    // Whether a pixel's coordinates name its corner (Area) or its centre (Point): half a pixel of
+    // georeferencing, kept as the input says it.
+    if (const char* area = GDALGetMetadataItem(src, "AREA_OR_POINT", nullptr)) {
+      GDALSetMetadataItem(ds_, "AREA_OR_POINT", area, nullptr);
+    }
     GDALClose(src);
   }
 
@@ -320,13 +371,13 @@ std::unique_ptr<RasterWriter> create_raster(const std::string& path, const Raste
 #ifdef P2P_HAVE_GDAL
     return std::make_unique<GdalWriter>(path, spec, georef_from);
 #else
-    return std::make_unique<MemoryWriter>(path, spec);
+    return std::make_unique<MemoryTiffWriter>(path, spec);
 #endif
   }
   if (spec.bands != 1 && spec.bands != 3) {
     fail(path + ": PNG holds 1 or 3 channels, not " + std::to_string(spec.bands) + " (write a .tif)");
   }
-  return std::make_unique<MemoryWriter>(path, spec);
+  return std::make_unique<PngBandWriter>(path, spec);
 }
 
 }  // namespace p2p

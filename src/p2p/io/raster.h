@@ -1,8 +1,9 @@
 // Rasters read and written window by window, so a scene larger than memory can be translated in tiles.
 // TIFF / GeoTIFF go through GDAL when the build has it (P2P_HAVE_GDAL): windows are read from and
 // written to the file, outputs keep the input's sample type, and the georeferencing (geotransform and
-// projection) of a source raster is copied. Other formats, and TIFF in a build without GDAL, are held
-// whole in memory behind the same interface.
+// projection) of a source raster is copied. Colour files (PNG, JPEG, ...) are decoded once and held as
+// their 8-bit samples, converted to floats window by window; PNG outputs are encoded row by row as
+// their bands arrive. TIFF in a build without GDAL is held whole in memory behind the same interface.
 // Sample values map to float as load_tiff does (tiff.h): uint8 v/255, uint16 v/65535,
 // int16 (v+32768)/65535, float32 as stored; writing inverts that (integers clamped and rounded).
 #pragma once
@@ -62,10 +63,11 @@ class RasterWriter {
   virtual void finish() = 0;
 };
 
-// Creates `path`: .png (1 or 3 bands, u8, held in memory and written at finish) or .tif/.tiff (any band
-// count; with GDAL written window by window as a tiled GeoTIFF of `spec.type`, BigTIFF when needed,
-// with the geotransform and projection of `georef_from` when that is a georeferenced raster; without
-// GDAL held in memory and written as float32 TIFF).
+// Creates `path`: .png (1 or 3 bands, u8, encoded row by row: windows must be whole rows written top to
+// bottom, as translate_raster writes them, or write throws) or .tif/.tiff (any band count; with GDAL
+// written window by window as a tiled GeoTIFF of `spec.type`, BigTIFF when needed, with the geotransform
+// and projection of `georef_from` when that is a georeferenced raster; without GDAL held in memory and
+// written as float32 TIFF).
 std::unique_ptr<RasterWriter> create_raster(const std::string& path, const RasterSpec& spec,
                                             const std::string& georef_from = "");
 
