@@ -2,7 +2,7 @@
 # The main job: train pix2pix on CMP Facades (labels -> photos, BtoA) and translate the test split into
 # an HTML results page. Uses ../shared/datasets/facades when present, otherwise downloads the official
 # pix2pix facades archive into ./datasets.
-#   CPU: a short schedule at 128x128, 2 + 1 epochs (under 10 minutes of training on 2 cores; BENCHMARKS.md).
+#   CPU: a short schedule at 128x128, 1 + 1 epochs (under 10 minutes of training on 2 cores; BENCHMARKS.md).
 #   GPU: the paper's schedule (unet_256, 286 -> 256 crops, 100 + 100 epochs, batch 1).
 # The demo owns the run folder checkpoints/facades_demo and replaces it on every run.
 set -euo pipefail
@@ -22,7 +22,7 @@ fi
 
 rm -rf checkpoints/facades_demo results/facades_demo
 if [ "$P2P_DEMO_DEVICE" = "cpu" ]; then
-  SCHEDULE=(--netG unet_128 --load_size 143 --crop_size 128 --n_epochs 2 --n_epochs_decay 1 --max_val 40)
+  SCHEDULE=(--netG unet_128 --load_size 143 --crop_size 128 --n_epochs 1 --n_epochs_decay 1 --max_val 40)
 else
   SCHEDULE=(--netG unet_256 --load_size 286 --crop_size 256 --n_epochs 100 --n_epochs_decay 100)
 fi

@@ -1,6 +1,6 @@
 """pix2pix generators and discriminators in PyTorch, for side-by-side comparison with pix2pix.cpp.
 
-Written from the architecture description in REFERENCE.md, not copied from the reference
+Written from the architecture description in ../shared/REFERENCE.md, not copied from the reference
 implementation. What is copied on purpose is the module *nesting and attribute names*: a
 state_dict() of these modules has exactly the keys of a reference checkpoint
 (model.model.1.model.2.weight ...), so reference .pth files load here and our files load there.
@@ -301,7 +301,7 @@ def count_parameters(net):
 
 
 def _selfcheck():
-    """Known answers from REFERENCE.md; returns the number of failures."""
+    """Known answers from ../shared/REFERENCE.md; returns the number of failures."""
     checks = [
         ("unet_256 3->3 ngf 64", lambda: define_G(3, 3, 64, "unet_256"), 54_413_955),
         ("unet_128 3->3 ngf 64", lambda: define_G(3, 3, 64, "unet_128"), 41_828_995),

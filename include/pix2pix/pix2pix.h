@@ -38,7 +38,7 @@ struct Options {
   std::string device = "cpu";    // cpu | cuda | cuda:N
   std::string epoch = "latest";  // for a run folder: latest | best | <N>
   bool eval = false;             // running BN statistics, no dropout (default: the paper's test mode)
-  uint64_t seed = 0;             // dropout draws of the paper's test mode (the constructor seeds LibTorch's generator)
+  uint64_t seed = 0;             // dropout draws of the paper's test mode: each call draws from (seed, file name)
   int64_t tile = 0;              // tile side in pixels (0: whole image; over 4096x4096 tiled at 1024)
   int64_t overlap = 32;          // pixels shared by neighbouring tiles, blended smoothly
   int64_t tile_batch = 1;        // tiles per forward pass

@@ -48,6 +48,7 @@ struct Translator::Impl {
   p2p::LoadedGenerator g;
   p2p::DataConfig data;
   p2p::TileOptions tiles;
+  uint64_t seed = 0;
   c10::Device device = c10::Device(c10::kCPU);
   mutable std::mutex mutex;
 };
@@ -73,7 +74,7 @@ Translator::Translator(const std::string& weights_or_run, const Options& options
     impl_->tiles.tile_batch = options.tile_batch;
     p2p::check_tile_options(impl_->tiles, impl_->g.G->size_multiple());
     p2p::prepare_for_inference(impl_->g, impl_->device, options.eval);
-    p2p::seed_everything(options.seed, false);
+    impl_->seed = options.seed;
   });
 }
 
@@ -109,6 +110,7 @@ Image Translator::translate(const Image& input) const {
     std::ostringstream log;  // notes (automatic tiling) are not errors; a library does not print
     {
       std::lock_guard<std::mutex> lock(impl_->mutex);
+      p2p::seed_item(impl_->seed, "");  // every call draws alike: the same image gives the same output
       p2p::translate_raster(*impl_->g.G, in, out_raster,
                             [&](const at::Tensor& w) { return p2p::input_window_to_network(w, impl_->data); }, impl_->tiles,
                             impl_->device, log);
@@ -127,6 +129,7 @@ void Translator::translate_file(const std::string& input, const std::string& out
   guarded([&] {
     std::ostringstream log;  // notes (automatic tiling) are not errors; a library does not print
     std::lock_guard<std::mutex> lock(impl_->mutex);
+    p2p::seed_item(impl_->seed, std::filesystem::path(input).filename().string());  // as `p2p translate` draws
     p2p::translate_file(*impl_->g.G, input, output, impl_->data, impl_->tiles, impl_->device, log);
   });
 }

@@ -102,10 +102,10 @@ void register_test(CLI::App& app) {
   add_inference_options(*cmd, *test);
   add_model_ref_options(*cmd, *ref, /*allow_weights=*/true);
   add_runtime_options(*cmd, *rt);
-  add_reference_options(*cmd, *compat, /*display=*/false);
+  add_reference_options(*cmd, *compat, DisplayFlags::base);
   cmd->callback([=] {
     apply_reference_options(*cmd, *compat, std::cerr);
-    const c10::Device device = setup_runtime(*rt, std::cerr, Workload::inference);
+    const c10::Device device = setup_runtime(*rt, std::cerr);
     LoadedGenerator m = load_from_flags(*cmd, *net, *ref, test->epoch);
     // Data options: the training run's, then whatever was typed.
     DataConfig d = generator_data_config(m);
@@ -116,6 +116,7 @@ void register_test(CLI::App& app) {
     if (d.dataroot.empty()) fail("--dataroot: required (the run's config names none)");
     d.dataroot = fs::absolute(d.dataroot).lexically_normal().string();
     d.phase = test->phase;
+    setup_blas_threads(*rt, device, {false, m.net, d.crop_size, 1}, std::cerr);
     prepare_for_inference(m, device, test->eval);
     seed_everything(test->seed, false);  // the paper's test mode draws dropout masks
     const std::string name = ref->name.empty() ? fs::path(m.weights).stem().string() : ref->name;
@@ -142,7 +143,7 @@ void register_translate(CLI::App& app) {
   add_generator_options(*cmd, *net);
   add_model_ref_options(*cmd, *ref, /*allow_weights=*/true);
   add_runtime_options(*cmd, *rt);
-  add_reference_options(*cmd, *compat, /*display=*/false);
+  add_reference_options(*cmd, *compat, DisplayFlags::none);
   auto options = std::make_shared<TranslateOptions>();
   cmd->add_option("--input", *input, "an image file, a folder of images, or a list file (.txt, one path per line)")
       ->required();
@@ -152,13 +153,17 @@ void register_translate(CLI::App& app) {
   add_translate_options(*cmd, *options);
   cmd->callback([=] {
     apply_reference_options(*cmd, *compat, std::cerr);
-    const c10::Device device = setup_runtime(*rt, std::cerr, Workload::inference);
+    const c10::Device device = setup_runtime(*rt, std::cerr);
     LoadedGenerator m = load_from_flags(*cmd, *net, *ref, test->epoch);
+    // Timed at the tile size, or at the size the run trained on (whole images vary).
+    const int64_t size = options->tiles.tile > 0 ? options->tiles.tile : generator_data_config(m).crop_size;
+    setup_blas_threads(*rt, device, {false, m.net, size, 1}, std::cerr);
     prepare_for_inference(m, device, test->eval);
     seed_everything(test->seed, false);
     // The run's input mapping (SAR dB, --normalize dataset statistics) applies to new inputs too.
     TranslateOptions o = *options;
     o.progress = stderr_is_terminal();
+    o.seed = test->seed;
     const TranslateReport r = run_translate(*m.G, *input, *output, generator_data_config(m), device, std::cerr, o);
     const int64_t total = r.written + r.skipped + static_cast<int64_t>(r.failed.size());
     std::cout << "translated " << r.written << " of " << total << " images -> " << *output;

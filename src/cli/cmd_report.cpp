@@ -4,8 +4,10 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 
+#include "p2p/core/config_json.h"
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
+#include "p2p/io/run_folder.h"
 #include "p2p/report/history.h"
 #include "p2p/report/run_report.h"
 #include "p2p/studies/compare.h"
@@ -58,7 +60,13 @@ void register_compare(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "dropout draws of the paper's test mode, the same for every run")->capture_default_str();
   add_runtime_options(*cmd, *rt);
   cmd->callback([=] {
-    o->device = setup_runtime(*rt, std::cerr, Workload::inference);
+    o->device = setup_runtime(*rt, std::cerr);
+    // The samples run each run's generator; the first run's stands for them in the BLAS calibration.
+    CalibrationWorkload work;
+    const nlohmann::json first = read_run_config(o->runs.front());
+    if (first.is_object() && first.contains("net")) update_from_json(work.net, first["net"], o->runs.front() + "/config.json");
+    if (first.is_object() && first.contains("data")) work.size = first["data"].value("crop_size", 256);
+    setup_blas_threads(*rt, o->device, work, std::cerr);
     compare_runs(*o, std::cout);
     std::cout << (fs::path(o->out_dir) / "index.html").string() << "\n";
   });
@@ -91,13 +99,14 @@ void register_sweep(CLI::App& app) {
     }
     const std::vector<SweepRun> runs = expand_sweep(spec, o->quick);
     const std::string program = fs::read_symlink("/proc/self/exe").string();
-    if (o->dry_run) {
+    if (o->dry_run) {  // each line runs as printed (what run_sweep would start)
+      const std::string ck = fs::absolute(fs::path(o->out) / "runs").lexically_normal().string();
       for (const SweepRun& r : runs) {
-        const RunState st = sweep_run_state((fs::path(o->out) / "runs" / r.name).string());
+        const RunState st = sweep_run_state((fs::path(ck) / r.name).string());
+        std::vector<std::string> line = {program, "train"};
+        for (const std::string& a : train_arguments(r, ck, st)) line.push_back(a);
         std::cout << r.name << "  [" << (st == RunState::finished ? "finished" : st == RunState::partial ? "partial" : "new")
-                  << "]\n  p2p train";
-        for (const auto& a : flag_arguments(r)) std::cout << " " << a;
-        std::cout << "\n";
+                  << "]\n  " << shell_line(line) << "\n";
       }
       return;
     }

@@ -115,8 +115,9 @@ void register_data(CLI::App& app) {
   split->add_option("--out", s->out, "dataset root to create")->required();
   split->add_option("--val_fraction", s->val_fraction, "share of images for val")->check(CLI::Range(0.0, 0.5))->capture_default_str();
   split->callback([s] {
-    split_train_val(s->dir, s->out, s->val_fraction);
-    std::cout << "split " << s->dir << " into " << s->out << "/train and " << s->out << "/val\n";
+    const SplitCounts n = split_train_val(s->dir, s->out, s->val_fraction);
+    std::cout << "split " << (n.train + n.val) << " images of " << s->dir << ": " << n.train << " to " << s->out
+              << "/train, " << n.val << " to " << s->out << "/val\n";
   });
   auto* preview = cmd->add_subcommand("preview", "write augmented A | B training pairs as the networks see them");
   struct PreviewOpts {

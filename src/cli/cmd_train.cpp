@@ -10,7 +10,7 @@
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
 #include "p2p/dist/env.h"
-#include "p2p/train/run_folder.h"
+#include "p2p/io/run_folder.h"
 #include "p2p/train/trainer.h"
 
 #include <algorithm>
@@ -87,7 +87,7 @@ void register_train(CLI::App& app) {
   add_data_options(*cmd, *data, DataUse::train);
   add_train_options(*cmd, *train);
   add_runtime_options(*cmd, *rt);
-  add_reference_options(*cmd, *compat, /*display=*/true);
+  add_reference_options(*cmd, *compat, DisplayFlags::train);
   cmd->callback([=] {
     install_stop_handlers();  // first: a signal during set-up ends the run cleanly too
     apply_reference_options(*cmd, *compat, std::cerr);
@@ -97,7 +97,7 @@ void register_train(CLI::App& app) {
       const int here = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
       runtime.torch_threads = std::max(1, here / dist.local_world_size);  // the ranks here share the cores
     }
-    const c10::Device device = setup_runtime(runtime, std::cerr, Workload::train);
+    const c10::Device device = setup_runtime(runtime, std::cerr);
     NetConfig n = *net;
     DataConfig d = *data;
     TrainConfig t = *train;
@@ -111,6 +111,8 @@ void register_train(CLI::App& app) {
     }
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     d.num_threads = capped_threads("--num_threads", d.num_threads, 4 * cores, std::cerr);  // loaders wait on files
+    // Timed on the run's own generator, size and batch; the ranks of a job take turns (one measures).
+    setup_blas_threads(runtime, device, {true, n, d.crop_size, t.batch_size}, std::cerr);
     nlohmann::json resolved = sections(n, d, t);
     resolved["device"] = device.str();
     resolved["build"] = build_record(device);  // what made this run: version, git revision, LibTorch, CPU
@@ -122,7 +124,14 @@ void register_train(CLI::App& app) {
       if (r.interrupted && stop_requested()) exit_status() = 130;
       return;
     }
-    std::cout << "run folder: " << r.run_dir << "  epochs: " << r.last_epoch << "  iterations: " << r.total_iters;
+    std::cout << "run folder: " << r.run_dir << "  epochs: ";
+    if (r.last_epoch_batches > 0) {  // stopped inside an epoch: say how far, not that it was trained
+      std::cout << r.last_epoch - 1 << " + " << r.last_epoch_batches << "/" << r.epoch_batches << " batches of epoch "
+                << r.last_epoch;
+    } else {
+      std::cout << r.last_epoch;
+    }
+    std::cout << "  iterations: " << r.total_iters;
     if (r.interrupted) {
       std::cout << (r.saved ? "  (stopped early; resume with --continue_train)" : "  (stopped before training; nothing saved)");
     }

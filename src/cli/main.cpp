@@ -47,7 +47,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every usage error (bad value, missing or unknown option) exits 2,
+    // as the checks before parsing do, not with CLI11's own codes (105, 106, ...).
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const p2p::Diverged& e) {
     std::cerr << "p2p: training stopped: " << e.what() << "\n";
     return 3;

@@ -6,8 +6,7 @@
 #include "p2p/core/blas_calibration.h"
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
-#include "p2p/models/calibration.h"
-#include "p2p/train/run_folder.h"
+#include "p2p/io/run_folder.h"
 
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
@@ -186,7 +185,7 @@ void add_data_options(CLI::App& app, DataConfig& c, DataUse use) {
 
 void add_augment_options(CLI::App& app, DataConfig& c) {
   const std::string g = "Augmentation";
-  opt(app, "--augment", c.augment, "none (centre crop), basic (resize/crop/flip), strong (+ colour and geometric jitter)")
+  opt(app, "--augment", c.augment, "none (centre crop), basic (resize/crop/flip), strong (+ rotation/scale, and colour jitter on --jitter_side)")
       ->check(CLI::IsMember({"none", "basic", "strong"}))->group(g);
   opt(app, "--jitter", c.jitter, "strong: colour jitter strength (brightness, contrast, saturation; hue half of it)")
       ->check(real_in(0, 1, false, false, "a number from 0 to 1", "[0, 1]"))->group(g);
@@ -194,7 +193,9 @@ void add_augment_options(CLI::App& app, DataConfig& c) {
       ->check(real_in(0, 180, false, false, "a number from 0 to 180", "[0, 180]"))->group(g);
   opt(app, "--scale_jitter", c.scale_jitter, "strong: scale drawn from [1-s, 1+s]")
       ->check(real_in(0, 1, false, true, "a number in [0, 1)", "[0, 1)"))->group(g);
-  opt(app, "--jitter_side", c.jitter_side, "strong: which side gets colour jitter: input, target, both, none (label maps: leave them out)")
+  opt(app, "--jitter_side", c.jitter_side,
+      "strong: which side gets colour jitter: none (the default: label maps' colours are their classes), input "
+      "(photos, SAR), target, both")
       ->check(CLI::IsMember({"input", "target", "both", "none"}))->group(g);
 }
 
@@ -206,6 +207,7 @@ void add_train_options(CLI::App& app, TrainConfig& c) {
   opt(app, "--lr", c.lr, "initial Adam learning rate")->check(positive_real());
   app.add_option("--lr_D", c.lr_D, "discriminator learning rate (default: --lr, or --lr x --lr_D_ratio)")->check(positive_real());
   opt(app, "--beta1", c.beta1, "Adam beta1")->check(real_in(0, 1, false, true, "a number in [0, 1)", "[0, 1)"));
+  opt(app, "--beta2", c.beta2, "Adam beta2")->check(real_in(0, 1, false, true, "a number in [0, 1)", "[0, 1)"));
   opt(app, "--batch_size", c.batch_size, "images per batch")->check(positive_int());
   opt(app, "--n_epochs", c.n_epochs, "epochs at the initial learning rate")->check(non_negative_int());
   opt(app, "--n_epochs_decay", c.n_epochs_decay, "epochs of linear decay to zero")->check(non_negative_int());
@@ -334,11 +336,17 @@ void add_launch_options(CLI::App& app, LaunchOptions& c) {
       ->check(positive_real());
 }
 
-void add_reference_options(CLI::App& app, ReferenceCompat& c, bool display) {
+void add_reference_options(CLI::App& app, ReferenceCompat& c, DisplayFlags display) {
   opt(app, "--model", c.model, "the reference's model name: pix2pix (the only one here)");
-  if (!display) return;
+  if (display == DisplayFlags::none) return;
   const std::string ignored = "accepted for reference command lines and ignored (display only)";
   auto hidden = [&](CLI::Option* o) { o->group(kIgnoredGroup); };
+  if (display == DisplayFlags::base) {
+    hidden(app.add_option("--display_winsize", c.display_winsize, ignored));
+    hidden(app.add_option("--wandb_project_name", c.wandb_project_name, ignored));
+    hidden(app.add_flag("--use_wandb", c.use_wandb, ignored));
+    return;
+  }
   hidden(app.add_option("--display_id", c.display_id, ignored));
   hidden(app.add_option("--display_port", c.display_port, ignored));
   hidden(app.add_option("--display_freq", c.display_freq, ignored));
@@ -362,8 +370,8 @@ void apply_reference_options(const CLI::App& app, const ReferenceCompat& c, std:
     if (o->get_group() == kIgnoredGroup && o->count() > 0) list += (list.empty() ? "" : ", ") + o->get_name();
   }
   if (!list.empty()) {
-    note << "note: ignoring " << list << ": display options of the reference (progress is shown here and "
-         << "written to history.jsonl and samples/)\n";
+    note << "note: ignoring " << list << ": display options of the reference (progress is shown here; "
+         << "results are written as files and HTML pages)\n";
   }
 }
 
@@ -393,27 +401,33 @@ int capped_threads(const std::string& flag, int value, int most, std::ostream& n
   return most;
 }
 
-c10::Device setup_runtime(const RuntimeOptions& r, std::ostream& note, Workload work) {
+c10::Device setup_runtime(const RuntimeOptions& r, std::ostream& note) {
   configure_threads(capped_threads("--torch_threads", r.torch_threads, cores(), note));
-  if (r.blas_threads == 0) {
-    const std::string cache = default_blas_cache_file();
-    const bool training = work == Workload::train;
-    const BlasChoice c = calibrate_blas_threads(at::get_num_threads(), training ? "train_onednn_up" : "inference_packed", cache,
-                                                generator_workload(training));
-    if (!c.cached && c.seconds_one > 0) {
-      note << "note: BLAS threads " << c.threads << " for " << (training ? "training" : "inference")
-           << " (measured once on this machine: a unet_256 pass took " << c.seconds_one << " s with 1, "
-           << c.seconds_many << " s with " << at::get_num_threads() << "; cached in "
-           << (cache.empty() ? "nothing" : cache) << ")\n";
-    }
-    set_blas_threads(c.threads);
-  } else {
-    set_blas_threads(capped_threads("--blas_threads", r.blas_threads, cores(), note));
-  }
   if (r.device == "auto") {
     return torch::cuda::is_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
   }
   return parse_device(r.device, "--device");
+}
+
+void setup_blas_threads(const RuntimeOptions& r, const c10::Device& device, const CalibrationWorkload& work,
+                        std::ostream& note) {
+  if (r.blas_threads != 0) {
+    set_blas_threads(capped_threads("--blas_threads", r.blas_threads, cores(), note));
+    return;
+  }
+  if (!device.is_cpu()) {
+    set_blas_threads(1);
+    return;
+  }
+  const std::string cache = default_blas_cache_file();
+  const std::string name = workload_name(work);
+  const BlasChoice c = calibrate_blas_threads(at::get_num_threads(), name, cache, generator_workload(work));
+  if (!c.cached && c.seconds_one > 0) {
+    note << "note: BLAS threads " << c.threads << " for " << name << " (measured once on this machine: a pass took "
+         << c.seconds_one << " s with 1, " << c.seconds_many << " s with " << at::get_num_threads() << "; cached in "
+         << (cache.empty() ? "nothing" : cache) << ")\n";
+  }
+  set_blas_threads(c.threads);
 }
 
 namespace {

@@ -8,6 +8,7 @@
 #include "p2p/core/config.h"
 #include "p2p/dist/launcher.h"
 #include "p2p/eval/translate.h"
+#include "p2p/models/calibration.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -66,8 +67,11 @@ void add_translate_options(CLI::App& app, TranslateOptions& c);
 void add_export_options(CLI::App& app, std::string& format, std::string& out, std::string& epoch, bool& eval);
 // `launch`: --nproc, --nnodes, --node_rank, --master_addr, --master_port, --grace.
 void add_launch_options(CLI::App& app, LaunchOptions& c);
-// --model (pix2pix only); with `display`, also the reference's display-only flags.
-void add_reference_options(CLI::App& app, ReferenceCompat& c, bool display);
+// Which of the reference's display-only flags a command accepts: none; those of its base options, which
+// its test command lines carry (--display_winsize, --use_wandb, --wandb_project_name); or all (train).
+enum class DisplayFlags { none, base, train };
+// --model (pix2pix only), and the display-only flags `display` names.
+void add_reference_options(CLI::App& app, ReferenceCompat& c, DisplayFlags display);
 
 // Refuses --model other than pix2pix; prints one note listing the display-only flags given.
 void apply_reference_options(const CLI::App& app, const ReferenceCompat& c, std::ostream& note);
@@ -78,11 +82,14 @@ bool given(const CLI::App& app, const std::string& flag);
 // The options of `sections` ({"net": NetConfig json, ...}) whose flags the command line gave, same layout.
 nlohmann::json typed_options(const CLI::App& app, const nlohmann::json& sections);
 
-// What a command mostly does, for the BLAS thread calibration (--blas_threads 0).
-enum class Workload { train, inference };
-// Applies RuntimeOptions (threads, capped at the core count with a note; BLAS threads measured for
-// `work` when --blas_threads is 0) and resolves the device.
-c10::Device setup_runtime(const RuntimeOptions& r, std::ostream& note, Workload work);
+// Applies the compute-thread option (capped at the core count with a note) and resolves the device.
+c10::Device setup_runtime(const RuntimeOptions& r, std::ostream& note);
+
+// OpenBLAS threads: --blas_threads as given (capped), or with 0 the count measured for `work`, the
+// generator the command will run (calibrated once per machine and workload, then cached). On a GPU
+// nothing is measured: BLAS is not what runs there, and it stays at one thread.
+void setup_blas_threads(const RuntimeOptions& r, const c10::Device& device, const CalibrationWorkload& work,
+                        std::ostream& note);
 
 // Caps a thread-count flag at `most` with a note (far more threads than cores only adds overhead).
 int capped_threads(const std::string& flag, int value, int most, std::ostream& note);

@@ -1,5 +1,6 @@
 // End-to-end tests of the p2p program: every subcommand on tiny data, and bad input giving a non-zero
 // exit with a message that names the flag or file.
+#include "p2p/core/config.h"
 #include "p2p/io/image.h"
 #include "testutil/testutil.h"
 
@@ -7,8 +8,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 namespace fs = std::filesystem;
 
@@ -50,6 +53,34 @@ TEST(Cli, UnknownValuesNameTheFlag) {
   expect_fails_naming("train --dataroot " + root + " --gan_mode hinged", "--gan_mode");
   expect_fails_naming("train --dataroot " + root + " --direction AtoC", "--direction");
   expect_fails_naming("frobnicate", "frobnicate");
+}
+
+// The flag table and the option structs' field lists (core/config.h) agree: every stored option of a
+// run is a flag of `p2p train`, every test option a flag of `p2p test`, spelled as the field.
+bool lists_flag(const std::string& help, const std::string& flag) {
+  for (size_t at = help.find(flag); at != std::string::npos; at = help.find(flag, at + 1)) {
+    const char next = at + flag.size() < help.size() ? help[at + flag.size()] : ' ';
+    if (!std::isalnum(static_cast<unsigned char>(next)) && next != '_') return true;
+  }
+  return false;
+}
+
+TEST(Cli, EveryStoredOptionIsAFlag) {
+  const std::string train = run_p2p("train --help").output, test_help = run_p2p("test --help").output;
+  int checked = 0;
+  auto in = [&](const std::string& help) {
+    return [&](const char* name, const auto&, ResumeRule rule) {
+      const std::string field = name;
+      if (rule == ResumeRule::derived || field == "mean_A" || field == "std_A") return;  // set by the library
+      EXPECT_TRUE(lists_flag(help, "--" + field)) << "--" << field;
+      ++checked;
+    };
+  };
+  for_each_field(NetConfig(), in(train));
+  for_each_field(DataConfig(), in(train));
+  for_each_field(TrainConfig(), in(train));
+  for_each_field(TestConfig(), in(test_help));
+  EXPECT_GT(checked, 80);
 }
 
 TEST(Cli, CropSizeNotDivisibleIsRefused) {
@@ -167,6 +198,11 @@ TEST(Cli, DataCombineAndSplit) {
   };
   EXPECT_EQ(count(out + "/ds/train") + count(out + "/ds/val"), 5);
   EXPECT_GE(count(out + "/ds/val"), 1);
+  // It says how many went where, and the numbers are what the folders hold.
+  EXPECT_NE(r.output.find("split 5 images of " + out + "/ab: " + std::to_string(count(out + "/ds/train")) + " to " + out +
+                          "/ds/train, " + std::to_string(count(out + "/ds/val")) + " to " + out + "/ds/val"),
+            std::string::npos)
+      << r.output;
   // Unmatched names are an error naming the file.
   test::write_random_png(a + "/lonely.png", 16, 16, 3, 99);
   expect_fails_naming("data combine --dir_A " + a + " --dir_B " + b + " --out " + out + "/ab2 --pair_replace _s1_:_s2_",
@@ -180,6 +216,15 @@ TEST(Cli, BenchPrintsJson) {
   EXPECT_EQ(j["mode"], "train_step");
   EXPECT_GT(j["seconds_per_step_mean"].get<double>(), 0.0);
   EXPECT_EQ(j["onednn_up_convolutions"], 5);  // unet_32's 5 up-convolutions train on oneDNN passes
+  // --blas_threads 0 (the default) timed this bench's own generator, and cached it in the tests' scratch
+  // folder (testutil points XDG_CACHE_HOME there), not in ~/.cache.
+  if (std::thread::hardware_concurrency() > 1) {
+    const auto cache = nlohmann::json::parse(
+        test::read_file(fs::current_path().string() + "/scratch/xdg_cache/pix2pix/blas_threads.json"));
+    bool found = false;
+    for (const auto& [key, value] : cache.items()) found |= key.rfind("train unet_32 ngf8 batch 3->3 32px b1|", 0) == 0;
+    EXPECT_TRUE(found) << cache.dump(1);
+  }
   r = run_p2p("bench --netG unet_32 --ngf 8 --ndf 8 --crop_size 32 --steps 1 --warmup 0 --inference --torch_threads 1 --blas_threads 1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   j = nlohmann::json::parse(r.output.substr(r.output.find('{')));

@@ -2,8 +2,8 @@
 // as the run itself, from a run folder or from a weights file with architecture flags); `p2p translate`
 // on folders and list files (a corrupt file fails alone, the exit status and summary say so, --resume
 // skips finished outputs), on a GeoTIFF (georeferencing and sample type kept, checked with GDAL's own
-// gdalinfo) and on a 6000 x 4000 scene in bounded memory; and the embed example built against the
-// installed CMake package, translating like `p2p translate`.
+// gdalinfo) and on a 6000 x 4000 scene in bounded memory, GeoTIFF and PNG; and the embed example built
+// against the installed CMake package, translating like `p2p translate`.
 #include "p2p/core/config_json.h"
 #include "p2p/deploy/export.h"
 #include "p2p/io/image.h"
@@ -66,6 +66,14 @@ TEST(CliDeploy, ExportedRunTranslatesLikeTheRun) {
                                 dir + "/g_script.pt'");
   ASSERT_EQ(ts.exit_code, 0) << ts.output;
   EXPECT_NE(ts.output.find("(torchscript)"), std::string::npos) << ts.output;
+  {
+    // pix2pix.json (stored uncompressed in the archive) carries the data options, as the safetensors
+    // export does, but not where the training data lived.
+    const std::string archive = test::read_file(dir + "/g_script.pt");
+    EXPECT_NE(archive.find("\"crop_size\""), std::string::npos);
+    EXPECT_EQ(archive.find(root), std::string::npos) << "the dataset path " << root << " was shipped";
+    EXPECT_EQ(archive.find("dataroot"), std::string::npos);
+  }
   {
     std::ofstream x(dir + "/x.bin", std::ios::binary);
     const std::vector<float> zeros(3 * 32 * 64, 0.25f);
@@ -155,7 +163,7 @@ TEST(CliDeploy, GeoTiffKeepsGeoreferencingAndSampleType) {
   ASSERT_EQ(test::run_command("gdalinfo --version").exit_code, 0) << "gdalinfo (gdal-bin) is needed";
   const std::string dir = test::scratch_dir("cli_geotiff");
   const std::string weights = tiny_weights(dir);
-  const auto made = test::run_python_script("cli/make_geotiff.py", "'" + dir + "/scene.tif' 300 200 uint16");
+  const auto made = test::run_python_script("cli/make_geotiff.py", "'" + dir + "/scene.tif' 300 200 uint16 Point");
   ASSERT_EQ(made.exit_code, 0) << made.output;
   const auto r = test::run_p2p("translate --weights '" + weights + "' --input '" + dir + "/scene.tif' --output '" + dir +
                                "/out' --tile 64 --overlap 16 --tile_batch 3");
@@ -166,6 +174,9 @@ TEST(CliDeploy, GeoTiffKeepsGeoreferencingAndSampleType) {
   EXPECT_EQ(in["geoTransform"][0].get<double>(), 500000.0);  // the script's origin, so the check is not vacuous
   EXPECT_EQ(out["coordinateSystem"]["wkt"], in["coordinateSystem"]["wkt"]);
   EXPECT_NE(out["coordinateSystem"]["wkt"].get<std::string>().find("32633"), std::string::npos);
+  // Pixel-is-point, not GDAL's default pixel-is-area: half a pixel of georeferencing.
+  EXPECT_EQ(in["metadata"][""]["AREA_OR_POINT"], "Point") << in.dump(1);
+  EXPECT_EQ(out["metadata"][""]["AREA_OR_POINT"], "Point") << out.dump(1);
   ASSERT_EQ(out["bands"].size(), 3u);
   for (const auto& band : out["bands"]) EXPECT_EQ(band["type"], "UInt16");
   // The values are the translation, at 16 bits: not a copy of the input, and spread over the range.
@@ -213,6 +224,38 @@ TEST(CliDeploy, LargeSceneTranslatesInBoundedMemory) {
   // Written completely: the last rows are the translation, not the zeros of an unwritten block.
   auto check = open_raster(dir + "/o2/big.tif", 3, "");
   EXPECT_GT(check->read(0, 3990, 6000, 10).std().item<double>(), 1e-3);
+}
+
+TEST(CliDeploy, LargePngTranslatesInBoundedMemory) {
+  const std::string dir = test::scratch_dir("cli_large_png");
+  const std::string weights = tiny_weights(dir);
+  const int64_t w = 6000, h = 4000;
+  {
+    PngRowWriter png(dir + "/big.png", w, h, 3);
+    std::vector<uint8_t> row(static_cast<size_t>(w * 3));
+    for (int64_t y = 0; y < h; ++y) {
+      for (int64_t i = 0; i < w * 3; ++i) {
+        const int64_t x = i / 3, k = i % 3;
+        row[static_cast<size_t>(i)] = static_cast<uint8_t>((x / (3 + k) + y / (5 - k)) & 255);
+      }
+      png.write_rows(row.data(), 1);
+    }
+    png.finish();
+  }
+  const auto [mib, rc] = peak_rss_mib(std::string(P2P_TEST_BIN) + " translate --weights '" + weights +
+                                      "' --eval --tile 512 --overlap 32 --input '" + dir + "/big.png' --output '" +
+                                      dir + "/o'");
+  ASSERT_EQ(rc, 0);
+  std::cerr << "peak RSS: 6000x4000 PNG " << mib << " MiB\n";
+  // As floats, the decoded input and the output would take 275 MiB each, and the path that held them
+  // whole held several copies of each (2.5 GB with unet_256). Held are the 8-bit samples (69 MiB), one
+  // band of tile rows, and, while decoding, the decoder's buffers.
+  EXPECT_LT(mib, 550.0);
+  const DecodedImage out = decode_image(dir + "/o/big.png", 3);
+  EXPECT_EQ(out.samples.sizes(), (at::IntArrayRef{h, w, 3}));
+  // The last rows are the translation, not a constant (the tiny random network's output varies by
+  // about one grey level).
+  EXPECT_GT(out.samples.narrow(0, h - 10, 10).to(at::kFloat).std().item<double>(), 0.1);
 }
 
 TEST(CliDeploy, InstalledPackageBuildsTheEmbedExample) {

@@ -62,6 +62,16 @@ TEST(CliReference, ReferenceCommandLinesRun) {
   EXPECT_EQ(r.output.find("--init_type"), std::string::npos);
   EXPECT_EQ(r.output.find("--val_fraction"), std::string::npos);
   EXPECT_NE(r.output.find("--num_test"), std::string::npos);
+  // Reference test command lines carry the base options' display flags: accepted with a note.
+  r = run_p2p("test --name ref --checkpoints_dir " + ck + " --dataroot " + root + " --phase train --model pix2pix"
+              " --display_winsize 256 --use_wandb --wandb_project_name p --results_dir " + test::scratch_dir("cliref_res"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("note: ignoring --display_winsize, --wandb_project_name, --use_wandb"), std::string::npos)
+      << r.output;
+  // A bad value is a usage error like an unknown option: exit 2, not CLI11's own code.
+  r = run_p2p("test --name ref --checkpoints_dir " + ck + " --num_test -3");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--num_test"), std::string::npos) << r.output;
   r = run_p2p("translate --help");
   EXPECT_EQ(r.output.find("--dataroot"), std::string::npos) << "translate reads --input";
   EXPECT_EQ(r.output.find("--num_test"), std::string::npos);

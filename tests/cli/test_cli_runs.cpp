@@ -92,6 +92,13 @@ TEST(CliRuns, ARunRemembersItself) {
   EXPECT_NE(r.output.find("it holds latest.pt, best.pt"), std::string::npos) << r.output;
   r = run_p2p_in(elsewhere, "train" + ck + " --continue_train --epoch 9");
   EXPECT_NE(r.output.find("it holds latest.pt, best.pt"), std::string::npos) << r.output;
+
+  // Stopped inside epoch 1: the summary says how far it got, not that an epoch was trained.
+  r = run_p2p_in(home, "train --dataroot data --checkpoints_dir ck --name part" + kTiny +
+                           "--n_epochs 1 --n_epochs_decay 0 --val_fraction 0.2 --max_iters 3");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("epochs: 0 + 3/5 batches of epoch 1  iterations: 3  (stopped early"), std::string::npos)
+      << r.output;
 }
 
 TEST(CliRuns, ARunReportsItself) {
@@ -173,6 +180,38 @@ TEST(CliRuns, ReferenceRunFolderAndSeededPaperTestMode) {
   const std::string a = run("3", "s3a"), b = run("3", "s3b"), c = run("4", "s4");
   EXPECT_EQ(a, b);
   EXPECT_NE(a, c);
+}
+
+// Test mode draws each file's dropout masks from (--seed, file name): a file gives the same pixels
+// alone, inside a folder in any position, and when a --resume run regenerates it.
+TEST(CliRuns, PaperTestModeDrawsPerFileNotPerPosition) {
+  const std::string dir = test::reference_fixtures();
+  const std::string all = test::scratch_dir("cliruns_seed_all"), alone = test::scratch_dir("cliruns_seed_alone");
+  for (const char* name : {"a", "b", "c"}) test::write_random_png(all + "/" + std::string(name) + ".png", 40, 30, 3, name[0]);
+  fs::copy_file(all + "/c.png", alone + "/c.png");
+  const std::string out = test::scratch_dir("cliruns_seed_out");
+  auto translate = [&](const std::string& in, const std::string& to, const std::string& extra) {
+    auto r = run_p2p("translate --weights " + dir + "/unet_256.pth --ngf 8 --seed 7 --input " + in + " --output " + out +
+                     "/" + to + extra);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+  };
+  translate(all, "folder", "");
+  translate(alone, "alone", "");
+  EXPECT_EQ(test::read_file(out + "/folder/c.png"), test::read_file(out + "/alone/c.png")) << "c.png is third in the folder";
+  fs::remove(out + "/folder/b.png");
+  const std::string a_before = test::read_file(out + "/folder/a.png"), c_before = test::read_file(out + "/folder/c.png");
+  translate(all, "folder", " --resume");  // regenerates b.png only, after a.png was skipped
+  fs::create_directories(out + "/b_alone");
+  test::write_random_png(alone + "/b.png", 40, 30, 3, 'b');
+  fs::remove(alone + "/c.png");
+  translate(alone, "b_alone", "");
+  EXPECT_EQ(test::read_file(out + "/folder/b.png"), test::read_file(out + "/b_alone/b.png"));
+  EXPECT_EQ(test::read_file(out + "/folder/a.png"), a_before);
+  EXPECT_EQ(test::read_file(out + "/folder/c.png"), c_before);
+  // Dropout is really drawn: the same input under two names gets different masks.
+  fs::copy_file(all + "/a.png", alone + "/a_copy.png");
+  translate(alone, "copy", "");
+  EXPECT_NE(test::read_file(out + "/copy/a_copy.png"), a_before);
 }
 
 TEST(CliRuns, TranslateReportsABadFileAndTranslatesTheRest) {

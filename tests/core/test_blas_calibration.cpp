@@ -9,7 +9,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <fstream>
+#include <thread>
 
 namespace p2p {
 namespace {
@@ -56,6 +59,30 @@ TEST(BlasCalibration, KeepsTheFasterSettingAndCachesIt) {
               return 1.0;
             }).threads,
             1);
+}
+
+// Processes that start together (the ranks of a data-parallel job) measure one at a time: the first
+// measures, the second waits for it and reads its answer instead of timing on shared cores.
+TEST(BlasCalibration, ConcurrentCallersMeasureOnce) {
+  const std::string cache = test::scratch_dir("blas_lock") + "/blas.json";
+  std::atomic<int> calls{0}, running{0}, overlapped{0};
+  auto pass = [&](int t) {
+    ++calls;
+    if (++running > 1) ++overlapped;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    --running;
+    return t == 2 ? 0.5 : 1.0;
+  };
+  BlasChoice a, b;
+  std::thread first([&] { a = calibrate_blas_threads(2, "train unet_32", cache, pass); });
+  std::thread second([&] { b = calibrate_blas_threads(2, "train unet_32", cache, pass); });
+  first.join();
+  second.join();
+  EXPECT_EQ(a.threads, 2);
+  EXPECT_EQ(b.threads, 2);
+  EXPECT_NE(a.cached, b.cached) << "exactly one of the two measured";
+  EXPECT_EQ(calls.load(), 8) << "one calibration is 2 warm-up and 6 timed passes";
+  EXPECT_EQ(overlapped.load(), 0);
 }
 
 }  // namespace

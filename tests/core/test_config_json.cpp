@@ -1,38 +1,157 @@
-// Tests for core/config_json: option structs round-trip through JSON (config.json, checkpoints), and a
-// resumed run's options merge by what each option means for the run (identity refused, schedule and
+// Tests for core/config_json: the field lists of config.h name every member of each option struct,
+// every field round-trips through JSON (config.json, checkpoints), and a resumed run's options merge by what each option means for the run (identity refused, schedule and
 // logging overridden with a note, per-invocation options never taken from the saved run).
 #include "p2p/core/config_json.h"
 #include "p2p/core/error.h"
 
 #include <gtest/gtest.h>
 
+#include <limits>
+#include <sstream>
+#include <type_traits>
+#include <utility>
+
 namespace p2p {
 namespace {
 
-TEST(ConfigJson, RoundTripKeepsEveryField) {
-  NetConfig n;
-  n.netG = "resnet_6blocks";
-  n.ngf = 8;
-  n.norm = "instance";
-  n.no_dropout = true;
-  n.input_nc = 1;
-  NetConfig back;
-  update_from_json(back, to_json(n), "test");
-  EXPECT_EQ(back.netG, "resnet_6blocks");
-  EXPECT_EQ(back.ngf, 8);
-  EXPECT_EQ(back.norm, "instance");
-  EXPECT_TRUE(back.no_dropout);
-  EXPECT_EQ(back.input_nc, 1);
+// The number of members of an aggregate, counted by brace-initialising it from N values that convert
+// to anything: independent of the field lists, so a member the list forgets is caught.
+struct AnyValue {
+  template <typename T>
+  operator T() const;  // declared only: used in unevaluated contexts
+};
+template <typename T, typename... A>
+constexpr auto initialisable(int) -> decltype(T{std::declval<A>()...}, true) { return true; }
+template <typename T, typename... A>
+constexpr bool initialisable(...) { return false; }
+template <typename T, typename... A>
+constexpr size_t member_count() {
+  if constexpr (initialisable<T, A..., AnyValue>(0)) {
+    return member_count<T, A..., AnyValue>();
+  } else {
+    return sizeof...(A);
+  }
+}
 
+template <typename C>
+size_t listed_fields() {
+  size_t n = 0;
+  for_each_field(C(), [&](const char*, const auto&, ResumeRule) { ++n; });
+  return n;
+}
+
+TEST(ConfigFields, EveryMemberIsListedOnce) {
+  EXPECT_EQ(listed_fields<NetConfig>(), member_count<NetConfig>());
+  EXPECT_EQ(listed_fields<DataConfig>(), member_count<DataConfig>());
+  EXPECT_EQ(listed_fields<TrainConfig>(), member_count<TrainConfig>());
+  EXPECT_EQ(listed_fields<TestConfig>(), member_count<TestConfig>());
+  // Known answers, so a counting mistake in member_count cannot pass both sides.
+  EXPECT_EQ(member_count<NetConfig>(), 15u);
+  EXPECT_EQ(member_count<TestConfig>(), 6u);
+}
+
+// A value unlike the default, of the field's own type.
+void change(int& v) { v = v * 3 + 7; }
+void change(int64_t& v) { v = v == std::numeric_limits<int64_t>::max() ? 123456789012LL : v * 3 + 7; }
+void change(uint64_t& v) { v = v * 3 + 12345678901ull; }
+void change(double& v) { v = v * 2.5 + 0.125; }
+void change(bool& v) { v = !v; }
+void change(std::string& v) { v += "|changed"; }
+void change(std::vector<double>& v) { v = {0.25, -1.5, 3e-7}; }
+
+template <typename T>
+std::string text(const T& v) {
+  std::ostringstream out;
+  out.precision(17);
+  if constexpr (std::is_same_v<T, std::vector<double>>) {
+    for (double x : v) out << x << ",";
+  } else {
+    out << v;
+  }
+  return out.str();
+}
+
+// Every stored field set away from its default comes back through JSON; derived ones keep the default.
+template <typename C>
+void expect_every_field_round_trips() {
+  C changed;
+  for_each_field(changed, [](const char*, auto& field, ResumeRule) { change(field); });
+  C back;
+  update_from_json(back, nlohmann::json::parse(to_json(changed).dump()), "test");  // through text, as on disk
+  std::vector<std::string> got, want, defaults;
+  for_each_field(back, [&](const char*, const auto& f, ResumeRule) { got.push_back(text(f)); });
+  for_each_field(static_cast<const C&>(changed), [&](const char*, const auto& f, ResumeRule) { want.push_back(text(f)); });
+  for_each_field(C(), [&](const char* name, const auto& f, ResumeRule rule) {
+    defaults.push_back(text(f));
+    if (rule == ResumeRule::derived) want[defaults.size() - 1] = text(f);
+    else EXPECT_NE(want[defaults.size() - 1], text(f)) << name << " was not changed";
+  });
+  size_t i = 0;
+  for_each_field(C(), [&](const char* name, const auto&, ResumeRule) {
+    EXPECT_EQ(got[i], want[i]) << name;
+    ++i;
+  });
+}
+
+TEST(ConfigFields, EveryFieldRoundTripsThroughJson) {
+  expect_every_field_round_trips<NetConfig>();
+  expect_every_field_round_trips<DataConfig>();
+  expect_every_field_round_trips<TrainConfig>();
+}
+
+TEST(ConfigFields, TestOptionsReachJson) {
+  TestConfig t;
+  for_each_field(t, [](const char*, auto& field, ResumeRule) { change(field); });
+  const nlohmann::json j = to_json(t);
+  EXPECT_EQ(j.size(), 6u);
+  EXPECT_EQ(j["results_dir"], "./results|changed");
+  EXPECT_EQ(j["eval"], true);
+  EXPECT_EQ(j["num_test"], 157);
+}
+
+// Resuming with every field typed differently: overrides and per-run options are taken, every
+// identity option is refused by name, derived ones are never stored.
+TEST(ConfigFields, ResumeJudgesEveryFieldByItsRule) {
+  NetConfig n;
   DataConfig d;
-  d.direction = "BtoA";
-  d.crop_size = 64;
-  d.pair_replace = "_s1_:_s2_";
-  DataConfig dback;
-  update_from_json(dback, to_json(d), "test");
-  EXPECT_EQ(dback.direction, "BtoA");
-  EXPECT_EQ(dback.crop_size, 64);
-  EXPECT_EQ(dback.pair_replace, "_s1_:_s2_");
+  TrainConfig t;
+  for_each_field(n, [](const char*, auto& field, ResumeRule) { change(field); });
+  for_each_field(d, [](const char*, auto& field, ResumeRule) { change(field); });
+  for_each_field(t, [](const char*, auto& field, ResumeRule) { change(field); });
+  const nlohmann::json defaults = {{"net", to_json(NetConfig())}, {"data", to_json(DataConfig())}, {"train", to_json(TrainConfig())}};
+  const nlohmann::json typed = {{"net", to_json(n)}, {"data", to_json(d)}, {"train", to_json(t)}};
+  std::string message;
+  try {
+    merge_for_resume(defaults, typed, defaults, "run");
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  size_t identity = 0;
+  auto check = [&](const char* name, const auto&, ResumeRule rule) {
+    if (rule == ResumeRule::derived) return;  // never stored, so never typed
+    const bool named = message.find("--" + std::string(name) + " ") != std::string::npos;
+    EXPECT_EQ(named, rule == ResumeRule::identity) << name << " in: " << message;
+    identity += rule == ResumeRule::identity;
+  };
+  for_each_field(n, check);
+  for_each_field(d, check);
+  for_each_field(t, check);
+  EXPECT_GT(identity, 40u);
+  // Without the refused ones the rest is applied.
+  nlohmann::json allowed = typed;
+  for (const char* section : {"net", "data", "train"}) {
+    for (auto it = allowed[section].begin(); it != allowed[section].end();) {
+      it = resume_rule(section, it.key()) == ResumeRule::identity ? allowed[section].erase(it) : std::next(it);
+    }
+  }
+  const ResumeMerge m = merge_for_resume(defaults, allowed, defaults, "run");
+  EXPECT_EQ(m.config["train"]["lr"], t.lr);
+  EXPECT_EQ(m.config["train"]["beta2"], t.beta2);
+  EXPECT_EQ(m.config["train"]["max_iters"], t.max_iters);
+  EXPECT_EQ(m.config["data"]["num_threads"], d.num_threads);
+  EXPECT_FALSE(m.config["data"].contains("size_multiple"));
+  EXPECT_FALSE(m.changes.contains("max_iters"));
+  EXPECT_TRUE(m.changes.contains("print_freq"));
 }
 
 TEST(ConfigJson, WrongTypeNamesSourceAndField) {
@@ -44,17 +163,6 @@ TEST(ConfigJson, WrongTypeNamesSourceAndField) {
     EXPECT_NE(std::string(e.what()).find("run/config.json"), std::string::npos);
     EXPECT_NE(std::string(e.what()).find("ngf"), std::string::npos);
   }
-}
-
-TEST(ConfigJson, TrainConfigRoundTrips) {
-  TrainConfig t;
-  t.lr = 1e-3;
-  t.best_metric = "val_psnr";
-  t.seed = 12345678901ull;
-  t.lr_policy = "cosine";
-  TrainConfig back;
-  update_from_json(back, to_json(t), "test");
-  EXPECT_EQ(to_json(back), to_json(t));
 }
 
 nlohmann::json defaults() {

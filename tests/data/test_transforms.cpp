@@ -285,6 +285,13 @@ TEST(Strong, DrawsKeepBasicCropAndFlipAndStayInRange) {
   strong.jitter = 0.4;
   strong.rotate = 30;
   strong.scale_jitter = 0.2;
+  // By default no side gets colour jitter: the usual input is a label map, whose colours are its classes.
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    const AugmentParams d = draw_augment(strong, 20, 20, seed, true, "f.png");
+    EXPECT_TRUE(d.warp);
+    EXPECT_FALSE(d.color_A || d.color_B) << "seed " << seed;
+  }
+  strong.jitter_side = "input";
   std::set<std::vector<int>> orders;
   double min_angle = 1e9, max_angle = -1e9, min_hue = 1, max_hue = -1;
   for (uint64_t seed = 0; seed < 300; ++seed) {
@@ -295,7 +302,7 @@ TEST(Strong, DrawsKeepBasicCropAndFlipAndStayInRange) {
     EXPECT_EQ(b.flip, s.flip);
     EXPECT_FALSE(b.warp || b.color_A || b.color_B);
     EXPECT_TRUE(s.warp);
-    EXPECT_TRUE(s.color_A);  // jitter_side input by default
+    EXPECT_TRUE(s.color_A);  // jitter_side input
     EXPECT_FALSE(s.color_B);
     EXPECT_GE(s.angle, -30.0);
     EXPECT_LE(s.angle, 30.0);

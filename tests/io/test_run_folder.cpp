@@ -1,7 +1,7 @@
 // Tests for train/run_folder: checkpoint names, the listing a missing --epoch prints, reference run
 // folders found by name, the run's saved config, and --name checks.
 #include "p2p/core/error.h"
-#include "p2p/train/run_folder.h"
+#include "p2p/io/run_folder.h"
 #include "testutil/testutil.h"
 
 #include <gtest/gtest.h>

@@ -22,19 +22,7 @@ double max_relative(const at::Tensor& got, const at::Tensor& want) {
 }
 
 // How many nodes of the graph ending in `y` are the oneDNN function.
-int onednn_nodes(const at::Tensor& y) {
-  std::set<torch::autograd::Node*> seen;
-  std::vector<torch::autograd::Node*> todo = {y.grad_fn().get()};
-  int n = 0;
-  while (!todo.empty()) {
-    torch::autograd::Node* fn = todo.back();
-    todo.pop_back();
-    if (!fn || !seen.insert(fn).second) continue;
-    if (fn->name().find("UpConvFunction") != std::string::npos) ++n;
-    for (const auto& e : fn->next_edges()) todo.push_back(e.function.get());
-  }
-  return n;
-}
+int onednn_nodes(const at::Tensor& y) { return onednn_up_convolution_nodes(y); }
 
 TEST(UpConv, OutputAndGradientsEqualLibTorchs) {
   for (const bool bias : {true, false}) {
@@ -78,14 +66,21 @@ TEST(UpConv, WithoutGradientsItIsLibTorchsLayer) {
 }
 
 TEST(UpConv, OtherGeometriesAreLibTorchsLayer) {
-  // Stride 1, or an output padding: the oneDNN passes are written for stride 2 / padding 1 only.
+  // The oneDNN passes are written for the 4x4, stride 2, padding 1 geometry only: stride 1, an output
+  // padding, or another kernel size with the same stride and padding (kernel 3 gives 2H-1 x 2W-1, not
+  // 2H x 2W) must run LibTorch's layer, at LibTorch's output size.
   for (const auto& options : {torch::nn::ConvTranspose2dOptions(3, 2, 4).stride(1).padding(1),
-                              torch::nn::ConvTranspose2dOptions(3, 2, 3).stride(2).padding(1).output_padding(1)}) {
+                              torch::nn::ConvTranspose2dOptions(3, 2, 3).stride(2).padding(1).output_padding(1),
+                              torch::nn::ConvTranspose2dOptions(3, 2, 3).stride(2).padding(1),
+                              torch::nn::ConvTranspose2dOptions(3, 2, 5).stride(2).padding(1),
+                              torch::nn::ConvTranspose2dOptions(3, 2, {4, 3}).stride(2).padding(1)}) {
     auto up = std::make_shared<UpConv2dImpl>(options);
     const at::Tensor x = at::randn({1, 3, 5, 5}).requires_grad_(true);
     const at::Tensor y = up->forward(x);
-    EXPECT_EQ(onednn_nodes(y), 0) << y.grad_fn()->name();
-    EXPECT_TRUE(at::allclose(y, up->torch::nn::ConvTranspose2dImpl::forward(x)));
+    const at::Tensor theirs = up->torch::nn::ConvTranspose2dImpl::forward(x);
+    EXPECT_EQ(onednn_nodes(y), 0) << y.grad_fn()->name() << " kernel " << (*options.kernel_size())[0];
+    ASSERT_EQ(y.sizes(), theirs.sizes());
+    EXPECT_TRUE(at::allclose(y, theirs));
   }
 }
 

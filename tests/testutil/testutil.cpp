@@ -19,6 +19,16 @@ namespace fs = std::filesystem;
 
 namespace p2p::test {
 
+namespace {
+// The tests, and every p2p program they start, keep their per-machine caches (the BLAS thread
+// calibration) in the test folder's scratch/, never in the user's ~/.cache.
+const bool kScratchCache = [] {
+  const fs::path cache = fs::current_path() / "scratch" / "xdg_cache";
+  ::setenv("XDG_CACHE_HOME", cache.c_str(), 1);
+  return true;
+}();
+}  // namespace
+
 std::string scratch_dir(const std::string& tag) {
   static std::atomic<int> counter{0};
   fs::path dir = fs::current_path() / "scratch" /

@@ -1,4 +1,6 @@
 // Helpers shared by the test executables: scratch folders, running the p2p program, fixture paths.
+// Linking them also points XDG_CACHE_HOME at <test dir>/scratch/xdg_cache, so no test writes the user's
+// caches.
 #pragma once
 
 #include "test_config.h"

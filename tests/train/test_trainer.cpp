@@ -6,7 +6,7 @@
 #include "p2p/io/fs.h"
 #include "p2p/io/image.h"
 #include "p2p/io/state_dict.h"
-#include "p2p/train/run_folder.h"
+#include "p2p/io/run_folder.h"
 #include "p2p/train/trainer.h"
 #include "testutil/testutil.h"
 

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 #include <vector>
 
@@ -23,6 +25,30 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
 }
+
+// An exclusive lock on <cache>.lock for the life of the object (none when the file cannot be opened:
+// then processes only risk measuring twice).
+class CacheLock {
+ public:
+  explicit CacheLock(const std::string& cache_file) {
+    if (cache_file.empty()) return;
+    std::error_code ec;
+    fs::create_directories(fs::path(cache_file).parent_path(), ec);
+    fd_ = ::open((cache_file + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~CacheLock() {
+    if (fd_ >= 0) ::close(fd_);  // closing releases the lock
+  }
+  CacheLock(const CacheLock&) = delete;
+  CacheLock& operator=(const CacheLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
 
 }  // namespace
 
@@ -42,6 +68,9 @@ BlasChoice calibrate_blas_threads(int threads, const std::string& workload, cons
   BlasChoice choice;
   if (threads <= 1) return choice;
   const std::string key = blas_cache_key(threads, workload);
+  // One process measures at a time, the others wait and then read its answer: the ranks of a
+  // data-parallel job start together on shared cores, and timings taken side by side would be wrong.
+  const CacheLock lock(cache_file);
   nlohmann::json cache = nlohmann::json::object();
   if (!cache_file.empty()) {
     std::ifstream in(cache_file);

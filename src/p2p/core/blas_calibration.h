@@ -5,10 +5,12 @@
 // copes with both pools: on an AMD EPYC 2-core machine
 // one BLAS thread made the training step 1.3x faster, on an Intel Xeon 2-core machine two did (see
 // BENCHMARKS.md), and on one Intel machine one thread was best for inference but two for training. No
-// fixed default is right everywhere, so the choice is measured per kind of work: the workload (for
-// pix2pix, a unet_256 pass, models/calibration.h) is timed with 1 and with `threads` BLAS threads,
-// alternately, and the faster kept. The answer is cached per machine (CPU model, cores, compute threads,
-// LibTorch version) and workload, so the measurement runs once.
+// fixed default is right everywhere, so the choice is measured per kind of work: the workload (the
+// generator the command runs, at its size: models/calibration.h) is timed with 1 and with `threads`
+// BLAS threads, alternately, and the faster kept. The answer is cached per machine (CPU model, cores,
+// compute threads, LibTorch version) and workload, so the measurement runs once; processes that start
+// together (the ranks of a data-parallel job) take turns through a lock beside the cache, so one
+// measures and the others read its answer.
 #pragma once
 
 #include <functional>
@@ -23,7 +25,7 @@ struct BlasChoice {
 };
 
 // The calibrated BLAS thread count for `threads` compute threads (1 when threads <= 1) and the work
-// named `workload` ("train", "inference"), timed by `time_workload(blas_threads)` (seconds of one
+// named `workload` (models/calibration.h's workload_name), timed by `time_workload(blas_threads)` (seconds of one
 // pass). `cache_file` empty: no caching. An unreadable or corrupt cache is measured again and
 // rewritten; a cache that cannot be written is only not cached.
 BlasChoice calibrate_blas_threads(int threads, const std::string& workload, const std::string& cache_file,

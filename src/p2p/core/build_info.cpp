@@ -14,7 +14,10 @@ const char* program_version() { return P2P_VERSION; }
 
 const char* git_revision() { return P2P_GIT_REVISION; }
 
-std::string libtorch_version() { return TORCH_VERSION; }
+std::string libtorch_version() {
+  const std::string package = P2P_LIBTORCH_PACKAGE_VERSION;  // set by CMake from Debian's package, or ""
+  return package.empty() ? TORCH_VERSION : package;
+}
 
 std::string cpu_model() {
   std::ifstream in("/proc/cpuinfo");

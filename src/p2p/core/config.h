@@ -1,6 +1,11 @@
 // Plain option structs shared by the library. The CLI layer (src/cli/options.cpp) is the only place
 // that knows flag names; it fills these structs, and models/data/train/eval take them as values.
-// Defaults are the pix2pix paper's / reference implementation's (see REFERENCE.md facts in README).
+// Defaults are the pix2pix paper's and the reference implementation's (README, "What differs", lists
+// every departure).
+//
+// Each struct's fields are also listed once, with what resuming a run does with each, in
+// for_each_field below: the JSON mapping (config.json, checkpoints, exports), the resume rules and the
+// tests walk that list, and a test checks that it names every member of the struct.
 #pragma once
 
 #include <cstdint>
@@ -52,7 +57,9 @@ struct DataConfig {
   double jitter = 0.2;               // strong: colour jitter strength (brightness/contrast/saturation, hue/2)
   double rotate = 10.0;              // strong: rotation drawn from [-rotate, rotate] degrees
   double scale_jitter = 0.1;         // strong: scale drawn from [1 - s, 1 + s]
-  std::string jitter_side = "input";  // input | target | both: which side gets the photometric jitter
+  // none | input | target | both: which side gets strong's colour jitter. Off by default: the usual
+  // input is a label map, whose colours are its classes.
+  std::string jitter_side = "none";
   bool sar_db = false;               // A is SAR intensity: 10*log10, clipped to db_range, scaled to [-1,1]
   std::string db_range = "-25:0";    // MIN:MAX in dB for sar_db
   std::string normalize = "none";    // none | dataset (per-channel mean/std of the training set)
@@ -124,5 +131,88 @@ struct TestConfig {
   int64_t num_test = 50;
   uint64_t seed = 0;                 // dropout draws in the paper's test mode are reproducible
 };
+
+// What a field is to a run, which decides what `train --continue_train` does with a typed value
+// (merge_for_resume, config_json.h) and whether the field is stored at all:
+//   identity  — architecture, data semantics, objective, seed: the run *is* these; a change is refused;
+//   override  — schedule, logging, data loading, where the data now lives: applied, with a note;
+//   per_run   — options of one invocation (--continue_train, --epoch, ...): never taken from the saved run;
+//   derived   — set by the library from other options, never stored (DataConfig's channel counts).
+enum class ResumeRule { identity, override_with_note, per_run, derived };
+
+// Calls f(name, member, rule) for every field of the struct, in the order config.json writes them.
+// `C` is the struct or its const. Names equal the CLI flag names.
+template <typename C, typename F>
+void for_each_net_field(C& c, F&& f) {
+  using R = ResumeRule;
+  f("input_nc", c.input_nc, R::identity), f("output_nc", c.output_nc, R::identity);
+  f("ngf", c.ngf, R::identity), f("ndf", c.ndf, R::identity), f("netG", c.netG, R::identity);
+  f("netD", c.netD, R::identity), f("n_layers_D", c.n_layers_D, R::identity), f("norm", c.norm, R::identity);
+  f("init_type", c.init_type, R::identity), f("init_gain", c.init_gain, R::identity);
+  f("no_dropout", c.no_dropout, R::identity), f("dropout_placement", c.dropout_placement, R::identity);
+  f("norm_D", c.norm_D, R::identity), f("num_D", c.num_D, R::identity), f("attention", c.attention, R::identity);
+}
+
+template <typename C, typename F>
+void for_each_data_field(C& c, F&& f) {
+  using R = ResumeRule;
+  f("dataroot", c.dataroot, R::override_with_note), f("phase", c.phase, R::identity);
+  f("dataset_mode", c.dataset_mode, R::identity), f("folder_names", c.folder_names, R::identity);
+  f("pair_replace", c.pair_replace, R::identity), f("direction", c.direction, R::identity);
+  f("preprocess", c.preprocess, R::identity), f("load_size", c.load_size, R::identity);
+  f("crop_size", c.crop_size, R::identity), f("no_flip", c.no_flip, R::identity);
+  f("serial_batches", c.serial_batches, R::identity), f("num_threads", c.num_threads, R::override_with_note);
+  f("max_dataset_size", c.max_dataset_size, R::identity), f("val_fraction", c.val_fraction, R::identity);
+  f("size_multiple", c.size_multiple, R::derived), f("input_nc", c.input_nc, R::derived);
+  f("output_nc", c.output_nc, R::derived), f("augment", c.augment, R::identity), f("jitter", c.jitter, R::identity);
+  f("rotate", c.rotate, R::identity), f("scale_jitter", c.scale_jitter, R::identity);
+  f("jitter_side", c.jitter_side, R::identity), f("sar_db", c.sar_db, R::identity);
+  f("db_range", c.db_range, R::identity), f("normalize", c.normalize, R::identity);
+  f("mean_A", c.mean_A, R::identity), f("std_A", c.std_A, R::identity);
+}
+
+template <typename C, typename F>
+void for_each_train_field(C& c, F&& f) {
+  using R = ResumeRule;
+  const R over = R::override_with_note;
+  f("name", c.name, R::per_run), f("checkpoints_dir", c.checkpoints_dir, R::per_run), f("loss", c.loss, R::identity);
+  f("gan_mode", c.gan_mode, R::identity), f("lambda_L1", c.lambda_L1, R::identity);
+  f("lambda_gp", c.lambda_gp, R::identity), f("lambda_charbonnier", c.lambda_charbonnier, R::identity);
+  f("charbonnier_eps", c.charbonnier_eps, R::identity), f("lambda_ssim", c.lambda_ssim, R::identity);
+  f("lambda_grad", c.lambda_grad, R::identity), f("grad_op", c.grad_op, R::identity);
+  f("lambda_perc", c.lambda_perc, R::identity), f("vgg_weights", c.vgg_weights, R::identity);
+  f("perc_layers", c.perc_layers, R::identity), f("lambda_fm", c.lambda_fm, R::identity);
+  f("loss_schedule", c.loss_schedule, R::identity), f("real_label", c.real_label, R::identity);
+  f("fake_label", c.fake_label, R::identity), f("g_steps_per_d", c.g_steps_per_d, R::identity);
+  f("d_steps_per_g", c.d_steps_per_g, R::identity), f("clip_grad_G", c.clip_grad_G, R::identity);
+  f("clip_grad_D", c.clip_grad_D, R::identity), f("pool_size", c.pool_size, R::identity);
+  f("lr_D_ratio", c.lr_D_ratio, R::identity), f("lr", c.lr, over), f("lr_D", c.lr_D, over);
+  f("beta1", c.beta1, over), f("beta2", c.beta2, over), f("batch_size", c.batch_size, R::identity);
+  f("n_epochs", c.n_epochs, over), f("n_epochs_decay", c.n_epochs_decay, over), f("lr_policy", c.lr_policy, over);
+  f("lr_decay_iters", c.lr_decay_iters, over), f("epoch_count", c.epoch_count, R::per_run);
+  f("continue_train", c.continue_train, R::per_run), f("epoch", c.epoch, R::per_run);
+  f("save_epoch_freq", c.save_epoch_freq, over), f("save_latest_freq", c.save_latest_freq, over);
+  f("print_freq", c.print_freq, over), f("num_samples", c.num_samples, over);
+  f("max_iters", c.max_iters, R::per_run), f("seed", c.seed, R::identity);
+  f("deterministic", c.deterministic, over), f("max_val", c.max_val, over);
+  f("best_metric", c.best_metric, R::identity), f("dist_timeout", c.dist_timeout, R::per_run);
+}
+
+// TestConfig is never resumed: every field is the invocation's own.
+template <typename C, typename F>
+void for_each_test_field(C& c, F&& f) {
+  using R = ResumeRule;
+  f("results_dir", c.results_dir, R::per_run), f("phase", c.phase, R::per_run), f("epoch", c.epoch, R::per_run);
+  f("eval", c.eval, R::per_run), f("num_test", c.num_test, R::per_run), f("seed", c.seed, R::per_run);
+}
+
+template <typename F> void for_each_field(NetConfig& c, F&& f) { for_each_net_field(c, f); }
+template <typename F> void for_each_field(const NetConfig& c, F&& f) { for_each_net_field(c, f); }
+template <typename F> void for_each_field(DataConfig& c, F&& f) { for_each_data_field(c, f); }
+template <typename F> void for_each_field(const DataConfig& c, F&& f) { for_each_data_field(c, f); }
+template <typename F> void for_each_field(TrainConfig& c, F&& f) { for_each_train_field(c, f); }
+template <typename F> void for_each_field(const TrainConfig& c, F&& f) { for_each_train_field(c, f); }
+template <typename F> void for_each_field(TestConfig& c, F&& f) { for_each_test_field(c, f); }
+template <typename F> void for_each_field(const TestConfig& c, F&& f) { for_each_test_field(c, f); }
 
 }  // namespace p2p

@@ -23,13 +23,7 @@ void update_from_json(DataConfig& c, const nlohmann::json& j, const std::string&
 void update_from_json(TrainConfig& c, const nlohmann::json& j, const std::string& source);
 
 // Resuming a run (`train --continue_train`): the run's saved options are the defaults, and what the
-// command line types is judged by what the option means for the run:
-//   identity  — architecture, data semantics, objective, seed: the run *is* these; a different value
-//               is refused (train a new --name instead);
-//   override  — schedule, logging and data loading (and where the data now lives): applied, with a note;
-//   per_run   — options of this invocation only (--continue_train, --epoch, --epoch_count, --max_iters,
-//               --name, --checkpoints_dir): never taken from the saved run.
-enum class ResumeRule { identity, override_with_note, per_run };
+// command line types is judged by the field's ResumeRule (config.h's field lists).
 ResumeRule resume_rule(const std::string& section, const std::string& field);
 
 struct ResumeMerge {

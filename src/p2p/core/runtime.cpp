@@ -62,6 +62,15 @@ void configure_threads(int threads) {
   at::set_num_threads(threads);
 }
 
+void seed_item(uint64_t seed, const std::string& name) {
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a of the name: the same on every platform and run
+  for (const unsigned char c : name) h = (h ^ c) * 1099511628211ULL;
+  uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (h | 1);  // splitmix64 finaliser of (seed, name)
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  seed_everything(z ^ (z >> 31), false);
+}
+
 void seed_everything(uint64_t seed, bool deterministic) {
   torch::manual_seed(seed);
   if (torch::cuda::is_available()) torch::cuda::manual_seed_all(seed);

@@ -18,6 +18,11 @@ void configure_threads(int threads);
 // Seeds LibTorch's CPU (and CUDA) generators; `deterministic` also asks for deterministic kernels.
 void seed_everything(uint64_t seed, bool deterministic);
 
+// Seeds the generators for one item of a batch job (the paper's test mode draws dropout masks) from
+// the job's seed and the item's name, so what an item gets does not depend on its place in the batch:
+// a file translated alone, inside a folder, or again after --resume gives the same pixels.
+void seed_item(uint64_t seed, const std::string& name);
+
 }  // namespace p2p
 
 namespace p2p {
@@ -26,7 +31,7 @@ namespace p2p {
 // write a checkpoint and exit; a second signal kills as usual.
 void install_stop_handlers();
 bool stop_requested();
-void request_stop();  // same as receiving a signal (tests, max_iters)
+void request_stop();  // same as receiving a signal (tests of the stop path)
 void clear_stop_request();
 
 // Tells OpenBLAS (when it is the BLAS in use) how many threads to use; a no-op otherwise.

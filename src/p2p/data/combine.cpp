@@ -39,7 +39,7 @@ int64_t combine_ab(const std::string& a_dir, const std::string& b_dir, const std
   return written;
 }
 
-void split_train_val(const std::string& dir, const std::string& out_root, double val_fraction) {
+SplitCounts split_train_val(const std::string& dir, const std::string& out_root, double val_fraction) {
   std::vector<std::string> files = list_images(dir);
   if (files.empty()) fail("no image files in " + dir + " to split");
   // Same order as find_pairs (by stem), so the held-out files are the ones train_val_split would pick.
@@ -50,7 +50,9 @@ void split_train_val(const std::string& dir, const std::string& out_root, double
   const fs::path val_dir = fs::path(out_root) / "val";
   make_dirs(train_dir.string());
   make_dirs(val_dir.string());
+  SplitCounts counts;
   for (size_t i = 0; i < files.size(); ++i) {
+    ++(mask[i] ? counts.val : counts.train);
     const fs::path src(files[i]);
     const fs::path dst = (mask[i] ? val_dir : train_dir) / src.filename();
     std::error_code ec;
@@ -58,6 +60,7 @@ void split_train_val(const std::string& dir, const std::string& out_root, double
     fs::copy_file(src, dst, fs::copy_options::overwrite_existing, ec);
     if (ec) fail("cannot copy " + src.string() + " to " + dst.string() + ": " + ec.message());
   }
+  return counts;
 }
 
 }  // namespace p2p

@@ -14,6 +14,9 @@ int64_t combine_ab(const std::string& a_dir, const std::string& b_dir, const std
 
 // Moves (copy) every k-th image file of `dir` into <out_root>/val and the rest into <out_root>/train so
 // that val holds `val_fraction` of them; the same selection train_val_split uses.
-void split_train_val(const std::string& dir, const std::string& out_root, double val_fraction);
+struct SplitCounts {
+  int64_t train = 0, val = 0;
+};
+SplitCounts split_train_val(const std::string& dir, const std::string& out_root, double val_fraction);
 
 }  // namespace p2p

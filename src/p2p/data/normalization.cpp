@@ -112,17 +112,6 @@ LoadedPair load_pair(const PairRecord& r, const DataConfig& cfg) {
   return p;
 }
 
-at::Tensor load_input(const std::string& path, const DataConfig& cfg, int& bit_depth) {
-  at::Tensor a = load_image(path, cfg.input_nc, bit_depth, "--input_nc");
-  if (cfg.sar_db) {
-    double lo = 0, hi = 0;
-    parse_db_range(cfg.db_range, lo, hi);
-    a = sar_db_to_unit(a, lo, hi);
-    bit_depth = 32;
-  }
-  return a;
-}
-
 at::Tensor input_to_network(const at::Tensor& unit, const DataConfig& cfg) {
   if (cfg.normalize != "dataset") return to_network_range(unit);
   check_stats_match(cfg, unit.size(-3));

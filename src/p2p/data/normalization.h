@@ -31,9 +31,6 @@ struct LoadedPair {
 // same size. Wrong band counts throw naming the file and --input_nc / --output_nc.
 LoadedPair load_pair(const PairRecord& r, const DataConfig& cfg);
 
-// Loads one network input file (`p2p translate`): cfg.input_nc channels, SAR dB applied when set.
-at::Tensor load_input(const std::string& path, const DataConfig& cfg, int& bit_depth);
-
 // "MIN:MAX" in dB, MIN < MAX, e.g. "-25:0". Throws p2p::Error naming --db_range otherwise.
 void parse_db_range(const std::string& spec, double& min_db, double& max_db);
 

@@ -6,7 +6,7 @@
 #include "p2p/deploy/export.h"
 #include "p2p/eval/inference.h"
 #include "p2p/io/checkpoint.h"
-#include "p2p/train/run_folder.h"
+#include "p2p/io/run_folder.h"
 
 #include <filesystem>
 

@@ -46,7 +46,10 @@ void export_generator_torchscript(const std::string& path, Network& G, int64_t i
   } catch (const c10::Error& e) {
     fail("cannot trace the generator for TorchScript: " + std::string(e.what_without_backtrace()));
   }
-  const std::unordered_map<std::string, std::string> extra = {{"pix2pix.json", config.dump()}};
+  nlohmann::json shipped = config;
+  // As the safetensors export: where the training data lived is no business of a shipped model.
+  if (shipped.contains("data") && shipped["data"].is_object()) shipped["data"].erase("dataroot");
+  const std::unordered_map<std::string, std::string> extra = {{"pix2pix.json", shipped.dump()}};
   write_atomically(path, [&](const std::string& tmp) { module.save(tmp, extra); }, /*durable=*/true);
 }
 

@@ -5,6 +5,7 @@
 #include "p2p/eval/inference.h"
 
 #include "p2p/core/error.h"
+#include "p2p/core/runtime.h"
 #include "p2p/data/dataset.h"
 #include "p2p/data/normalization.h"
 #include "p2p/eval/batch.h"
@@ -234,6 +235,7 @@ TestReport run_test(Network& G, const DataConfig& data, const TestConfig& test, 
   for (size_t i = 0; i < dataset.size(); ++i) {
     one_item(dataset.record(i).a_path, report.failed, log, [&] {
       const Sample s = dataset.get(i, /*seed=*/0);
+      seed_item(test.seed, s.stem);  // a pair's dropout draws do not depend on --num_test or the others
       const at::Tensor fake = translate_tensor(G, s.A, device);
       if (fake.size(0) != s.B.size(0)) {
         fail("--output_nc: the generator produces " + std::to_string(fake.size(0)) + " channels but B of " +

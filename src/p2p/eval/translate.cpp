@@ -4,6 +4,7 @@
 
 #include "p2p/core/console.h"
 #include "p2p/core/error.h"
+#include "p2p/core/runtime.h"
 #include "p2p/data/normalization.h"
 #include "p2p/eval/batch.h"
 #include "p2p/eval/inference.h"
@@ -218,6 +219,7 @@ TranslateReport run_translate(Network& G, const std::string& input, const std::s
     }
     const double start = progress.seconds();
     const bool ok = one_item(file, report.failed, log, [&] {
+      seed_item(options.seed, fs::path(file).filename().string());
       progress.tile(index, file, 0, 0);
       translate_file(G, file, outs[i], data, options.tiles, device, log,
                      [&](int64_t done, int64_t tiles) { progress.tile(index, file, done, tiles); });

@@ -30,6 +30,7 @@ struct TranslateOptions {
   TileOptions tiles;
   bool resume = false;    // inputs whose output already exists are skipped (outputs are written atomically)
   bool progress = false;  // redraw one progress line on `log` (a terminal) instead of a line per file
+  uint64_t seed = 0;      // each file's dropout draws (the paper's test mode) come from (seed, file name)
 };
 
 // The inputs `input` names: an image file; a folder (its image files, sorted); or a list file (.txt,

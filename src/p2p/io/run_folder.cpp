@@ -1,5 +1,5 @@
-// Run folders (see run_folder.h).
-#include "p2p/train/run_folder.h"
+// Run folders (see run_folder.h): below training and deployment, which both find checkpoints here.
+#include "p2p/io/run_folder.h"
 
 #include "p2p/core/error.h"
 #include "p2p/io/checkpoint.h"

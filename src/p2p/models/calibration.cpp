@@ -1,7 +1,6 @@
 // Calibration workloads (calibration.h).
 #include "p2p/models/calibration.h"
 
-#include "p2p/core/config.h"
 #include "p2p/core/runtime.h"
 #include "p2p/models/networks.h"
 
@@ -9,7 +8,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
+#include <memory>
 #include <mutex>
 
 namespace p2p {
@@ -34,44 +35,45 @@ class KeepRandomState {
   at::Tensor state_;
 };
 
-struct Workload {
+struct Built {
   NetworkPtr G;
   at::Tensor x;
 };
 
-Workload make_workload(bool packed) {
+Built build(const CalibrationWorkload& w) {
   KeepRandomState keep;
-  NetConfig cfg;  // pix2pix's defaults: unet_256, ngf 64, batch norm, dropout
-  Workload made{make_generator(cfg), at::arange(3 * 256 * 256, at::kFloat).view({1, 3, 256, 256}).mul(0.37).sin()};
+  Built made{make_generator(w.net), {}};
   init_weights(*made.G, "normal", 0.02);
-  if (packed) pack_for_cpu_inference(*made.G);  // what inference on the CPU runs (deploy/generator)
+  const int64_t multiple = std::max<int64_t>(1, made.G->size_multiple());
+  const int64_t side = (std::max<int64_t>(w.size, 1) + multiple - 1) / multiple * multiple;
+  const int64_t n = std::max<int64_t>(w.batch, 1) * w.net.input_nc * side * side;
+  made.x = at::arange(n, at::kFloat).view({std::max<int64_t>(w.batch, 1), w.net.input_nc, side, side}).mul(0.37).sin();
+  if (!w.training) pack_for_cpu_inference(*made.G);  // what inference on the CPU runs (deploy/generator)
   return made;
-}
-
-// One network per kind, built on first use: a process calibrates one kind of work.
-Workload& workload(bool training) {
-  if (training) {
-    static Workload train = make_workload(false);
-    return train;
-  }
-  static Workload inference = make_workload(true);
-  return inference;
 }
 
 }  // namespace
 
-std::function<double(int)> generator_workload(bool training) {
-  return [training](int blas_threads) {
+std::string workload_name(const CalibrationWorkload& w) {
+  return std::string(w.training ? "train" : "inference") + " " + w.net.netG + " ngf" + std::to_string(w.net.ngf) + " " +
+         w.net.norm + (w.net.attention == "none" ? "" : " att:" + w.net.attention) + " " +
+         std::to_string(w.net.input_nc) + "->" + std::to_string(w.net.output_nc) + " " + std::to_string(w.size) +
+         "px b" + std::to_string(w.batch);
+}
+
+std::function<double(int)> generator_workload(const CalibrationWorkload& w) {
+  auto built = std::make_shared<Built>();
+  return [w, built](int blas_threads) {
     set_blas_threads(blas_threads);
-    Workload& w = workload(training);
+    if (!built->G) *built = build(w);
     KeepRandomState keep;
     const auto start = std::chrono::steady_clock::now();
-    if (training) {
-      w.G->zero_grad();
-      w.G->forward(w.x).mean().backward();
+    if (w.training) {
+      built->G->zero_grad();
+      built->G->forward(built->x).mean().backward();
     } else {
       torch::NoGradGuard no_grad;
-      w.G->forward(w.x);
+      built->G->forward(built->x);
     }
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };

@@ -80,4 +80,8 @@ int pack_for_cpu_inference(torch::nn::Module& net);
 // rounding). Returns how many up-convolutions `net` has.
 int use_onednn_up_convolutions(torch::nn::Module& net, bool on);
 
+// How many oneDNN up-convolution passes the autograd graph behind `y` holds: what a training forward
+// really ran, as opposed to what was asked for.
+int onednn_up_convolution_nodes(const at::Tensor& y);
+
 }  // namespace p2p

@@ -17,6 +17,9 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <array>
+#include <set>
+#include <string>
+#include <vector>
 
 namespace p2p::detail {
 namespace {
@@ -53,12 +56,14 @@ struct UpConvFunction : public torch::autograd::Function<UpConvFunction> {
   }
 };
 
-// The geometry the passes above are written for (the U-Net's; anything else stays LibTorch's).
+// The geometry the passes above are written for, all of it (the U-Net's: 4x4 kernel, stride 2,
+// padding 1, which is what makes the output exactly 2H x 2W); anything else stays LibTorch's.
 bool is_unet_geometry(const torch::nn::detail::ConvNdOptions<2>& o) {
   const auto pair = [](const auto& v, int64_t a) { return (*v)[0] == a && (*v)[1] == a; };
   const auto padding = explicit_padding(o.padding());
-  return pair(o.stride(), 2) && padding == std::array<int64_t, 2>{1, 1} && pair(o.dilation(), 1) &&
-         pair(o.output_padding(), 0) && o.groups() == 1 && zero_padding_mode(o.padding_mode());
+  return pair(o.kernel_size(), 4) && pair(o.stride(), 2) && padding == std::array<int64_t, 2>{1, 1} &&
+         pair(o.dilation(), 1) && pair(o.output_padding(), 0) && o.groups() == 1 && o.transposed() &&
+         zero_padding_mode(o.padding_mode());
 }
 
 }  // namespace
@@ -78,6 +83,20 @@ at::Tensor UpConv2dImpl::forward(const at::Tensor& x, const c10::optional<at::In
 }  // namespace p2p::detail
 
 namespace p2p {
+
+int onednn_up_convolution_nodes(const at::Tensor& y) {
+  std::set<torch::autograd::Node*> seen;
+  std::vector<torch::autograd::Node*> todo = {y.grad_fn().get()};
+  int n = 0;
+  while (!todo.empty()) {
+    torch::autograd::Node* fn = todo.back();
+    todo.pop_back();
+    if (!fn || !seen.insert(fn).second) continue;
+    if (fn->name().find("UpConvFunction") != std::string::npos) ++n;
+    for (const auto& e : fn->next_edges()) todo.push_back(e.function.get());
+  }
+  return n;
+}
 
 int use_onednn_up_convolutions(torch::nn::Module& net, bool on) {
   int n = 0;

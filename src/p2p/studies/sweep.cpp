@@ -5,7 +5,7 @@
 #include "p2p/core/runtime.h"
 #include "p2p/io/fs.h"
 #include "p2p/report/history.h"
-#include "p2p/train/run_folder.h"
+#include "p2p/io/run_folder.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -195,6 +195,30 @@ std::vector<SweepRun> expand_sweep(const SweepSpec& spec, bool quick) {
   return runs;
 }
 
+std::vector<std::string> train_arguments(const SweepRun& run, const std::string& checkpoints_dir, RunState state) {
+  std::vector<std::string> args = flag_arguments(run);
+  for (const std::string& a : {std::string("--name"), run.name, std::string("--checkpoints_dir"), checkpoints_dir}) {
+    args.push_back(a);
+  }
+  if (state == RunState::partial) args.emplace_back("--continue_train");
+  return args;
+}
+
+std::string shell_line(const std::vector<std::string>& args) {
+  std::string line;
+  for (const std::string& a : args) {
+    const bool plain = !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                         "0123456789_-+=.,:/@%") == std::string::npos;
+    std::string word = plain ? a : "'";
+    if (!plain) {
+      for (const char c : a) word += c == '\'' ? std::string("'\\''") : std::string(1, c);
+      word += "'";
+    }
+    line += (line.empty() ? "" : " ") + word;
+  }
+  return line;
+}
+
 std::vector<std::string> flag_arguments(const SweepRun& run) {
   std::vector<std::string> args;
   for (const auto& [key, v] : run.flags) {
@@ -244,9 +268,7 @@ SweepResult run_sweep(const std::vector<SweepRun>& runs, const std::string& out_
       break;
     }
     std::vector<std::string> args = {program, "train"};
-    for (auto& a : flag_arguments(run)) args.push_back(a);
-    for (const char* a : {"--name", run.name.c_str(), "--checkpoints_dir", ck.c_str()}) args.emplace_back(a);
-    if (state == RunState::partial) args.emplace_back("--continue_train");
+    for (auto& a : train_arguments(run, ck, state)) args.push_back(a);
     log << tag << (state == RunState::partial ? ": resuming\n" : ": training\n") << std::flush;
     const pid_t pid = fork();
     if (pid < 0) fail("sweep: cannot start " + program + ": " + std::strerror(errno));

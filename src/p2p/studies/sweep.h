@@ -52,6 +52,13 @@ enum class RunState { fresh, partial, finished };
 // finished: its history holds the last epoch its config.json schedules; partial: a checkpoint exists.
 RunState sweep_run_state(const std::string& run_dir);
 
+// The arguments after `p2p train` that train `run` in <checkpoints_dir>/<run.name>: its flags, --name,
+// --checkpoints_dir, and --continue_train when it is `partial`. What run_sweep starts and --dry_run prints.
+std::vector<std::string> train_arguments(const SweepRun& run, const std::string& checkpoints_dir, RunState state);
+
+// `args` as one line a POSIX shell reads back as the same words (single quotes where needed).
+std::string shell_line(const std::vector<std::string>& args);
+
 struct SweepResult {
   int trained = 0, resumed = 0, skipped = 0, failed = 0;
   bool interrupted = false;            // a stop (SIGINT/SIGTERM) ended it; rerun to continue

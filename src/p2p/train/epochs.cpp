@@ -57,6 +57,8 @@ void Run::train_epochs() {
              << "); resume with --continue_train\n";
         result_.interrupted = true;
         result_.last_epoch = epoch;
+        result_.last_epoch_batches = epoch_iter;
+        result_.epoch_batches = loader_->batches_per_epoch();
         result_.total_iters = model_->iteration();
         return;
       }

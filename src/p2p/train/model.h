@@ -57,7 +57,6 @@ class Pix2PixModel {
   void set_epoch(int64_t epoch) { objective_->set_epoch(epoch); }
 
   Network& generator() { return *G_; }
-  NetworkPtr generator_ptr() { return G_; }
   // The module holding D's weights as checkpoints store them: the single PatchGAN itself when num_D is 1
   // (reference keys), else the multi-scale stack (scale0.*, scale1.*). Null for --loss l1.
   torch::nn::Module* discriminator();

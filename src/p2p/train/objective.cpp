@@ -174,15 +174,6 @@ std::string format_weight(double w) {
 
 }  // namespace
 
-const std::vector<std::string>& objective_term_names() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> n;
-    for (const TermInfo& t : registry()) n.push_back(t.name);
-    return n;
-  }();
-  return names;
-}
-
 std::vector<WeightStage> parse_loss_schedule(const std::string& text) {
   std::vector<WeightStage> stages;
   std::stringstream all(text);

@@ -50,9 +50,6 @@ struct WeightStage {
 // naming --loss_schedule and what was expected.
 std::vector<WeightStage> parse_loss_schedule(const std::string& text);
 
-// Term names as --loss_schedule spells them, in the order they are summed and logged.
-const std::vector<std::string>& objective_term_names();
-
 class Objective {
  public:
   // Validates the term flags and loads what the terms need (the VGG file) before any training starts.

@@ -12,7 +12,7 @@
 #include "p2p/report/tensorboard.h"
 #include "p2p/train/data_parallel.h"
 #include "p2p/train/model.h"
-#include "p2p/train/run_folder.h"
+#include "p2p/io/run_folder.h"
 #include "p2p/train/schedule.h"
 #include "p2p/train/step_losses.h"
 #include "p2p/train/trainer.h"

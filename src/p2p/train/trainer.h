@@ -17,6 +17,8 @@ namespace p2p {
 struct TrainResult {
   std::string run_dir;
   int64_t last_epoch = 0;        // last epoch trained (fully or partly)
+  int64_t last_epoch_batches = 0;  // stopped inside last_epoch: its batches done (0: the epoch is complete)
+  int64_t epoch_batches = 0;       // batches an epoch has
   int64_t total_iters = 0;
   int64_t best_epoch = 0;        // the epoch best.pt holds (0: none)
   bool interrupted = false;      // stopped early (max_iters or a signal)
