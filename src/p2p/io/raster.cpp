@@ -64,6 +64,15 @@ void check_window(const RasterInfo& info, int64_t x, int64_t y, int64_t w, int64
   }
 }
 
+// A window `values` ([bands,h,w]) written at (x, y) must lie inside a raster of `spec` and have its bands.
+void check_write(const RasterSpec& spec, int64_t x, int64_t y, const at::Tensor& values, const std::string& path) {
+  RasterInfo info;
+  info.width = spec.width;
+  info.height = spec.height;
+  check_window(info, x, y, values.size(2), values.size(1), path);
+  if (values.size(0) != spec.bands) fail("writing " + path + ": wrong band count");
+}
+
 // A colour file decoded once and held as its samples (8-bit: a quarter of the float image); each
 // window is converted to floats as it is read, to the same values load_image gives.
 class DecodedReader : public RasterReader {
@@ -109,11 +118,7 @@ class PngBandWriter : public RasterWriter {
   PngBandWriter(const std::string& path, const RasterSpec& spec)
       : path_(path), spec_(spec), png_(path, spec.width, spec.height, spec.bands) {}
   void write(int64_t x, int64_t y, const at::Tensor& values) override {
-    RasterInfo info;
-    info.width = spec_.width;
-    info.height = spec_.height;
-    check_window(info, x, y, values.size(2), values.size(1), path_);
-    if (values.size(0) != spec_.bands) fail("writing " + path_ + ": wrong band count");
+    check_write(spec_, x, y, values, path_);
     if (x != 0 || values.size(2) != spec_.width || y != png_.rows_written()) {
       fail("writing " + path_ + ": a PNG is written in whole rows, top to bottom (next row " +
            std::to_string(png_.rows_written()) + "), not a window at " + std::to_string(x) + "," + std::to_string(y) +
@@ -265,11 +270,7 @@ class GdalWriter : public RasterWriter {
     }
   }
   void write(int64_t x, int64_t y, const at::Tensor& values) override {
-    RasterInfo info;
-    info.width = spec_.width;
-    info.height = spec_.height;
-    check_window(info, x, y, values.size(2), values.size(1), path_);
-    if (values.size(0) != spec_.bands) fail("writing " + path_ + ": wrong band count");
+    check_write(spec_, x, y, values, path_);
     at::Tensor s = to_samples(values, spec_.type);
     const int w = static_cast<int>(values.size(2)), h = static_cast<int>(values.size(1));
     QuietGdal quiet;
