@@ -5,7 +5,10 @@
 # (unet_64, ngf/ndf 16, 64 px crops) so the whole table takes minutes on 2 cores; the numbers rank the
 # knobs at this scale, they are not the paper's 256 px results.
 #   bash scripts/ablation.sh [OUT_DIR]          # EPOCHS=10+5 by default (N_EPOCHS, N_DECAY to change)
-# Writes OUT_DIR/ablation.md: final validation L1 / PSNR / SSIM of each run (held-out every 10th pair).
+#   SEGMENTER=checkpoints/seg bash scripts/ablation.sh   # adds the FCN-score (val mIoU) of each run
+# Writes OUT_DIR/ablation.md: final validation L1 / PSNR / SSIM of each run (held-out every 10th pair), and
+# with SEGMENTER (a `p2p train --model segmentation --palette facades` run) the FCN-score's mean IoU and
+# pixel accuracy of the same validation outputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-ablation}
@@ -17,6 +20,8 @@ mkdir -p "$OUT"
 COMMON=(--dataroot "$DATA" --direction BtoA --netG unet_64 --ngf 16 --ndf 16 --load_size 72 --crop_size 64
         --n_epochs "$N_EPOCHS" --n_epochs_decay "$N_DECAY" --save_epoch_freq 0 --num_samples 0
         --checkpoints_dir "$OUT/runs" --seed 1 --print_freq 1000 --blas_threads 1)
+SEGMENTER=${SEGMENTER:-}
+[ -n "$SEGMENTER" ] && COMMON+=(--val_segmenter "$SEGMENTER")
 runs=(
   "l1_only|--loss l1"
   "cgan_only|--loss cgan"
@@ -27,8 +32,8 @@ runs=(
   "l1_cgan_ssim|--loss cgan+l1 --lambda_ssim 10"
 )
 {
-  echo "| run | flags | val L1 | val PSNR | val SSIM | train s |"
-  echo "|---|---|---|---|---|---|"
+  echo "| run | flags | val L1 | val PSNR | val SSIM | val FCN mIoU | val FCN pixel acc | train s |"
+  echo "|---|---|---|---|---|---|---|---|"
 } > "$OUT/ablation.md"
 for entry in "${runs[@]}"; do
   name=${entry%%|*}
@@ -42,7 +47,9 @@ lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 last = [l for l in lines if "val" in l and not l.get("baseline")][-1]
 secs = sum(l.get("seconds", 0) for l in lines)
 v = last["val"]
-print(f"| {sys.argv[2]} | `{sys.argv[3]}` | {v['l1']:.4f} | {v['psnr']:.2f} | {v['ssim']:.4f} | {secs:.0f} |")
+fcn = lambda k: f"{v[k]:.3f}" if k in v else "–"   # with SEGMENTER only
+print(f"| {sys.argv[2]} | `{sys.argv[3]}` | {v['l1']:.4f} | {v['psnr']:.2f} | {v['ssim']:.4f} | {fcn('miou')} | "
+      f"{fcn('pixel_acc')} | {secs:.0f} |")
 PY
   tail -n 1 "$OUT/ablation.md"
 done

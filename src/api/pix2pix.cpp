@@ -6,7 +6,7 @@
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
 #include "p2p/data/normalization.h"
-#include "p2p/deploy/generator.h"
+#include "p2p/eval/generator.h"
 #include "p2p/eval/inference.h"
 #include "p2p/eval/translate.h"
 #include "p2p/eval/tiling.h"

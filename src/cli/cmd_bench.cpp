@@ -7,7 +7,7 @@
 #include "p2p/core/config_json.h"
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
-#include "p2p/deploy/generator.h"
+#include "p2p/eval/generator.h"
 #include "p2p/models/networks.h"
 #include "p2p/train/model.h"
 

@@ -10,10 +10,11 @@
 #include "p2p/core/console.h"
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
-#include "p2p/deploy/export.h"
-#include "p2p/deploy/generator.h"
+#include "p2p/eval/export.h"
+#include "p2p/eval/generator.h"
 #include "p2p/deploy/torchscript.h"
 #include "p2p/eval/inference.h"
+#include "p2p/eval/realism.h"
 #include "p2p/eval/translate.h"
 #include "p2p/models/networks.h"
 #include "p2p/report/run_report.h"
@@ -22,6 +23,7 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <memory>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -72,7 +74,9 @@ void link_into_run_report(const ModelRef& ref, const std::string& phase, const s
   const fs::path run = fs::path(ref.checkpoints_dir) / ref.name;
   if (!fs::exists(run / "history.jsonl")) return;
   try {
-    record_test_result(run.string(), phase, epoch, out, r.mean.l1, r.mean.psnr, r.mean.ssim, static_cast<long>(r.scored));
+    nlohmann::json scores = {{"l1", r.mean.l1}, {"psnr", r.mean.psnr}, {"ssim", r.mean.ssim}};
+    if (r.scores.is_object()) scores.update(r.scores);
+    record_test_result(run.string(), phase, epoch, out, scores, static_cast<long>(r.scored));
     write_run_report(run.string(), /*live=*/false);
   } catch (const std::exception& e) {
     std::cerr << "warning: " << (run / "report.html").string() << " not updated: " << e.what() << "\n";
@@ -103,6 +107,8 @@ void register_test(CLI::App& app) {
   add_model_ref_options(*cmd, *ref, /*allow_weights=*/true);
   add_runtime_options(*cmd, *rt);
   add_reference_options(*cmd, *compat, DisplayFlags::base);
+  auto realism = std::make_shared<RealismOptions>();
+  add_realism_options(*cmd, *realism, /*test=*/true);
   cmd->callback([=] {
     apply_reference_options(*cmd, *compat, std::cerr);
     const c10::Device device = setup_runtime(*rt, std::cerr);
@@ -121,11 +127,23 @@ void register_test(CLI::App& app) {
     seed_everything(test->seed, false);  // the paper's test mode draws dropout masks
     const std::string name = ref->name.empty() ? fs::path(m.weights).stem().string() : ref->name;
     const std::string out = (fs::path(test->results_dir) / name / (test->phase + "_" + test->epoch)).string();
-    const TestReport r = run_test(*m.G, d, *test, device, out, provenance(m), std::cerr);
+    // A segmentation run is scored by its own palette; a translator by what the realism options ask for.
+    RealismOptions scoring = *realism;
+    if (!d.palette.empty()) {
+      if (!scoring.palette.empty()) fail("--palette: a segmentation run's outputs are scored with its own palette");
+      const fs::path stored = fs::path(m.run_dir) / "palette.json";
+      scoring.palette = !m.run_dir.empty() && fs::exists(stored) ? stored.string() : d.palette;
+      if (scoring.palette_distance < 0) scoring.palette_distance = d.palette_distance;
+    }
+    std::unique_ptr<RealismScorer> scorer;
+    if (scoring.any()) scorer = std::make_unique<RealismScorer>(scoring, device);
+    const TestReport r = run_test(*m.G, d, *test, device, out, provenance(m), std::cerr, scorer.get());
     std::cout << "scored " << r.scored << " of " << r.available << " pairs";
     if (!r.failed.empty()) std::cout << " (" << r.failed.size() << " failed, listed above)";
     if (r.scored + static_cast<int64_t>(r.failed.size()) < r.available) std::cout << " — pass --num_test 0 for all";
-    std::cout << "\nmean " << mean_line(r.mean) << "\nresults: " << out << "/index.html\n";
+    std::cout << "\nmean " << mean_line(r.mean);
+    if (!r.scores_summary.empty()) std::cout << "\n" << r.scores_summary;
+    std::cout << "\nresults: " << out << "/index.html\n";
     link_into_run_report(*ref, test->phase, test->epoch, out, r);
     if (!r.failed.empty()) exit_status() = 1;
   });

@@ -75,12 +75,16 @@ void register_compare(CLI::App& app) {
 void register_sweep(CLI::App& app) {
   auto* cmd = app.add_subcommand("sweep", "train every combination of a grid of training flags, then compare the runs");
   struct Opts {
-    std::string spec, out;
+    std::string spec, out, val_segmenter;
     bool quick = false, dry_run = false;
     int num_samples = 4;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("spec", o->spec, "sweep spec (JSON: name, base, grid, quick)")->required();
+  cmd->add_option("--val_segmenter", o->val_segmenter,
+                  "a segmentation run: every run records the FCN-score of its validation outputs (val_miou), and the "
+                  "final table shows it")
+      ->check(CLI::ExistingDirectory);
   cmd->add_option("--out", o->out, "sweep folder: runs/<name>__<axis>-<value>... and compare/")->required();
   cmd->add_flag("--quick", o->quick, "apply the spec's \"quick\" overrides (a short CPU variant)");
   cmd->add_flag("--dry_run", o->dry_run, "print each run's name, state and command line; train nothing");
@@ -97,7 +101,11 @@ void register_sweep(CLI::App& app) {
         fail(o->spec + ": \"" + key + "\" is not a flag of p2p train (see p2p train --help)");
       }
     }
-    const std::vector<SweepRun> runs = expand_sweep(spec, o->quick);
+    std::vector<SweepRun> runs = expand_sweep(spec, o->quick);
+    if (!o->val_segmenter.empty()) {  // one segmenter scores every run (a base flag the spec did not set)
+      const std::string seg = fs::absolute(o->val_segmenter).lexically_normal().string();
+      for (SweepRun& r : runs) r.flags.emplace_back("val_segmenter", seg);
+    }
     const std::string program = fs::read_symlink("/proc/self/exe").string();
     if (o->dry_run) {  // each line runs as printed (what run_sweep would start)
       const std::string ck = fs::absolute(fs::path(o->out) / "runs").lexically_normal().string();

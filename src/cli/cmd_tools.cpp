@@ -1,12 +1,16 @@
 // Small subcommands: `p2p metrics` (score a folder of outputs), `p2p info` (network sizes and cost),
-// `p2p data` (combine A/B folders into AB images; split train/val).
+// `p2p data` (combine A/B folders into AB images; split train/val; propose a label palette).
 #include "cli/commands.h"
 #include "cli/options.h"
 
 #include "p2p/core/error.h"
 #include "p2p/data/combine.h"
+#include "p2p/data/palette.h"
 #include "p2p/data/preview.h"
+#include "p2p/core/runtime.h"
 #include "p2p/eval/metrics.h"
+#include "p2p/eval/realism.h"
+#include "p2p/io/fs.h"
 #include "p2p/models/info.h"
 #include "p2p/models/multiscale.h"
 #include "p2p/models/networks.h"
@@ -19,24 +23,49 @@
 namespace p2p::cli {
 
 void register_metrics(CLI::App& app) {
-  auto* cmd = app.add_subcommand("metrics", "PSNR / SSIM / MAE / L1 of predicted images against targets (paired by name)");
+  auto* cmd = app.add_subcommand(
+      "metrics", "score outputs: L1 / MAE / PSNR / SSIM against targets (paired by name), and the realism scores "
+                 "(FCN-score, FID, KID, LPIPS) and label-map scores the options below ask for");
   struct Opts {
-    std::string pred, target, json, csv;
+    std::string pred, target, labels, json, csv;
     int channels = 3;
+    RealismOptions realism;
   };
   auto o = std::make_shared<Opts>();
+  auto rt = std::make_shared<RuntimeOptions>();
   cmd->add_option("--pred", o->pred, "folder of predicted images")->required()->check(CLI::ExistingDirectory);
-  cmd->add_option("--target", o->target, "folder of target images (same file stems)")->required()->check(CLI::ExistingDirectory);
+  cmd->add_option("--target", o->target, "folder of target images (same file stems); optional for the FCN-score alone")
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("--labels", o->labels, "with --segmenter: the label maps the --pred photos should show (same file stems)")
+      ->check(CLI::ExistingDirectory);
   cmd->add_option("--channels", o->channels, "compare as 1 (gray) or 3 (RGB) channels")->check(CLI::IsMember({1, 3}))->capture_default_str();
-  cmd->add_option("--json", o->json, "write per-image and mean metrics as JSON here");
+  cmd->add_option("--json", o->json, "write per-image and mean metrics (and the scores) as JSON here");
   cmd->add_option("--csv", o->csv, "write per-image and mean metrics as CSV here");
-  cmd->callback([o] {
-    const MetricsReport r = evaluate_folders(o->pred, o->target, o->channels);
-    if (!o->json.empty()) write_metrics_json(o->json, r);
-    if (!o->csv.empty()) write_metrics_csv(o->csv, r);
-    std::cout << std::fixed << std::setprecision(6) << "images " << r.per_image.size() << "  L1 " << r.mean.l1
-              << "  MAE " << r.mean.mae << "  PSNR " << std::setprecision(3) << r.mean.psnr << "  SSIM "
-              << std::setprecision(5) << r.mean.ssim << "\n";
+  add_realism_options(*cmd, o->realism, /*test=*/false);
+  add_runtime_options(*cmd, *rt);
+  cmd->callback([o, rt] {
+    if (o->target.empty() && (o->realism.segmenter.empty() || o->realism.needs_target_folder())) {
+      fail("--target: required (the images the outputs are compared with), unless only --segmenter --labels is asked for");
+    }
+    if (!o->realism.segmenter.empty() && o->labels.empty()) fail("--segmenter: give --labels DIR, the label maps the photos in --pred should show");
+    if (!o->labels.empty() && o->realism.segmenter.empty()) fail("--labels: only read with --segmenter RUN (the FCN-score)");
+    MetricsReport r;
+    if (!o->target.empty()) r = evaluate_folders(o->pred, o->target, o->channels);
+    nlohmann::json scores;
+    std::string summary;
+    if (o->realism.any()) {
+      const c10::Device device = setup_runtime(*rt, std::cerr);
+      scores = score_folders(o->realism, o->pred, o->target, o->labels, device, &summary);
+    }
+    if (!o->json.empty() && !o->target.empty()) write_metrics_json(o->json, r, scores.is_object() ? scores : nlohmann::json::object());
+    if (!o->json.empty() && o->target.empty()) write_text_atomically(o->json, scores.dump(2) + "\n");  // no image metrics
+    if (!o->csv.empty() && !o->target.empty()) write_metrics_csv(o->csv, r);
+    if (!o->target.empty()) {
+      std::cout << std::fixed << std::setprecision(6) << "images " << r.per_image.size() << "  L1 " << r.mean.l1
+                << "  MAE " << r.mean.mae << "  PSNR " << std::setprecision(3) << r.mean.psnr << "  SSIM "
+                << std::setprecision(5) << r.mean.ssim << "\n";
+    }
+    if (!summary.empty()) std::cout << summary << "\n";
   });
 }
 
@@ -53,7 +82,7 @@ void register_info(CLI::App& app) {
   cmd->callback([=] {
     const int64_t h = *height > 0 ? *height : *size, w = *size;
     const LossSetup setup = parse_loss(train->loss);
-    const Objective objective(*train, setup.use_gan, setup.use_l1, net->output_nc, c10::Device(c10::kCPU));
+    const Objective objective(*train, setup, net->output_nc, c10::Device(c10::kCPU));
     NetworkPtr G = make_generator(*net);
     const NetworkSummary g = summarize_network(*G, net->input_nc, h, w);
     auto shape = [](const std::vector<int64_t>& s) {
@@ -90,7 +119,7 @@ void register_info(CLI::App& app) {
 }
 
 void register_data(CLI::App& app) {
-  auto* cmd = app.add_subcommand("data", "dataset tools: combine A/B folders into AB images, split train/val");
+  auto* cmd = app.add_subcommand("data", "dataset tools: combine A/B folders into AB images, split train/val, propose a label palette");
   cmd->require_subcommand(1);
   auto* combine = cmd->add_subcommand("combine", "write [A | B] images from name-paired A and B folders");
   struct CombineOpts {
@@ -142,6 +171,37 @@ void register_data(CLI::App& app) {
     const std::vector<std::string> written = write_augment_preview(d, p->n, p->seed, p->out);
     std::cout << "wrote " << written.size() << " augmented pairs (A | B, --augment " << d.augment << ") to " << p->out
               << "\n";
+  });
+  auto* palette = cmd->add_subcommand("palette", "propose a palette (class colours) from a folder of colour label images");
+  struct PaletteOpts {
+    std::string dir, out;
+    int max_classes = 32;
+    double merge_distance = kDefaultMergeDistance, min_share = kDefaultMinShare;
+  };
+  auto pl = std::make_shared<PaletteOpts>();
+  palette->add_option("--dir", pl->dir, "folder of label images (flat class colours; JPEG noise is fine)")
+      ->required()->check(CLI::ExistingDirectory);
+  palette->add_option("--out", pl->out, "palette JSON file to write")->required();
+  palette->add_option("--max_classes", pl->max_classes, "keep at most this many classes, the largest")
+      ->check(CLI::Range(1, kMaxPaletteColours))->capture_default_str();
+  palette->add_option("--merge_distance", pl->merge_distance, "colours within this RGB distance of a more frequent one join its class")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  palette->add_option("--min_share", pl->min_share, "smallest share of the pixels in flat areas a class may hold")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  palette->callback([pl] {
+    const std::vector<std::string> files = list_images(pl->dir);
+    if (files.empty()) fail("--dir " + pl->dir + ": no label images (PNG, JPEG, ...) in it");
+    const nlohmann::json j = propose_palette(files, pl->max_classes, pl->merge_distance, pl->min_share);
+    write_text_atomically(pl->out, j.dump(2) + "\n");
+    std::cout << "proposed " << j["classes"].size() << " classes from " << files.size() << " label images to " << pl->out
+              << "; name them, and mark colours to skip in scores with \"ignore\": true\n";
+    std::cout << std::fixed << std::setprecision(2);
+    for (const auto& c : j["classes"]) {
+      std::cout << "  " << c["name"].get<std::string>() << "  " << c["color"].dump() << "  " << 100 * c["share"].get<double>()
+                << "%\n";
+    }
+    std::cout << "  (shares of the " << j["source"]["flat_pixels"].get<int64_t>() << " pixels in flat areas; "
+              << 100 * j["source"]["unclassified_share"].get<double>() << "% of them are in no class)\n";
   });
 }
 

@@ -11,6 +11,7 @@
 #include "p2p/core/runtime.h"
 #include "p2p/dist/env.h"
 #include "p2p/io/run_folder.h"
+#include "p2p/train/model.h"
 #include "p2p/train/trainer.h"
 
 #include <algorithm>
@@ -109,6 +110,7 @@ void register_train(CLI::App& app) {
     } else if (d.dataroot.empty()) {
       fail("--dataroot is required (the folder holding " + d.phase + "/ and optionally val/)");
     }
+    apply_model_defaults(n, d, t, [&](const std::string& flag) { return given(*cmd, flag); });
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     d.num_threads = capped_threads("--num_threads", d.num_threads, 4 * cores, std::cerr);  // loaders wait on files
     // Timed on the run's own generator, size and batch; the ranks of a job take turns (one measures).

@@ -119,6 +119,8 @@ void add_generator_options(CLI::App& app, NetConfig& c) {
       ->check(CLI::IsMember({"reference", "paper"}));
   opt(app, "--attention", c.attention, "U-Net attention: none, or a comma list of down (encoder), up (decoder), skip (gates)")
       ->check(comma_list_of({"none", "down", "up", "skip"}));
+  opt(app, "--output_activation", c.output_activation, "tanh (an image in [-1,1]) or none (raw outputs; --model segmentation sets it)")
+      ->check(CLI::IsMember({"tanh", "none"}));
 }
 
 void add_discriminator_options(CLI::App& app, NetConfig& c) {
@@ -170,6 +172,11 @@ void add_data_options(CLI::App& app, DataConfig& c, DataUse use) {
   app.add_option("--max_dataset_size", c.max_dataset_size, "use at most this many pairs")
       ->check(integer_in(1, kInt64Max, "a whole number >= 1", "POSITIVE"));
   if (!train) return;
+  opt(app, "--palette", c.palette,
+      "segmentation: B is a colour label map: cityscapes, facades or a palette JSON file (p2p data palette makes one); "
+      "colours decode to class ids by nearest palette colour");
+  opt(app, "--palette_distance", c.palette_distance, "with --palette: pixels farther than this (RGB units) from every colour are ignored")
+      ->check(positive_real());
   app.add_flag("--no_flip", c.no_flip, "no random horizontal flips");
   app.add_flag("--serial_batches", c.serial_batches, "take pairs in order instead of shuffling");
   opt(app, "--num_threads", c.num_threads, "data loading threads")->check(non_negative_int());
@@ -201,6 +208,14 @@ void add_augment_options(CLI::App& app, DataConfig& c) {
 
 void add_train_options(CLI::App& app, TrainConfig& c) {
   opt(app, "--name", c.name, "experiment name: checkpoints go to <checkpoints_dir>/<name>")->check(run_name());
+  opt(app, "--model", c.model, "pix2pix (G and D), or segmentation (photo -> class ids under cross-entropy; needs --palette)")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            if (v == "pix2pix" || v == "segmentation") return "";
+            return "--model " + v + ": pix2pix.cpp trains the reference's pix2pix model and segmenters (not cycle_gan, "
+                   "test, colorization or template); use --model pix2pix or segmentation";
+          },
+          "pix2pix|segmentation"));
   opt(app, "--checkpoints_dir", c.checkpoints_dir, "where run folders live");
   add_loss_options(app, c);
   add_stabiliser_options(app, c);
@@ -225,8 +240,13 @@ void add_train_options(CLI::App& app, TrainConfig& c) {
   opt(app, "--max_iters", c.max_iters, "stop with a resumable checkpoint after this many iterations (0 = no limit)")
       ->check(non_negative_int64());
   opt(app, "--max_val", c.max_val, "validate on at most this many pairs (0 = all)")->check(non_negative_int());
-  opt(app, "--best_metric", c.best_metric, "what best.pt and --lr_policy plateau go by: val_l1 (lowest), val_psnr, val_ssim (highest)")
-      ->check(CLI::IsMember({"val_l1", "val_psnr", "val_ssim"}));
+  opt(app, "--best_metric", c.best_metric,
+      "what best.pt and --lr_policy plateau go by: val_l1 (lowest), val_psnr, val_ssim, val_miou, val_pixel_acc (highest; "
+      "val_miou needs --model segmentation or --val_segmenter)")
+      ->check(CLI::IsMember({"val_l1", "val_psnr", "val_ssim", "val_miou", "val_pixel_acc"}));
+  app.add_option("--val_segmenter", c.val_segmenter,
+                 "a segmentation run folder: each epoch its mean IoU on the validation outputs against the input label "
+                 "maps (the FCN-score) is recorded as val_miou");
   opt(app, "--seed", c.seed, "seed of initialisation, data order and augmentation")
       ->check(non_negative_int64());
   app.add_flag("--deterministic", c.deterministic, "deterministic kernels: bit-identical reruns and resumes");
@@ -236,8 +256,8 @@ void add_train_options(CLI::App& app, TrainConfig& c) {
 }
 
 void add_loss_options(CLI::App& app, TrainConfig& c) {
-  opt(app, "--loss", c.loss, "objective: cgan+l1 (pix2pix), gan+l1, cgan, gan (unconditional D), l1 (no D)")
-      ->check(CLI::IsMember({"cgan+l1", "gan+l1", "cgan", "gan", "l1"}));
+  opt(app, "--loss", c.loss, "objective: cgan+l1 (pix2pix), gan+l1, cgan, gan (unconditional D), l1 (no D), ce (segmentation)")
+      ->check(CLI::IsMember({"cgan+l1", "gan+l1", "cgan", "gan", "l1", "ce"}));
   opt(app, "--gan_mode", c.gan_mode, "vanilla (BCE), lsgan (MSE), hinge, wgangp (with gradient penalty)")
       ->check(CLI::IsMember({"vanilla", "lsgan", "hinge", "wgangp"}));
   opt(app, "--lambda_L1", c.lambda_L1, "weight of the L1 term")->check(non_negative_real());
@@ -280,6 +300,34 @@ void add_stabiliser_options(CLI::App& app, TrainConfig& c) {
       ->check(non_negative_int())->group(g);
   opt(app, "--lr_D_ratio", c.lr_D_ratio, "D's learning rate as a multiple of --lr (when --lr_D is not given; 0 = off)")
       ->check(non_negative_real())->group(g);
+}
+
+void add_realism_options(CLI::App& app, RealismOptions& c, bool test) {
+  const std::string g = "Realism and segmentation scores";
+  app.add_option("--palette", c.palette,
+                 test ? "score the outputs as colour label maps of this palette (photo -> labels runs): cityscapes, facades or a JSON file"
+                      : "--pred and --target hold colour label maps of this palette (cityscapes, facades or a JSON file): "
+                        "pixel accuracy, class accuracy, mean IoU")
+      ->group(g);
+  app.add_option("--palette_distance", c.palette_distance,
+                 "label-map colours farther than this (RGB units) from every palette colour are ignored (default: 128, "
+                 "or the segmenter run's own)")
+      ->check(positive_real())->group(g);
+  app.add_option("--segmenter", c.segmenter,
+                 test ? "a segmentation run: the FCN-score of the outputs against the input label maps"
+                      : "a segmentation run: the FCN-score of the photos in --pred against the label maps in --labels")
+      ->check(CLI::ExistingDirectory)->group(g);
+  app.add_option("--inception_weights", c.inception_weights,
+                 "pytorch-fid's pt_inception-2015-12-05-6726825d.pth: FID and KID of the outputs against the targets "
+                 "(\"default\": $XDG_DATA_HOME/p2p/weights/, else ~/.local/share/p2p/weights/)")
+      ->group(g);
+  app.add_option("--alexnet_weights", c.alexnet_weights, "torchvision's alexnet-owt-7be5be79.pth (LPIPS trunk; with --lpips_weights)")
+      ->group(g);
+  app.add_option("--lpips_weights", c.lpips_weights, "the lpips package's weights/v0.1/alex.pth (LPIPS v0.1; with --alexnet_weights)")
+      ->group(g);
+  app.add_option("--kid_subsets", c.kid_subsets, "KID: random subsets drawn")->check(positive_int())->capture_default_str()->group(g);
+  app.add_option("--kid_subset_size", c.kid_subset_size, "KID: images per subset (clamped to the smaller set)")
+      ->check(positive_int())->capture_default_str()->group(g);
 }
 
 void add_test_options(CLI::App& app, TestConfig& c) {
@@ -337,7 +385,8 @@ void add_launch_options(CLI::App& app, LaunchOptions& c) {
 }
 
 void add_reference_options(CLI::App& app, ReferenceCompat& c, DisplayFlags display) {
-  opt(app, "--model", c.model, "the reference's model name: pix2pix (the only one here)");
+  // train has its own --model (TrainConfig::model: pix2pix or segmentation).
+  if (display != DisplayFlags::train) opt(app, "--model", c.model, "the reference's model name: pix2pix (the only one here)");
   if (display == DisplayFlags::none) return;
   const std::string ignored = "accepted for reference command lines and ignored (display only)";
   auto hidden = [&](CLI::Option* o) { o->group(kIgnoredGroup); };

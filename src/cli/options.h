@@ -7,6 +7,7 @@
 
 #include "p2p/core/config.h"
 #include "p2p/dist/launcher.h"
+#include "p2p/eval/realism.h"
 #include "p2p/eval/translate.h"
 #include "p2p/models/calibration.h"
 
@@ -38,6 +39,9 @@ struct ReferenceCompat {
   std::string display_server, display_env, wandb_project_name;
   bool no_html = false, use_wandb = false;
 };
+
+// The realism and segmentation scores of `p2p test` (test: the outputs of a run) and `p2p metrics`.
+void add_realism_options(CLI::App& app, RealismOptions& c, bool test);
 
 // Generator architecture (train, test, translate, info, bench).
 void add_generator_options(CLI::App& app, NetConfig& c);

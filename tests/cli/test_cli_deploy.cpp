@@ -5,7 +5,7 @@
 // gdalinfo) and on a 6000 x 4000 scene in bounded memory, GeoTIFF and PNG; and the embed example built
 // against the installed CMake package, translating like `p2p translate`.
 #include "p2p/core/config_json.h"
-#include "p2p/deploy/export.h"
+#include "p2p/eval/export.h"
 #include "p2p/io/image.h"
 #include "p2p/io/raster.h"
 #include "p2p/io/safetensors.h"

@@ -5,7 +5,7 @@
 #include <pix2pix/pix2pix.h>
 
 #include "p2p/core/config_json.h"
-#include "p2p/deploy/export.h"
+#include "p2p/eval/export.h"
 #include "p2p/eval/inference.h"
 #include "p2p/io/image.h"
 #include "p2p/models/networks.h"

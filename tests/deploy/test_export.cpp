@@ -3,7 +3,7 @@
 // reference architecture (bench/reference) and reproduces our output to 1e-5; files that are not
 // pix2pix.cpp exports are refused with a message.
 #include "p2p/core/config_json.h"
-#include "p2p/deploy/export.h"
+#include "p2p/eval/export.h"
 #include "p2p/io/safetensors.h"
 #include "p2p/io/state_dict.h"
 #include "p2p/models/networks.h"

@@ -2,8 +2,8 @@
 // batch norm folded (--eval) and its convolutions packed onto oneDNN, and still computes what the
 // checkpoint's network computes with LibTorch's own layers (loaded separately), in both test modes.
 #include "p2p/core/config_json.h"
-#include "p2p/deploy/export.h"
-#include "p2p/deploy/generator.h"
+#include "p2p/eval/export.h"
+#include "p2p/eval/generator.h"
 #include "p2p/models/networks.h"
 #include "testutil/testutil.h"
 #include "tiny_generator.h"

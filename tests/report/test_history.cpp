@@ -81,7 +81,7 @@ TEST(History, OneEpochAndNonFiniteValues) {
   EXPECT_FALSE(n.has_best);
   ASSERT_TRUE(n.has_last);
   EXPECT_EQ(n.last.epoch, 2);
-  EXPECT_NE(results_markdown(n).find("| last | 2 |"), std::string::npos);
+  EXPECT_NE(results_markdown(n, present_val_columns(nan)).find("| last | 2 |"), std::string::npos);
   const RunResults none = pick_results({}, "val_l1");
   EXPECT_FALSE(none.has_best || none.has_last);
 }
@@ -96,9 +96,9 @@ TEST(History, CsvTextIsExact) {
       "2,20,0.0002,0.0001,41.1,1.1,0.4,0.25,0.5,0.4,0.35,0.175,14.5,0.3,2,\n"
       "3,30,0.0001,5e-05,39.2,1.2,0.38,,0.5,0.4,0.35,0.175,14,0.31,2,\n";
   EXPECT_EQ(csv, expected);
-  EXPECT_EQ(results_csv(pick_results(h, "val_psnr")),
+  EXPECT_EQ(results_csv(pick_results(h, "val_psnr"), present_val_columns(h)),
             "row,epoch,val_l1,val_mae,val_psnr,val_ssim\nbest,2,0.35,0.175,14.5,0.3\nlast,3,0.35,0.175,14,0.31\n");
-  EXPECT_NE(results_markdown(pick_results(h, "val_psnr")).find("| best (val_psnr) | 2 | 0.3500 | 0.1750 | 14.50 | 0.3000 |"),
+  EXPECT_NE(results_markdown(pick_results(h, "val_psnr"), present_val_columns(h)).find("| best (val_psnr) | 2 | 0.3500 | 0.1750 | 14.50 | 0.3000 |"),
             std::string::npos);
 }
 
@@ -116,6 +116,37 @@ TEST(History, BadFilesNameFileAndLine) {
   const std::string no_epoch = write_history("history_noepoch", "{\"val\":{}}\n");
   EXPECT_NE(test::error_of([&] { read_history(no_epoch + "/history.jsonl"); }).find("\"epoch\""), std::string::npos);
   EXPECT_NE(test::error_of([&] { read_history(dir + "/missing.jsonl"); }).find("missing.jsonl"), std::string::npos);
+}
+
+// A segmentation run's history has segmentation scores only; a translator with --val_segmenter both groups.
+TEST(History, SegmentationScoresGetTheirColumnsAndPickTheBest) {
+  const auto seg = read_history(write_history("history_seg",
+                                              R"({"epoch":0,"baseline":true,"val":{"miou":0.1,"miou_present":0.2,"pixel_acc":0.3,"class_acc":0.15}})"
+                                              "\n"
+                                              R"({"epoch":1,"train":{"G_CE":1.5},"val":{"miou":0.4,"miou_present":0.5,"pixel_acc":0.7,"class_acc":0.45}})"
+                                              "\n"
+                                              R"({"epoch":2,"train":{"G_CE":1.2},"val":{"miou":0.35,"miou_present":0.45,"pixel_acc":0.75,"class_acc":0.4}})"
+                                              "\n") +
+                                "/history.jsonl");
+  const auto cols = present_val_columns(seg);
+  ASSERT_EQ(cols.size(), 4u);
+  EXPECT_STREQ(cols[0].metric, "val_miou");
+  const RunResults by_miou = pick_results(seg, "val_miou"), by_acc = pick_results(seg, "val_pixel_acc");
+  EXPECT_EQ(by_miou.best.epoch, 1);
+  EXPECT_EQ(by_acc.best.epoch, 2);
+  EXPECT_TRUE(metric_higher_is_better("val_miou"));
+  EXPECT_EQ(results_csv(by_miou, cols),
+            "row,epoch,val_miou,val_miou_present,val_pixel_acc,val_class_acc\nbest,1,0.4,0.5,0.7,0.45\nlast,2,0.35,0.45,0.75,0.4\n");
+  EXPECT_NE(results_markdown(by_miou, cols).find("| best (val_miou) | 1 | 0.4000 | 0.5000 | 0.7000 | 0.4500 |"), std::string::npos);
+  EXPECT_EQ(history_csv(seg).substr(0, history_csv(seg).find('\n')),
+            "epoch,iters,lr,lr_D,G_CE,val_miou,val_miou_present,val_pixel_acc,val_class_acc,seconds,images_per_s");
+
+  const auto both = read_history(write_history("history_both",
+                                               R"({"epoch":1,"val":{"l1":0.3,"mae":0.15,"psnr":14,"ssim":0.3,"miou":0.2,"miou_present":0.25,"pixel_acc":0.5,"class_acc":0.3}})"
+                                               "\n") +
+                                 "/history.jsonl");
+  EXPECT_EQ(present_val_columns(both).size(), 8u);
+  EXPECT_NE(test::error_of([] { metric_higher_is_better("val_fid"); }).find("--best_metric"), std::string::npos);
 }
 
 }  // namespace

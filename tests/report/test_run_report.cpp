@@ -34,7 +34,8 @@ std::string fixture_run(const std::string& tag) {
   const std::string results = root + "/results/my run/test_best";
   fs::create_directories(results);
   std::ofstream(results + "/index.html") << "<!DOCTYPE html><title>t</title>";
-  record_test_result(run, "test", "best", results, 0.33, 13.7, 0.27, 106);
+  record_test_result(run, "test", "best", results,
+                     {{"l1", 0.33}, {"psnr", 13.7}, {"ssim", 0.27}, {"mean_iou", 0.1875}, {"fid", 81.25}}, 106);
   return run;
 }
 
@@ -55,6 +56,11 @@ TEST(RunReport, PageHoldsResultsSamplesNewestFirstAndLinks) {
   EXPECT_NE(page.find("href=\"latest.pt\""), std::string::npos);
   EXPECT_NE(page.find("../../results/my%20run/test_best/index.html"), std::string::npos);
   EXPECT_NE(page.find(">13.70<"), std::string::npos);
+  // The realism scores a test recorded get their columns; scores no test has get none.
+  EXPECT_NE(page.find("<th>mean IoU</th>"), std::string::npos);
+  EXPECT_NE(page.find(">0.1875<"), std::string::npos);
+  EXPECT_NE(page.find(">81.25<"), std::string::npos);
+  EXPECT_EQ(page.find("<th>LPIPS</th>"), std::string::npos);
   EXPECT_NE(page.find("&quot;netG&quot;: &quot;unet_32&quot;"), std::string::npos);  // the config, escaped
   EXPECT_TRUE(test::file_exists(run + "/results.md"));
   EXPECT_TRUE(test::file_exists(run + "/history.csv"));

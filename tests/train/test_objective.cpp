@@ -2,6 +2,7 @@
 // errors that must come before training starts.
 #include "p2p/core/error.h"
 #include "p2p/losses/gan_loss.h"
+#include "p2p/train/model.h"
 #include "p2p/train/objective.h"
 #include "p2p/train/step_losses.h"
 
@@ -27,7 +28,7 @@ GeneratorInputs inputs(uint64_t seed) {
 
 TEST(Objective, DefaultIsGanPlusHundredL1ExactlyAsTheReferenceSumsThem) {
   TrainConfig cfg;
-  Objective obj(cfg, true, true, 3, kCpu);
+  Objective obj(cfg, parse_loss("cgan+l1"), 3, kCpu);
   GeneratorInputs in = inputs(1);
   StepLosses out;
   const at::Tensor total = obj.total(in, out, 0);
@@ -42,13 +43,49 @@ TEST(Objective, DefaultIsGanPlusHundredL1ExactlyAsTheReferenceSumsThem) {
   EXPECT_EQ(obj.weights(), (std::map<std::string, double>{{"GAN", 1.0}, {"L1", 100.0}}));
 }
 
+// --loss ce (the segmentation model): the CE term alone, as the per-pixel softmax cross-entropy written out
+// here, averaged over the pixels whose id is a class (the ignore id counts nowhere).
+TEST(Objective, CrossEntropyAloneIgnoresTheIgnoreLabel) {
+  TrainConfig cfg;
+  Objective obj(cfg, parse_loss("ce"), 4, kCpu);
+  at::manual_seed(7);
+  GeneratorInputs in;
+  in.A = at::zeros({2, 3, 3, 5});
+  in.fake = at::randn({2, 4, 3, 5}, at::kDouble);
+  at::Tensor ids = at::randint(0, 4, {2, 1, 3, 5}, at::kLong);
+  ids[0][0][1][2] = 255;
+  ids[1][0][0][0] = 255;
+  in.B = ids.to(at::kDouble);
+  StepLosses out;
+  const double total = obj.total(in, out, 0).item<double>();
+  const at::Tensor logp = in.fake - in.fake.exp().sum(1, true).log();  // log-softmax over classes
+  double sum = 0;
+  int n = 0;
+  for (int b = 0; b < 2; ++b) {
+    for (int y = 0; y < 3; ++y) {
+      for (int x = 0; x < 5; ++x) {
+        const int64_t c = ids[b][0][y][x].item<int64_t>();
+        if (c == 255) continue;
+        sum -= logp[b][c][y][x].item<double>();
+        ++n;
+      }
+    }
+  }
+  EXPECT_EQ(n, 28);
+  EXPECT_NEAR(total, sum / n, 1e-12);
+  EXPECT_EQ(out.values().size(), 1u);  // G_CE only: no L1 of logits against ids
+  EXPECT_EQ(obj.describe(), "1 * CE");
+  cfg.lambda_ssim = 1;
+  EXPECT_NE(test::error_of([&] { Objective(cfg, parse_loss("ce"), 4, kCpu); }).find("--lambda_ssim"), std::string::npos);
+}
+
 TEST(Objective, EveryTermIsWeightedAndLoggedUnderItsName) {
   TrainConfig cfg;
   cfg.lambda_L1 = 10;
   cfg.lambda_charbonnier = 2;
   cfg.lambda_ssim = 3;
   cfg.lambda_grad = 4;
-  Objective obj(cfg, true, true, 3, kCpu);
+  Objective obj(cfg, parse_loss("cgan+l1"), 3, kCpu);
   GeneratorInputs in = inputs(2);
   StepLosses out;
   const double total = obj.total(in, out, 0).item<double>();
@@ -61,25 +98,25 @@ TEST(Objective, EveryTermIsWeightedAndLoggedUnderItsName) {
 
 TEST(Objective, L1IsLoggedEvenWhenOffAndGanNeedsADiscriminator) {
   TrainConfig cfg;
-  Objective cgan(cfg, true, false, 3, kCpu);  // --loss cgan: L1 logged, not optimised
+  Objective cgan(cfg, parse_loss("cgan"), 3, kCpu);  // --loss cgan: L1 logged, not optimised
   GeneratorInputs in = inputs(3);
   StepLosses out;
   const double total = cgan.total(in, out, 0).item<double>();
   EXPECT_GT(out["G_L1"], 0.0);
   EXPECT_NEAR(total, out["G_GAN"], 1e-6);
   cfg.lambda_fm = 1;
-  EXPECT_NE(test::error_of([&] { Objective(cfg, false, true, 3, kCpu); }).find("--lambda_fm"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { Objective(cfg, parse_loss("l1"), 3, kCpu); }).find("--lambda_fm"), std::string::npos);
   cfg.lambda_fm = 0;
   cfg.loss_schedule = "3:GAN=1";
-  EXPECT_NE(test::error_of([&] { Objective(cfg, false, true, 3, kCpu); }).find("--loss_schedule"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { Objective(cfg, parse_loss("l1"), 3, kCpu); }).find("--loss_schedule"), std::string::npos);
 }
 
 TEST(Objective, PerceptualTermNeedsAVggFileBeforeTrainingStarts) {
   TrainConfig cfg;
   cfg.lambda_perc = 1;
-  EXPECT_NE(test::error_of([&] { Objective(cfg, true, true, 3, kCpu); }).find("--vgg_weights"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { Objective(cfg, parse_loss("cgan+l1"), 3, kCpu); }).find("--vgg_weights"), std::string::npos);
   cfg.vgg_weights = "/nonexistent/vgg16.pth";
-  EXPECT_NE(test::error_of([&] { Objective(cfg, true, true, 3, kCpu); }).find("vgg16.pth"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { Objective(cfg, parse_loss("cgan+l1"), 3, kCpu); }).find("vgg16.pth"), std::string::npos);
 }
 
 TEST(LossSchedule, ParsesStagesAndRefusesBadInputNamingTheFlag) {
@@ -101,7 +138,7 @@ TEST(LossSchedule, ParsesStagesAndRefusesBadInputNamingTheFlag) {
 TEST(LossSchedule, StagedWeightsSwitchAtTheirEpoch) {
   TrainConfig cfg;
   cfg.loss_schedule = "1:L1=100,GAN=1; 3:L1=50,ssim=10";
-  Objective obj(cfg, true, true, 3, kCpu);
+  Objective obj(cfg, parse_loss("cgan+l1"), 3, kCpu);
   GeneratorInputs in = inputs(4);
   auto total_at = [&](int64_t epoch, StepLosses& out) {
     obj.set_epoch(epoch);
@@ -125,7 +162,7 @@ TEST(LossSchedule, StagedWeightsSwitchAtTheirEpoch) {
 TEST(Objective, NonFiniteTermIsNamed) {
   TrainConfig cfg;
   cfg.lambda_ssim = 1;
-  Objective obj(cfg, true, true, 3, kCpu);
+  Objective obj(cfg, parse_loss("cgan+l1"), 3, kCpu);
   GeneratorInputs in = inputs(5);
   in.fake = in.fake.clone();
   in.fake[0][0][0][0] = std::numeric_limits<float>::quiet_NaN();

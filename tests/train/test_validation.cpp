@@ -13,6 +13,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <filesystem>
 #include <mutex>
 
@@ -134,14 +136,23 @@ TEST(Validation, SampleTripletShowsInputAsLoadedUnderDatasetNormalisation) {
 }
 
 TEST(Validation, BestMetricValueAndDirection) {
-  ImageMetrics m;
-  m.l1 = 0.3, m.psnr = 14.5, m.ssim = 0.4;
+  ValResult m;
+  m.has = m.has_image = true;
+  m.mean.l1 = 0.3, m.mean.psnr = 14.5, m.mean.ssim = 0.4;
   EXPECT_EQ(metric_value(m, "val_l1"), 0.3);
   EXPECT_EQ(metric_value(m, "val_psnr"), 14.5);
   EXPECT_EQ(metric_value(m, "val_ssim"), 0.4);
+  EXPECT_TRUE(std::isnan(metric_value(m, "val_miou")));  // no segmenter: no value, never best
+  m.seg = SegmentationScores{};
+  m.seg->mean_iou = 0.25, m.seg->pixel_acc = 0.6;
+  EXPECT_EQ(metric_value(m, "val_miou"), 0.25);
+  EXPECT_EQ(metric_value(m, "val_pixel_acc"), 0.6);
+  EXPECT_EQ(val_json(m).value("miou", -1.0), 0.25);
+  EXPECT_EQ(val_json(m).value("l1", -1.0), 0.3);
   EXPECT_FALSE(higher_is_better("val_l1"));
   EXPECT_TRUE(higher_is_better("val_psnr"));
   EXPECT_TRUE(higher_is_better("val_ssim"));
+  EXPECT_TRUE(higher_is_better("val_miou"));
   EXPECT_NE(test::error_of([&] { metric_value(m, "val_fid"); }).find("--best_metric"), std::string::npos);
 }
 

@@ -32,6 +32,9 @@ struct NetConfig {
   std::string norm_D;                // batch | sync_batch | instance | none | spectral; empty = follows norm
   int num_D = 1;                     // discriminator scales (pix2pixHD multi-scale when > 1)
   std::string attention = "none";    // none | comma list of down, up, skip (U-Net generators only)
+  // tanh (an image in [-1,1]) | none (raw outputs: a segmenter's per-class logits). The layer keeps its
+  // place, so state_dict keys do not change.
+  std::string output_activation = "tanh";
 };
 
 // Data loading and augmentation.
@@ -67,13 +70,20 @@ struct DataConfig {
   // units), computed once and stored with the run so test/translate apply the same mapping. B keeps the
   // [-1,1] mapping G's tanh output needs. Empty until computed.
   std::vector<double> mean_A, std_A;
+  // B is a colour label map decoded to class ids with this palette (cityscapes | facades | a JSON file;
+  // data/palette.h): resized nearest, never interpolated. Empty: B is an image.
+  std::string palette;
+  double palette_distance = 128.0;   // a colour farther than this (RGB units) from every colour is ignored (kDefaultPaletteDistance)
 };
 
 // Training schedule, losses, optimisation, checkpoints.
 struct TrainConfig {
   std::string name = "experiment";
+  // pix2pix (G and D, the objective of --loss) | segmentation (G alone: photo -> per-class logits under
+  // per-pixel cross-entropy, ignore label respected; needs --palette).
+  std::string model = "pix2pix";
   std::string checkpoints_dir = "./checkpoints";
-  std::string loss = "cgan+l1";      // cgan+l1 | gan+l1 | cgan | gan | l1  (paper's loss ablation)
+  std::string loss = "cgan+l1";      // cgan+l1 | gan+l1 | cgan | gan | l1  (paper's loss ablation) | ce (segmentation)
   std::string gan_mode = "vanilla";  // vanilla | lsgan | hinge | wgangp
   double lambda_L1 = 100.0;
   double lambda_gp = 10.0;           // wgangp gradient-penalty weight
@@ -118,7 +128,10 @@ struct TrainConfig {
   uint64_t seed = 0;
   bool deterministic = false;
   int max_val = 0;                   // > 0: evaluate on at most this many val pairs per epoch
-  std::string best_metric = "val_l1";  // val_l1 | val_psnr | val_ssim: picks best.pt and feeds plateau
+  std::string best_metric = "val_l1";  // val_l1 | val_psnr | val_ssim | val_miou | val_pixel_acc: picks best.pt and feeds plateau
+  // A segmentation run that scores the validation outputs each epoch (the FCN-score: val_miou,
+  // val_pixel_acc, val_class_acc against the input label maps).
+  std::string val_segmenter;
   double dist_timeout = 1800;        // data-parallel: seconds a rank waits for the others before failing
 };
 
@@ -151,6 +164,7 @@ void for_each_net_field(C& c, F&& f) {
   f("init_type", c.init_type, R::identity), f("init_gain", c.init_gain, R::identity);
   f("no_dropout", c.no_dropout, R::identity), f("dropout_placement", c.dropout_placement, R::identity);
   f("norm_D", c.norm_D, R::identity), f("num_D", c.num_D, R::identity), f("attention", c.attention, R::identity);
+  f("output_activation", c.output_activation, R::identity);
 }
 
 template <typename C, typename F>
@@ -169,13 +183,15 @@ void for_each_data_field(C& c, F&& f) {
   f("jitter_side", c.jitter_side, R::identity), f("sar_db", c.sar_db, R::identity);
   f("db_range", c.db_range, R::identity), f("normalize", c.normalize, R::identity);
   f("mean_A", c.mean_A, R::identity), f("std_A", c.std_A, R::identity);
+  f("palette", c.palette, R::identity), f("palette_distance", c.palette_distance, R::identity);
 }
 
 template <typename C, typename F>
 void for_each_train_field(C& c, F&& f) {
   using R = ResumeRule;
   const R over = R::override_with_note;
-  f("name", c.name, R::per_run), f("checkpoints_dir", c.checkpoints_dir, R::per_run), f("loss", c.loss, R::identity);
+  f("name", c.name, R::per_run), f("model", c.model, R::identity), f("checkpoints_dir", c.checkpoints_dir, R::per_run);
+  f("loss", c.loss, R::identity);
   f("gan_mode", c.gan_mode, R::identity), f("lambda_L1", c.lambda_L1, R::identity);
   f("lambda_gp", c.lambda_gp, R::identity), f("lambda_charbonnier", c.lambda_charbonnier, R::identity);
   f("charbonnier_eps", c.charbonnier_eps, R::identity), f("lambda_ssim", c.lambda_ssim, R::identity);
@@ -195,7 +211,8 @@ void for_each_train_field(C& c, F&& f) {
   f("print_freq", c.print_freq, over), f("num_samples", c.num_samples, over);
   f("max_iters", c.max_iters, R::per_run), f("seed", c.seed, R::identity);
   f("deterministic", c.deterministic, over), f("max_val", c.max_val, over);
-  f("best_metric", c.best_metric, R::identity), f("dist_timeout", c.dist_timeout, R::per_run);
+  f("best_metric", c.best_metric, R::identity), f("val_segmenter", c.val_segmenter, over);
+  f("dist_timeout", c.dist_timeout, R::per_run);
 }
 
 // TestConfig is never resumed: every field is the invocation's own.

@@ -6,6 +6,7 @@
 #include "p2p/core/error.h"
 #include "p2p/data/normalization.h"
 #include "p2p/data/pairing.h"
+#include "p2p/data/palette.h"
 #include "p2p/data/sampling.h"
 #include "p2p/data/transforms.h"
 #include "p2p/io/fs.h"
@@ -225,6 +226,10 @@ Splits train_val_split(const DataConfig& cfg) {
 PairedDataset::PairedDataset(std::vector<PairRecord> records, DataConfig cfg, bool augment)
     : records_(std::move(records)), cfg_(std::move(cfg)), augment_(augment) {
   check_config(cfg_);
+  if (!cfg_.palette.empty()) {
+    if (cfg_.output_nc != 3) fail("internal: label maps (--palette) are read as RGB, but B is set to " + std::to_string(cfg_.output_nc) + " channels");
+    palette_ = std::make_shared<const Palette>(load_palette(cfg_.palette));
+  }
 }
 
 Sample PairedDataset::get(size_t index, uint64_t seed) const {
@@ -239,7 +244,13 @@ Sample PairedDataset::get(size_t index, uint64_t seed) const {
                                        r.a_path);
   Sample s;
   s.A = input_to_network(apply_augment(a, p, cfg_.crop_size, a_bits, p.color_A), cfg_);
-  s.B = to_network_range(apply_augment(b, p, cfg_.crop_size, b_bits, p.color_B));
+  if (palette_) {
+    // Decoded at the file's own resolution, then given the pair's geometry by nearest sampling.
+    const at::Tensor ids = decode_labels(b, *palette_, cfg_.palette_distance).ids;
+    s.B = apply_augment_labels(ids.unsqueeze(0).to(at::kFloat), p, cfg_.crop_size);
+  } else {
+    s.B = to_network_range(apply_augment(b, p, cfg_.crop_size, b_bits, p.color_B));
+  }
   s.stem = r.stem;
   return s;
 }

@@ -8,10 +8,13 @@
 #include <ATen/Tensor.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace p2p {
+
+struct Palette;  // data/palette.h
 
 // One pair on disk. Aligned: a_path == b_path, an AB image. `stem` names outputs ("12" for 12.jpg).
 struct PairRecord {
@@ -22,7 +25,8 @@ struct PairRecord {
 };
 
 // A loaded pair, already in the network range [-1,1]: A [input_nc,H,W], B [output_nc,H,W]
-// (after --direction is applied, so A is always the network input).
+// (after --direction is applied, so A is always the network input). With --palette, B is instead the
+// class ids [1,H,W] (as floats; kIgnoreClass where ignored) of the label map.
 struct Sample {
   at::Tensor A;
   at::Tensor B;
@@ -64,6 +68,7 @@ class PairedDataset {
   std::vector<PairRecord> records_;
   DataConfig cfg_;
   bool augment_;
+  std::shared_ptr<const Palette> palette_;  // --palette: B is a label map
 };
 
 // Which part of every epoch a loader delivers: rank `rank` of `world_size` data-parallel ranks.

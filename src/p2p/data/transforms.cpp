@@ -305,6 +305,10 @@ void check_augment_config(const DataConfig& cfg) {
   if (!(cfg.scale_jitter >= 0.0 && cfg.scale_jitter < 1.0)) {
     fail("--scale_jitter must be in [0, 1) (got " + std::to_string(cfg.scale_jitter) + "): the scale is drawn from [1 - s, 1 + s]");
   }
+  if (!cfg.palette.empty() && cfg.augment == "strong") {
+    fail("--augment strong: its rotation/scale warp interpolates, and label maps (--palette) are never "
+         "interpolated; use --augment basic (resize, crop and flip reach the labels by nearest sampling)");
+  }
 }
 
 AugmentParams draw_augment(const DataConfig& cfg, int w, int h, uint64_t seed, bool augment,
@@ -405,6 +409,25 @@ at::Tensor color_jitter(const at::Tensor& unit, const ColorJitterParams& cj) {
     }
   }
   return img;
+}
+
+at::Tensor resize_nearest(const at::Tensor& chw, int width, int height) {
+  const int64_t in_h = chw.size(1), in_w = chw.size(2);
+  if (in_h == height && in_w == width) return chw;
+  // PIL's NEAREST: output pixel x samples input floor((x + 0.5) * in / out), pixel centres aligned.
+  auto index = [](int64_t in, int out) {
+    at::Tensor x = at::arange(out, at::kDouble);
+    return ((x + 0.5) * (static_cast<double>(in) / out)).floor().clamp_max(static_cast<double>(in - 1)).to(at::kLong);
+  };
+  return chw.index_select(1, index(in_h, height)).index_select(2, index(in_w, width));
+}
+
+at::Tensor apply_augment_labels(const at::Tensor& ids, const AugmentParams& p, int crop_size) {
+  if (p.warp) fail("internal: label maps take no strong warp (check_augment_config refuses it)");
+  at::Tensor out = resize_nearest(ids, p.resize_w, p.resize_h);
+  if (p.crop) out = out.narrow(1, p.crop_y, crop_size).narrow(2, p.crop_x, crop_size);
+  if (p.flip) out = out.flip({2});
+  return out.contiguous();
 }
 
 at::Tensor apply_augment(const at::Tensor& unit, const AugmentParams& p, int crop_size, int bit_depth, bool photometric) {

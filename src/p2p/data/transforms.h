@@ -61,7 +61,8 @@ struct AugmentParams {
 void preprocess_size(const DataConfig& cfg, int w, int h, int& out_w, int& out_h);
 
 // Checks the augmentation options: --augment none|basic|strong, --jitter_side input|target|both|none,
-// --jitter >= 0, --rotate in [0, 180], --scale_jitter in [0, 1). Throws p2p::Error naming the flag.
+// --jitter >= 0, --rotate in [0, 180], --scale_jitter in [0, 1), no strong warp of label maps (--palette).
+// Throws p2p::Error naming the flag.
 void check_augment_config(const DataConfig& cfg);
 
 // Draws crop position and flip from `seed` alone (augment) or takes the centre crop and no flip
@@ -76,6 +77,14 @@ AugmentParams draw_augment(const DataConfig& cfg, int w, int h, uint64_t seed, b
 // colour jitter when `photometric` (pass p.color_A for A, p.color_B for B).
 at::Tensor apply_augment(const at::Tensor& unit, const AugmentParams& p, int crop_size, int bit_depth,
                          bool photometric = false);
+
+// Nearest-neighbour resize of [C,H,W] as PIL's Image.resize(NEAREST): pixel centres aligned, no mixing,
+// so class ids stay class ids.
+at::Tensor resize_nearest(const at::Tensor& chw, int width, int height);
+
+// The pair's geometry (resize, crop, flip) on a class-id map [1,H,W] by nearest sampling: a label map is
+// never interpolated. check_augment_config refuses the strong warp with --palette.
+at::Tensor apply_augment_labels(const at::Tensor& ids, const AugmentParams& p, int crop_size);
 
 // The strong warp alone: a width x height window of `unit` whose centre sits at (cx, cy) (pixel
 // index coordinates, may be half-integer), rotated by angle_deg and magnified by scale. Bilinear, in

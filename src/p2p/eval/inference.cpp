@@ -8,8 +8,10 @@
 #include "p2p/core/runtime.h"
 #include "p2p/data/dataset.h"
 #include "p2p/data/normalization.h"
+#include "p2p/data/palette.h"
 #include "p2p/eval/batch.h"
 #include "p2p/eval/metrics.h"
+#include "p2p/eval/realism.h"
 #include "p2p/io/checkpoint.h"
 #include "p2p/io/fs.h"
 #include "p2p/io/image.h"
@@ -25,6 +27,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <system_error>
 #include <vector>
@@ -193,7 +196,8 @@ void load_generator_weights(Network& G, const StateDict& file, const std::string
 
 
 TestReport run_test(Network& G, const DataConfig& data, const TestConfig& test, const c10::Device& device,
-                    const std::string& out_dir, const nlohmann::json& provenance, std::ostream& log) {
+                    const std::string& out_dir, const nlohmann::json& provenance, std::ostream& log,
+                    RealismScorer* realism) {
   // Test uses the training preprocessing without randomness (centre crop, no flip). The dataset must
   // not round sizes to G's multiple: translate_tensor pads and crops back, so results keep the
   // preprocessed image size (e.g. the native size under 'none').
@@ -230,19 +234,27 @@ TestReport run_test(Network& G, const DataConfig& data, const TestConfig& test, 
   remove_stale(csv_path);
 
   PairedDataset dataset(records, cfg, /*augment=*/false);
+  std::optional<Palette> palette;  // a segmentation run: logits out, class ids in B
+  if (!cfg.palette.empty()) palette = load_palette(cfg.palette);
   std::vector<std::pair<std::string, ImageMetrics>> per_image;
   std::vector<HtmlRow> rows;  // rows[i] shows per_image[i]
   for (size_t i = 0; i < dataset.size(); ++i) {
     one_item(dataset.record(i).a_path, report.failed, log, [&] {
       const Sample s = dataset.get(i, /*seed=*/0);
       seed_item(test.seed, s.stem);  // a pair's dropout draws do not depend on --num_test or the others
-      const at::Tensor fake = translate_tensor(G, s.A, device);
-      if (fake.size(0) != s.B.size(0)) {
+      at::Tensor fake = translate_tensor(G, s.A, device);
+      at::Tensor real = s.B;
+      if (palette) {
+        // Shown and scored as colour label maps; to_unit_range below maps them back exactly.
+        fake = to_network_range(encode_labels(fake.argmax(0), *palette));
+        real = to_network_range(encode_labels(s.B.squeeze(0).to(at::kLong), *palette));
+      }
+      if (fake.size(0) != real.size(0)) {
         fail("--output_nc: the generator produces " + std::to_string(fake.size(0)) + " channels but B of " +
              dataset.record(i).b_path + " was loaded with " + std::to_string(s.B.size(0)));
       }
       // real_A goes back through the input mapping (dataset normalisation), so it shows the loaded A.
-      const at::Tensor real_a = input_from_network(s.A, cfg), fake_b = to_unit_range(fake), real_b = to_unit_range(s.B);
+      const at::Tensor real_a = input_from_network(s.A, cfg), fake_b = to_unit_range(fake), real_b = to_unit_range(real);
       const std::string name_a = s.stem + "_real_A" + output_extension(real_a.size(0));
       const std::string name_f = s.stem + "_fake_B" + output_extension(fake_b.size(0));
       const std::string name_b = s.stem + "_real_B" + output_extension(real_b.size(0));
@@ -250,6 +262,7 @@ TestReport run_test(Network& G, const DataConfig& data, const TestConfig& test, 
       save_output((fs::path(images_dir) / name_f).string(), fake_b);
       save_output((fs::path(images_dir) / name_b).string(), real_b);
       const ImageMetrics m = compute_metrics(as_saved(fake_b), as_saved(real_b));
+      if (realism) realism->add(s.stem, as_saved(fake_b), as_saved(real_b), as_saved(real_a));
       per_image.emplace_back(s.stem, m);
       rows.push_back({s.stem,
                       {{"real_A", "images/" + name_a}, {"fake_B", "images/" + name_f}, {"real_B", "images/" + name_b}},
@@ -269,11 +282,17 @@ TestReport run_test(Network& G, const DataConfig& data, const TestConfig& test, 
   nlohmann::json failed = nlohmann::json::array();
   for (const auto& [file, why] : report.failed) failed.push_back({{"file", file}, {"error", why}});
   extra["failed"] = failed;
+  if (realism) {
+    report.scores = realism->results();
+    report.scores_summary = realism->summary();
+    extra.update(report.scores);
+  }
   write_metrics_json(json_path, metrics, extra);
   write_metrics_csv(csv_path, metrics);
   const std::string summary = "Scored " + std::to_string(report.scored) + " of " + std::to_string(report.available) +
                               " pairs from " + split_dir + ". Mean " + metrics_note(metrics.mean) +
-                              " (fake_B vs real_B, images in [0,1]).";
+                              " (fake_B vs real_B, images in [0,1])." +
+                              (report.scores_summary.empty() ? std::string() : " " + report.scores_summary + ".");
   write_results_pages(out_dir, results_title(provenance, data.phase), summary, rows, scored);
   return report;
 }

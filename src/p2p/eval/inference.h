@@ -36,7 +36,11 @@ struct TestReport {
   int64_t scored = 0;
   std::vector<std::pair<std::string, std::string>> failed;
   ImageMetrics mean;
+  nlohmann::json scores;        // the realism / segmentation scores (RealismScorer::results), or null
+  std::string scores_summary;   // their one-line summary
 };
+
+class RealismScorer;
 
 // `p2p test`: translates the first num_test pairs of <dataroot>/<phase> with G and writes
 // <out_dir>/images/<stem>_{real_A,fake_B,real_B}.png, <out_dir>/index.html and <out_dir>/metrics.json
@@ -46,7 +50,12 @@ struct TestReport {
 // stored mean_A/std_A; missing or mismatched statistics throw before anything is written). Images with
 // a channel count other than 1 or 3 are written as float32 .tif (unit range, unclamped) instead of PNG,
 // and their metrics use those float values; real_A is A mapped back to unit range.
+// `realism` (may be null) scores every translated pair (fake_B against real_B; real_A as the label map for an
+// FCN-score); its results go into metrics.json at the top level and into the page's summary. A segmentation
+// run (data.palette set: G outputs logits, B holds class ids) writes fake_B and real_B as colour label maps,
+// and `realism` must then score label maps with that palette.
 TestReport run_test(Network& G, const DataConfig& data, const TestConfig& test, const c10::Device& device,
-                    const std::string& out_dir, const nlohmann::json& provenance, std::ostream& log);
+                    const std::string& out_dir, const nlohmann::json& provenance, std::ostream& log,
+                    RealismScorer* realism = nullptr);
 
 }  // namespace p2p

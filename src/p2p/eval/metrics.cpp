@@ -6,6 +6,7 @@
 #include "p2p/eval/metrics.h"
 
 #include "p2p/core/error.h"
+#include "p2p/data/pairing.h"
 #include "p2p/io/fs.h"
 #include "p2p/io/image.h"
 #include "p2p/losses/ssim.h"
@@ -65,16 +66,6 @@ nlohmann::json metrics_json(const ImageMetrics& m) {
   return nlohmann::json{{"l1", m.l1}, {"mae", m.mae}, {"psnr", m.psnr}, {"ssim", m.ssim}};
 }
 
-// stem -> path for the images of `dir`; two files with one stem (a.png, a.jpg) would be ambiguous.
-std::map<std::string, std::string> images_by_stem(const std::string& dir) {
-  std::map<std::string, std::string> out;
-  for (const std::string& path : list_images(dir)) {
-    auto [it, inserted] = out.emplace(file_stem(path), path);
-    if (!inserted) fail("two images with the name '" + it->first + "' in " + dir + ": " + it->second + " and " + path);
-  }
-  return out;
-}
-
 }  // namespace
 
 double mae(const at::Tensor& pred, const at::Tensor& target) {
@@ -123,26 +114,12 @@ MetricsReport summarize(std::vector<std::pair<std::string, ImageMetrics>> per_im
 
 MetricsReport evaluate_folders(const std::string& pred_dir, const std::string& target_dir, int channels) {
   if (channels != 1 && channels != 3) fail("evaluate: channels must be 1 or 3, got " + std::to_string(channels));
-  const auto preds = images_by_stem(pred_dir);
-  const auto targets = images_by_stem(target_dir);
-  if (preds.empty()) fail("no images in " + pred_dir);
-  // Report every unmatched name on either side before doing any work.
-  for (const auto& [stem, path] : preds) {
-    if (!targets.count(stem)) fail(path + " has no target named '" + stem + ".*' in " + target_dir);
-  }
-  for (const auto& [stem, path] : targets) {
-    if (!preds.count(stem)) fail(path + " has no prediction named '" + stem + ".*' in " + pred_dir);
-  }
   std::vector<std::pair<std::string, ImageMetrics>> per_image;
-  for (const auto& [stem, pred_path] : preds) {
-    const std::string& target_path = targets.at(stem);
-    at::Tensor p = load_image(pred_path, channels);
-    at::Tensor t = load_image(target_path, channels);
-    if (p.sizes() != t.sizes()) {
-      fail("image sizes differ: " + pred_path + " is " + std::to_string(p.size(2)) + "x" + std::to_string(p.size(1)) +
-           ", " + target_path + " is " + std::to_string(t.size(2)) + "x" + std::to_string(t.size(1)));
-    }
-    per_image.emplace_back(stem, compute_metrics(p, t));
+  for (const PairRecord& pair : pair_outputs_by_stem(pred_dir, target_dir)) {
+    at::Tensor p = load_image(pair.a_path, channels);
+    at::Tensor t = load_image(pair.b_path, channels);
+    check_pair_sizes(pair, p, t);
+    per_image.emplace_back(pair.stem, compute_metrics(p, t));
   }
   return summarize(std::move(per_image));
 }

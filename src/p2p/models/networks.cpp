@@ -6,7 +6,10 @@
 #include "p2p/models/attention.h"
 #include "p2p/models/layers.h"
 
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
 
 #include <cctype>
 #include <vector>
@@ -39,7 +42,27 @@ void check_positive(const std::string& flag, int value) {
 
 }  // namespace
 
-NetworkPtr make_generator(const NetConfig& cfg) {
+namespace {
+// --output_activation none: the output Tanh (the only one in every generator) runs as an Identity. It has
+// no parameters, so the state_dict keys stay the reference's.
+NetworkPtr with_output_activation(NetworkPtr G, const NetConfig& cfg) {
+  check_choice("--output_activation", cfg.output_activation, "tanh|none");
+  if (cfg.output_activation == "tanh") return G;
+  for (const auto& m : G->modules(/*include_self=*/true)) {
+    auto* seq = dynamic_cast<torch::nn::SequentialImpl*>(m.get());
+    if (!seq) continue;
+    for (size_t i = 0; i < seq->size(); ++i) {
+      if (!dynamic_cast<torch::nn::TanhImpl*>(seq->ptr(i).get())) continue;
+      auto identity = std::make_shared<torch::nn::IdentityImpl>();
+      *(seq->begin() + static_cast<std::ptrdiff_t>(i)) = torch::nn::AnyModule(identity);
+      const std::string name = std::to_string(i);
+      if (seq->named_children().contains(name)) seq->replace_module(name, identity);
+    }
+  }
+  return G;
+}
+
+NetworkPtr build_generator(const NetConfig& cfg) {
   check_positive("--input_nc", cfg.input_nc);
   check_positive("--output_nc", cfg.output_nc);
   check_positive("--ngf", cfg.ngf);
@@ -56,6 +79,9 @@ NetworkPtr make_generator(const NetConfig& cfg) {
   }
   fail("--netG: unknown generator '" + cfg.netG + "' (expected " + kGeneratorChoices + ")");
 }
+}  // namespace
+
+NetworkPtr make_generator(const NetConfig& cfg) { return with_output_activation(build_generator(cfg), cfg); }
 
 NetworkPtr make_discriminator(const NetConfig& cfg, int64_t in_channels) {
   if (in_channels <= 0) {

@@ -35,7 +35,8 @@ using NetworkPtr = std::shared_ptr<Network>;
 
 // Builds G from cfg.netG (unet_<N>, encoder_decoder_<N>, resnet_9blocks, resnet_6blocks); input_nc ->
 // output_nc channels, with the U-Net attention modules cfg.attention asks for (see attention.h). Unknown
-// names or bad widths throw p2p::Error naming --netG / --norm / --attention. Not initialised.
+// names or bad widths throw p2p::Error naming --netG / --norm / --attention. cfg.output_activation none
+// leaves the outputs raw (a segmenter's logits). Not initialised.
 NetworkPtr make_generator(const NetConfig& cfg);
 
 // Builds D from cfg.netD (basic, n_layers, pixel) taking `in_channels` (input_nc + output_nc when

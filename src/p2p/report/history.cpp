@@ -87,7 +87,7 @@ std::vector<EpochRecord> read_history(const std::string& path) {
     if (j.contains("val") && j["val"].is_object()) {
       const nlohmann::json& v = j["val"];
       r.has_val = true;
-      r.val = {json_number(v, "l1"), json_number(v, "mae"), json_number(v, "psnr"), json_number(v, "ssim")};
+      for (const ValColumn& c : val_columns()) r.val.*c.field = json_number(v, c.key);
     }
     out.push_back(std::move(r));
   }
@@ -118,18 +118,50 @@ std::vector<std::string> loss_names(const std::vector<EpochRecord>& records) {
   return names;
 }
 
-double val_metric(const ValMetrics& m, const std::string& metric) {
-  check_choice("--best_metric", metric, "val_l1|val_mae|val_psnr|val_ssim");
-  if (metric == "val_mae") return m.mae;
-  if (metric == "val_psnr") return m.psnr;
-  if (metric == "val_ssim") return m.ssim;
-  return m.l1;
+const std::vector<ValColumn>& val_columns() {
+  static const std::vector<ValColumn> columns = {
+      {"l1", "val_l1", "val L1", 4, false, &ValMetrics::l1, false},
+      {"mae", "val_mae", "val MAE", 4, false, &ValMetrics::mae, false},
+      {"psnr", "val_psnr", "val PSNR (dB)", 2, true, &ValMetrics::psnr, false},
+      {"ssim", "val_ssim", "val SSIM", 4, true, &ValMetrics::ssim, false},
+      {"miou", "val_miou", "val mIoU", 4, true, &ValMetrics::miou, true},
+      {"miou_present", "val_miou_present", "val mIoU (present)", 4, true, &ValMetrics::miou_present, true},
+      {"pixel_acc", "val_pixel_acc", "val pixel acc", 4, true, &ValMetrics::pixel_acc, true},
+      {"class_acc", "val_class_acc", "val class acc", 4, true, &ValMetrics::class_acc, true},
+  };
+  return columns;
 }
 
-bool metric_higher_is_better(const std::string& metric) {
-  check_choice("--best_metric", metric, "val_l1|val_mae|val_psnr|val_ssim");
-  return metric == "val_psnr" || metric == "val_ssim";
+std::vector<ValColumn> present_val_columns(const std::vector<EpochRecord>& records) {
+  // Image metrics come as one group (a run that has them has all four), and so do segmentation scores.
+  bool image = false, seg = false;
+  for (const auto& r : records) {
+    image = image || (r.has_val && std::isfinite(r.val.l1));
+    seg = seg || (r.has_val && std::isfinite(r.val.miou));
+  }
+  if (!image && !seg) image = true;  // no validation yet: the translator's columns, empty
+  std::vector<ValColumn> out;
+  for (const ValColumn& c : val_columns()) {
+    if (c.segmentation ? seg : image) out.push_back(c);
+  }
+  return out;
 }
+
+namespace {
+const ValColumn& column_of(const std::string& metric) {
+  for (const ValColumn& c : val_columns()) {
+    if (metric == c.metric) return c;
+  }
+  std::string names;
+  for (const ValColumn& c : val_columns()) names += (names.empty() ? "" : "|") + std::string(c.metric);
+  check_choice("--best_metric", metric, names);
+  fail("--best_metric " + metric);  // not reached: check_choice throws
+}
+}  // namespace
+
+double val_metric(const ValMetrics& m, const std::string& metric) { return m.*column_of(metric).field; }
+
+bool metric_higher_is_better(const std::string& metric) { return column_of(metric).higher; }
 
 RunResults pick_results(const std::vector<EpochRecord>& records, const std::string& metric) {
   RunResults r;
@@ -155,10 +187,12 @@ RunResults pick_results(const std::vector<EpochRecord>& records, const std::stri
 
 std::string history_csv(const std::vector<EpochRecord>& records) {
   const std::vector<std::string> losses = loss_names(records);
+  const std::vector<ValColumn> columns = present_val_columns(records);
   std::ostringstream s;
   s << "epoch,iters,lr,lr_D";
   for (const auto& n : losses) s << "," << n;
-  s << ",val_l1,val_mae,val_psnr,val_ssim,seconds,images_per_s\n";
+  for (const ValColumn& c : columns) s << "," << c.metric;
+  s << ",seconds,images_per_s\n";
   for (const auto& r : records) {
     s << r.epoch << "," << r.iters << "," << csv_number(r.lr_G) << "," << csv_number(r.lr_D);
     for (const auto& n : losses) {
@@ -166,32 +200,44 @@ std::string history_csv(const std::vector<EpochRecord>& records) {
       s << "," << (it == r.train.end() ? "" : csv_number(it->second));
     }
     const ValMetrics v = r.has_val ? r.val : ValMetrics{};
-    s << "," << csv_number(v.l1) << "," << csv_number(v.mae) << "," << csv_number(v.psnr) << "," << csv_number(v.ssim) << ","
-      << csv_number(r.seconds) << "," << csv_number(r.images_per_s) << "\n";
+    for (const ValColumn& c : columns) s << "," << csv_number(v.*c.field);
+    s << "," << csv_number(r.seconds) << "," << csv_number(r.images_per_s) << "\n";
   }
   return s.str();
 }
 
-std::string results_markdown(const RunResults& r) {
+std::string results_markdown(const RunResults& r, const std::vector<ValColumn>& columns) {
   std::ostringstream s;
-  s << "| | epoch | val L1 | val MAE | val PSNR (dB) | val SSIM |\n|---|---|---|---|---|---|\n";
+  s << "| | epoch |";
+  for (const ValColumn& c : columns) s << " " << c.label << " |";
+  s << "\n|---|---|";
+  for (size_t i = 0; i < columns.size(); ++i) s << "---|";
+  s << "\n";
   auto row = [&](const std::string& label, const EpochRecord& e) {
-    s << "| " << label << " | " << e.epoch << " | " << table_number(e.val.l1, 4) << " | " << table_number(e.val.mae, 4) << " | "
-      << table_number(e.val.psnr, 2) << " | " << table_number(e.val.ssim, 4) << " |\n";
+    s << "| " << label << " | " << e.epoch << " |";
+    for (const ValColumn& c : columns) s << " " << table_number(e.val.*c.field, c.digits) << " |";
+    s << "\n";
   };
   if (r.has_best) row("best (" + r.metric + ")", r.best);
   if (r.has_last) row("last", r.last);
-  if (!r.has_best && !r.has_last) s << "| no trained epoch yet | | | | | |\n";
+  if (!r.has_best && !r.has_last) {
+    s << "| no trained epoch yet | |";
+    for (size_t i = 0; i < columns.size(); ++i) s << " |";
+    s << "\n";
+  }
   return s.str();
 }
 
-std::string results_csv(const RunResults& r) {
+std::string results_csv(const RunResults& r, const std::vector<ValColumn>& columns) {
   std::ostringstream s;
-  s << "row,epoch,val_l1,val_mae,val_psnr,val_ssim\n";
+  s << "row,epoch";
+  for (const ValColumn& c : columns) s << "," << c.metric;
+  s << "\n";
   auto row = [&](const std::string& label, const EpochRecord& e) {
     const ValMetrics v = e.has_val ? e.val : ValMetrics{};
-    s << label << "," << e.epoch << "," << csv_number(v.l1) << "," << csv_number(v.mae) << "," << csv_number(v.psnr) << "," << csv_number(v.ssim)
-      << "\n";
+    s << label << "," << e.epoch;
+    for (const ValColumn& c : columns) s << "," << csv_number(v.*c.field);
+    s << "\n";
   };
   if (r.has_best) row("best", r.best);
   if (r.has_last) row("last", r.last);
@@ -205,8 +251,8 @@ std::vector<EpochRecord> write_run_tables(const std::string& run_dir, const std:
   write_text_atomically((dir / "history.csv").string(), history_csv(records));
   write_text_atomically((dir / "results.md").string(),
                         "# Results\n\nBest epoch by " + best_metric + " and the last epoch (validation split).\n\n" +
-                            results_markdown(results));
-  write_text_atomically((dir / "results.csv").string(), results_csv(results));
+                            results_markdown(results, present_val_columns(records)));
+  write_text_atomically((dir / "results.csv").string(), results_csv(results, present_val_columns(records)));
   return records;
 }
 

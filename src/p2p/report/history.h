@@ -15,9 +15,14 @@
 
 namespace p2p {
 
+// Validation numbers of one epoch: image metrics (translators) and segmentation scores (segmentation
+// runs, and translators with --val_segmenter: the FCN-score). Absent ones are NaN.
 struct ValMetrics {
   double l1 = NAN, mae = NAN, psnr = NAN, ssim = NAN;
+  double miou = NAN, miou_present = NAN, pixel_acc = NAN, class_acc = NAN;
 };
+
+
 
 struct EpochRecord {
   int64_t epoch = 0;
@@ -30,6 +35,21 @@ struct EpochRecord {
   ValMetrics val;
 };
 
+// One validation column of the tables: its record key ("miou"), its metric name ("val_miou"), its table
+// heading, decimals, whether higher is better, its field and group.
+struct ValColumn {
+  const char* key;
+  const char* metric;
+  const char* label;
+  int digits;
+  bool higher;
+  double ValMetrics::*field;
+  bool segmentation;  // a segmentation score (as opposed to an image metric)
+};
+const std::vector<ValColumn>& val_columns();
+// The columns `records` have values for (image metrics, segmentation scores or both), in val_columns() order.
+std::vector<ValColumn> present_val_columns(const std::vector<EpochRecord>& records);
+
 // Reads every non-empty line. Throws p2p::Error naming the file and line for unreadable files, bad
 // JSON or a record without "epoch". An absent file throws too (a run folder always has one).
 std::vector<EpochRecord> read_history(const std::string& path);
@@ -38,7 +58,8 @@ std::vector<EpochRecord> read_history(const std::string& path);
 // G_total, G_GAN, G_L1, other G_ terms, D_real, D_fake, other D_ terms (each group by name).
 std::vector<std::string> loss_names(const std::vector<EpochRecord>& records);
 
-// One value of a validation metric by its --best_metric name (val_l1, val_mae, val_psnr, val_ssim).
+// One value of a validation metric by its --best_metric name (val_l1, val_mae, val_psnr, val_ssim, val_miou,
+// val_miou_present, val_pixel_acc, val_class_acc).
 // Throws p2p::Error naming --best_metric for other names.
 double val_metric(const ValMetrics& m, const std::string& metric);
 bool metric_higher_is_better(const std::string& metric);
@@ -57,9 +78,10 @@ RunResults pick_results(const std::vector<EpochRecord>& records, const std::stri
 // Flat CSV of `records` (numbers with full precision; empty cells where a record has no value).
 std::string history_csv(const std::vector<EpochRecord>& records);
 
-// The results table: markdown (for reading) and CSV (row,epoch,val_l1,val_mae,val_psnr,val_ssim).
-std::string results_markdown(const RunResults& r);
-std::string results_csv(const RunResults& r);
+// The results table: markdown (for reading) and CSV (row,epoch,val_l1,val_mae,val_psnr,val_ssim, then
+// val_miou,... when the run has segmentation scores). `columns`: present_val_columns of the run.
+std::string results_markdown(const RunResults& r, const std::vector<ValColumn>& columns);
+std::string results_csv(const RunResults& r, const std::vector<ValColumn>& columns);
 
 // Cell text shared by the run's tables, the report and comparisons: `digits` decimals, "–" when the value
 // is not finite; and CSV numbers: the shortest text that reads back to the same double, "" when not finite.

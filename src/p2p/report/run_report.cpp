@@ -10,8 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <iomanip>
 #include <map>
 #include <sstream>
@@ -81,9 +83,16 @@ std::vector<PlotPanel> metric_panels(const std::vector<EpochRecord>& h, const Ru
     const char* label;
   } specs[] = {{"val_l1", "Validation L1", "L1 (network range [-1,1])", "val L1"},
                {"val_psnr", "Validation PSNR", "PSNR (dB)", "val PSNR"},
-               {"val_ssim", "Validation SSIM", "SSIM", "val SSIM"}};
+               {"val_ssim", "Validation SSIM", "SSIM", "val SSIM"},
+               {"val_miou", "Validation mean IoU", "mean IoU (all palette classes)", "val mIoU"},
+               {"val_pixel_acc", "Validation pixel accuracy", "pixel accuracy", "val pixel acc"},
+               {"val_class_acc", "Validation class accuracy", "mean class accuracy", "val class acc"}};
+  const std::vector<ValColumn> present = present_val_columns(h);
   std::vector<PlotPanel> panels;
   for (const auto& s : specs) {
+    if (std::none_of(present.begin(), present.end(), [&](const ValColumn& c) { return c.metric == std::string(s.metric); })) {
+      continue;
+    }
     PlotPanel p{s.title, "epoch (0 = untrained)", s.unit, {series_of(h, s.label, val_of, s.metric)}, NAN, ""};
     if (r.has_best) {
       p.mark_x = static_cast<double>(r.best.epoch);
@@ -113,13 +122,15 @@ std::map<int64_t, std::vector<std::string>, std::greater<int64_t>> samples_by_ep
   return out;
 }
 
-std::string results_html(const RunResults& r) {
+std::string results_html(const RunResults& r, const std::vector<ValColumn>& columns) {
   std::ostringstream h;
-  h << "<table class=\"results\"><tr><th></th><th>epoch</th><th>val L1</th><th>val MAE</th><th>val PSNR (dB)</th>"
-       "<th>val SSIM</th></tr>\n";
+  h << "<table class=\"results\"><tr><th></th><th>epoch</th>";
+  for (const ValColumn& c : columns) h << "<th>" << html_escape(c.label) << "</th>";
+  h << "</tr>\n";
   auto row = [&](const std::string& label, const EpochRecord& e) {
-    h << "<tr><td>" << html_escape(label) << "</td><td>" << e.epoch << "</td><td>" << table_number(e.val.l1, 4) << "</td><td>"
-      << table_number(e.val.mae, 4) << "</td><td>" << table_number(e.val.psnr, 2) << "</td><td>" << table_number(e.val.ssim, 4) << "</td></tr>\n";
+    h << "<tr><td>" << html_escape(label) << "</td><td>" << e.epoch << "</td>";
+    for (const ValColumn& c : columns) h << "<td>" << table_number(e.val.*c.field, c.digits) << "</td>";
+    h << "</tr>\n";
   };
   if (r.has_best) row("best (" + r.metric + ")", r.best);
   if (r.has_last) row("last", r.last);
@@ -169,7 +180,7 @@ void write_run_report(const std::string& run_dir_str, bool live) {
   }
   h << (live ? " — training; this page reloads every 30 s." : " — finished.") << "</p>\n";
 
-  h << "<h2>Results</h2>\n" << results_html(results)
+  h << "<h2>Results</h2>\n" << results_html(results, present_val_columns(history))
     << "<p><a href=\"results.csv\">results.csv</a> · <a href=\"history.csv\">history.csv</a> · "
        "<a href=\"history.jsonl\">history.jsonl</a></p>\n";
   h << "<h2>Curves</h2>\n";
@@ -194,21 +205,41 @@ void write_run_report(const std::string& run_dir_str, bool live) {
   h << "<h2>Test results</h2>\n";
   std::ifstream tests(run_dir / "tests.jsonl");
   std::string line;
-  std::ostringstream rows;
+  std::vector<nlohmann::json> test_rows;
   while (tests && std::getline(tests, line)) {
     nlohmann::json t = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (!t.is_object() || !t.contains("dir") || !t["dir"].is_string()) continue;
-    const fs::path dir = t["dir"].get<std::string>();
-    rows << "<tr><td><a href=\"" << relative_link(run_dir.string(), (dir / "index.html").string()) << "\">"
-         << html_escape(t.value("phase", "") + " (" + t.value("epoch", "") + ")") << "</a></td><td>"
-         << json_number(t, "count") << "</td><td>" << table_number(json_number(t, "l1"), 4) << "</td><td>" << table_number(json_number(t, "psnr"), 2)
-         << "</td><td>" << table_number(json_number(t, "ssim"), 4) << "</td></tr>\n";
+    if (t.is_object() && t.contains("dir") && t["dir"].is_string()) test_rows.push_back(std::move(t));
   }
-  if (rows.str().empty()) {
+  // The columns any test has: image metrics, then the realism scores (FCN-score, FID, KID, LPIPS).
+  const struct {
+    const char* key;
+    const char* label;
+    int digits;
+  } score_columns[] = {{"l1", "L1", 4},          {"psnr", "PSNR (dB)", 2}, {"ssim", "SSIM", 4},
+                       {"pixel_acc", "pixel acc", 4}, {"class_acc", "class acc", 4}, {"mean_iou", "mean IoU", 4},
+                       {"fid", "FID", 2},        {"kid", "KID", 4},        {"lpips", "LPIPS", 4}};
+  if (test_rows.empty()) {
     h << "<p>None yet: <code>p2p test --name " << html_escape(name) << "</code> adds them here.</p>\n";
   } else {
-    h << "<table><tr><th>split (checkpoint)</th><th>images</th><th>L1</th><th>PSNR (dB)</th><th>SSIM</th></tr>\n"
-      << rows.str() << "</table>\n";
+    h << "<table><tr><th>split (checkpoint)</th><th>images</th>";
+    std::vector<size_t> shown;
+    for (size_t k = 0; k < std::size(score_columns); ++k) {
+      const bool any = std::any_of(test_rows.begin(), test_rows.end(),
+                                   [&](const nlohmann::json& t) { return std::isfinite(json_number(t, score_columns[k].key)); });
+      if (!any) continue;
+      shown.push_back(k);
+      h << "<th>" << score_columns[k].label << "</th>";
+    }
+    h << "</tr>\n";
+    for (const nlohmann::json& t : test_rows) {
+      const fs::path dir = t["dir"].get<std::string>();
+      h << "<tr><td><a href=\"" << relative_link(run_dir.string(), (dir / "index.html").string()) << "\">"
+        << html_escape(t.value("phase", "") + " (" + t.value("epoch", "") + ")") << "</a></td><td>" << json_number(t, "count")
+        << "</td>";
+      for (size_t k : shown) h << "<td>" << table_number(json_number(t, score_columns[k].key), score_columns[k].digits) << "</td>";
+      h << "</tr>\n";
+    }
+    h << "</table>\n";
   }
 
   h << "<h2>Samples by epoch</h2>\n<p>[input | output | target], newest epoch first.</p>\n";
@@ -227,15 +258,17 @@ void write_run_report(const std::string& run_dir_str, bool live) {
 }
 
 void record_test_result(const std::string& run_dir, const std::string& phase, const std::string& epoch,
-                        const std::string& results_dir, double l1, double psnr, double ssim, long count) {
+                        const std::string& results_dir, const nlohmann::json& scores, long count) {
   std::error_code ec;
-  const nlohmann::json j = {{"phase", phase},
-                            {"epoch", epoch},
-                            {"dir", fs::absolute(results_dir, ec).lexically_normal().string()},
-                            {"count", count},
-                            {"l1", l1},
-                            {"psnr", psnr},
-                            {"ssim", ssim}};
+  nlohmann::json j = {{"phase", phase},
+                      {"epoch", epoch},
+                      {"dir", fs::absolute(results_dir, ec).lexically_normal().string()},
+                      {"count", count}};
+  if (scores.is_object()) {
+    for (auto it = scores.begin(); it != scores.end(); ++it) {
+      if (it.value().is_number()) j[it.key()] = it.value();
+    }
+  }
   std::ofstream out(fs::path(run_dir) / "tests.jsonl", std::ios::app);
   out << j.dump() << "\n";
   if (!out) fail("cannot append to " + (fs::path(run_dir) / "tests.jsonl").string());

@@ -8,6 +8,8 @@
 // at any time; nothing here changes training state.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <string>
 
 namespace p2p {
@@ -16,9 +18,9 @@ namespace p2p {
 // Throws p2p::Error naming the file when history.jsonl or config.json cannot be read.
 void write_run_report(const std::string& run_dir, bool live);
 
-// Records one `p2p test` output folder in <run_dir>/tests.jsonl (phase, epoch, folder, mean metrics
-// as given), so the run's report can link to it; appends, one JSON object per line.
+// Records one `p2p test` output folder in <run_dir>/tests.jsonl (phase, epoch, folder, and `scores`: the
+// mean metrics and realism scores by their metrics.json keys: l1, psnr, ssim, mean_iou, fid, kid, lpips ...), so the run's report can link to it; appends, one JSON object per line.
 void record_test_result(const std::string& run_dir, const std::string& phase, const std::string& epoch,
-                        const std::string& results_dir, double l1, double psnr, double ssim, long count);
+                        const std::string& results_dir, const nlohmann::json& scores, long count);
 
 }  // namespace p2p

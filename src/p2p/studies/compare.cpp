@@ -20,7 +20,9 @@
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <map>
 #include <ostream>
@@ -36,8 +38,40 @@ namespace {
 struct RunInfo {
   std::string dir, label;
   nlohmann::json config;
+  std::vector<EpochRecord> history;
   RunResults results;
+  nlohmann::json test;  // the run's latest `p2p test` record (tests.jsonl), null when none
 };
+
+// The realism scores of a run's latest test that the table and bars show, by their metrics.json keys.
+struct TestColumn {
+  const char* key;
+  const char* label;
+  int digits;
+  bool higher;
+};
+const TestColumn kTestColumns[] = {{"mean_iou", "test FCN mIoU", 4, true},
+                                   {"pixel_acc", "test FCN pixel acc", 4, true},
+                                   {"fid", "test FID", 2, false},
+                                   {"kid", "test KID", 4, false},
+                                   {"lpips", "test LPIPS", 4, false}};
+
+std::vector<TestColumn> present_test_columns(const std::vector<RunInfo>& runs) {
+  std::vector<TestColumn> out;
+  for (const TestColumn& c : kTestColumns) {
+    if (std::any_of(runs.begin(), runs.end(), [&](const RunInfo& r) { return std::isfinite(json_number(r.test, c.key)); })) {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// The validation columns any of the runs has (image metrics, segmentation scores), in the usual order.
+std::vector<ValColumn> present_columns(const std::vector<RunInfo>& runs) {
+  std::vector<EpochRecord> all;
+  for (const auto& r : runs) all.insert(all.end(), r.history.begin(), r.history.end());
+  return present_val_columns(all);
+}
 
 std::string csv_cell(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;
@@ -57,7 +91,13 @@ RunInfo load_run(const std::string& dir) {
   if (!fs::is_directory(dir)) fail("run folder " + dir + " does not exist");
   r.config = read_run_config(dir);
   const std::string metric = r.config.contains("train") ? r.config["train"].value("best_metric", "val_l1") : "val_l1";
-  r.results = pick_results(read_history((fs::path(dir) / "history.jsonl").string()), metric);
+  r.history = read_history((fs::path(dir) / "history.jsonl").string());
+  r.results = pick_results(r.history, metric);
+  std::ifstream tests(fs::path(dir) / "tests.jsonl");
+  for (std::string line; tests && std::getline(tests, line);) {
+    nlohmann::json t = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (t.is_object()) r.test = std::move(t);
+  }
   r.label = r.config.contains("train") ? r.config["train"].value("name", "") : "";
   if (r.label.empty()) r.label = fs::path(dir).lexically_normal().filename().string();
   return r;
@@ -81,7 +121,7 @@ RunModel load_model(const RunInfo& run, const CompareOptions& opt) {
   load_generator_weights(*m.G, weights);
   m.G->to(opt.device);
   m.data.input_nc = net.input_nc;
-  m.data.output_nc = net.output_nc;
+  m.data.output_nc = m.data.palette.empty() ? net.output_nc : 3;  // label maps are read as RGB
   m.data.size_multiple = static_cast<int>(m.G->size_multiple());
   m.val = std::make_unique<PairedDataset>(train_val_split(m.data).val, m.data, /*augment=*/false);
   for (size_t i = 0; i < m.val->size(); ++i) m.index[m.val->get(i, 0).stem] = i;
@@ -106,19 +146,17 @@ struct Table {
 
 Table results_table(const std::vector<RunInfo>& runs,
                     const std::vector<std::pair<std::string, std::vector<std::string>>>& diff) {
-  static const struct {
-    const char* name;
-    double ValMetrics::*value;
-    int digits;
-  } kMetrics[] = {{"L1", &ValMetrics::l1, 4}, {"MAE", &ValMetrics::mae, 4}, {"PSNR", &ValMetrics::psnr, 2},
-                  {"SSIM", &ValMetrics::ssim, 4}};
+  const std::vector<ValColumn> columns = present_columns(runs);
+  const std::vector<TestColumn> tests = present_test_columns(runs);
+  auto short_label = [](const ValColumn& c) { return std::string(c.label).substr(4); };  // "val L1" -> "L1"
   Table t;
   t.header.push_back("run");
   for (const auto& d : diff) t.header.push_back(d.first);
   for (const char* which : {"best", "last"}) {
     t.header.push_back(std::string(which) + " epoch");
-    for (const auto& m : kMetrics) t.header.push_back(std::string(which) + " val " + m.name);
+    for (const ValColumn& c : columns) t.header.push_back(std::string(which) + " val " + short_label(c));
   }
+  for (const TestColumn& c : tests) t.header.push_back(c.label);
   for (size_t r = 0; r < runs.size(); ++r) {
     const RunResults& res = runs[r].results;
     std::vector<std::string> row = {runs[r].label};
@@ -127,8 +165,9 @@ Table results_table(const std::vector<RunInfo>& runs,
       const bool has = best ? res.has_best : res.has_last;
       const EpochRecord& rec = best ? res.best : res.last;
       row.push_back(!has ? "–" : std::to_string(rec.epoch) + (best ? " (" + res.metric + ")" : ""));
-      for (const auto& m : kMetrics) row.push_back(has ? table_number(rec.val.*m.value, m.digits) : "–");
+      for (const ValColumn& c : columns) row.push_back(has ? table_number(rec.val.*c.field, c.digits) : "–");
     }
+    for (const TestColumn& c : tests) row.push_back(table_number(json_number(runs[r].test, c.key), c.digits));
     t.rows.push_back(std::move(row));
   }
   return t;
@@ -151,29 +190,30 @@ std::string table_markdown(const Table& t) {
 
 std::string table_csv(const std::vector<RunInfo>& runs,
                       const std::vector<std::pair<std::string, std::vector<std::string>>>& diff) {
+  const std::vector<ValColumn> columns = present_columns(runs);
+  const std::vector<TestColumn> tests = present_test_columns(runs);
   std::ostringstream s;
   s << "run,dir";
   for (const auto& d : diff) s << "," << csv_cell(d.first);
-  s << ",best_metric,best_epoch,best_val_l1,best_val_mae,best_val_psnr,best_val_ssim,last_epoch,last_val_l1,"
-       "last_val_mae,last_val_psnr,last_val_ssim\n";
+  s << ",best_metric";
+  for (const char* which : {"best", "last"}) {
+    s << "," << which << "_epoch";
+    for (const ValColumn& c : columns) s << "," << which << "_" << c.metric;
+  }
+  for (const TestColumn& c : tests) s << ",test_" << c.key;
+  s << "\n";
   for (size_t r = 0; r < runs.size(); ++r) {
     const RunResults& res = runs[r].results;
     s << csv_cell(runs[r].label) << "," << csv_cell(fs::absolute(runs[r].dir).lexically_normal().string());
     for (const auto& d : diff) s << "," << csv_cell(d.second[r]);
-    s << "," << res.metric << ",";
-    if (res.has_best) {
-      s << res.best.epoch << "," << csv_number(res.best.val.l1) << "," << csv_number(res.best.val.mae) << "," << csv_number(res.best.val.psnr)
-        << "," << csv_number(res.best.val.ssim);
-    } else {
-      s << ",,,,";
+    s << "," << res.metric;
+    for (const bool best : {true, false}) {
+      const bool has = best ? res.has_best : res.has_last;
+      const EpochRecord& rec = best ? res.best : res.last;
+      s << "," << (has ? std::to_string(rec.epoch) : "");
+      for (const ValColumn& c : columns) s << "," << (has ? csv_number(rec.val.*c.field) : "");
     }
-    s << ",";
-    if (res.has_last) {
-      s << res.last.epoch << "," << csv_number(res.last.val.l1) << "," << csv_number(res.last.val.mae) << "," << csv_number(res.last.val.psnr)
-        << "," << csv_number(res.last.val.ssim);
-    } else {
-      s << ",,,,";
-    }
+    for (const TestColumn& c : tests) s << "," << csv_number(json_number(runs[r].test, c.key));
     s << "\n";
   }
   return s.str();
@@ -232,14 +272,30 @@ void compare_runs(const CompareOptions& opt, std::ostream& log) {
       const char* unit;
     } specs[] = {{"val_l1", "Best validation L1 (lower is better)", "L1"},
                  {"val_psnr", "Best validation PSNR (higher is better)", "dB"},
-                 {"val_ssim", "Best validation SSIM (higher is better)", "SSIM"}};
+                 {"val_ssim", "Best validation SSIM (higher is better)", "SSIM"},
+                 {"val_miou", "Best validation mean IoU (higher is better)", "mean IoU"}};
+    const std::vector<ValColumn> columns = present_columns(runs);
     for (const auto& s : specs) {
+      if (std::none_of(columns.begin(), columns.end(), [&](const ValColumn& c) { return c.metric == std::string(s.metric); })) {
+        continue;
+      }
       BarChart c{s.title, s.unit, {}, {}, "runs"};
       for (const auto& r : runs) {
         c.categories.push_back(r.label);
         c.values.push_back(r.results.has_best ? val_metric(r.results.best.val, s.metric) : NAN);
       }
       const std::string file = std::string("bars_") + s.metric + ".png";
+      write_bar_charts((out / file).string(), {c}, 1, std::max(480, 110 * static_cast<int>(runs.size()) + 120), 380);
+      bar_files.push_back(file);
+    }
+    // The realism scores of each run's latest test.
+    for (const TestColumn& t : present_test_columns(runs)) {
+      BarChart c{std::string(t.label) + (t.higher ? " (higher is better)" : " (lower is better)"), t.label, {}, {}, "runs"};
+      for (const auto& r : runs) {
+        c.categories.push_back(r.label);
+        c.values.push_back(json_number(r.test, t.key));
+      }
+      const std::string file = std::string("bars_test_") + t.key + ".png";
       write_bar_charts((out / file).string(), {c}, 1, std::max(480, 110 * static_cast<int>(runs.size()) + 120), 380);
       bar_files.push_back(file);
     }

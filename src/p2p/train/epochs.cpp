@@ -73,11 +73,12 @@ void Run::train_epochs() {
 bool Run::finish_epoch(int64_t epoch, double factor, double train_seconds) {
   check_state_finite(epoch, loader_->batches_per_epoch());  // a poisoned epoch is neither recorded nor best
   ValResult val;  // rank 0 validates; the others take its metric, so every schedule moves alike
-  if (writer()) val = validate(*model_, *val_set_, data_, cfg_, epoch, samples_dir_);
+  if (writer()) val = validate(*model_, *val_set_, data_, cfg_, epoch, samples_dir_, false, segmenter_.get());
   if (val.has) val_seconds_ = val.seconds;
   nlohmann::json means = sums_.means();
   bool has_metric = val.has;
-  double metric = val.has ? metric_value(val.mean, best_.metric) : NAN;
+  double metric = val.has ? metric_value(val, best_.metric) : NAN;
+  has_metric = has_metric && std::isfinite(metric);
   if (dp_) {
     const std::vector<double> agreed = dp_->from_rank0({has_metric ? 1.0 : 0.0, has_metric ? metric : 0.0});
     has_metric = agreed[0] > 0;
@@ -102,17 +103,17 @@ bool Run::finish_epoch(int64_t epoch, double factor, double train_seconds) {
                            {"it_per_s", sums_.count() / std::max(train_seconds, 1e-9)},
                            {"images_per_s",
                             sums_.count() * cfg_.batch_size * world_size() / std::max(train_seconds, 1e-9)}};
-  if (val.has) record["val"] = metrics_json(val.mean);
+  if (val.has) record["val"] = val_json(val);
   if (is_best) record["best"] = true;
   record_epoch(record, /*live=*/epoch < last_epoch_);
   std::ostringstream summary;
   summary << std::fixed << std::setprecision(4) << "epoch " << epoch << "/" << last_epoch_ << " done in "
           << std::setprecision(1) << train_seconds << "s  lr " << std::scientific << std::setprecision(2)
-          << cfg_.lr * factor << std::fixed << std::setprecision(4) << "  G_L1 " << means["G_L1"].get<double>();
-  if (val.has) {
-    summary << "  val L1 " << val.mean.l1 << " PSNR " << std::setprecision(2) << val.mean.psnr << " SSIM "
-            << std::setprecision(4) << val.mean.ssim;
+          << cfg_.lr * factor << std::fixed << std::setprecision(4);
+  for (const char* term : {"G_L1", "G_CE"}) {  // the objective's per-pixel term: the reference's progress number
+    if (means.contains(term)) summary << "  " << term << " " << means[term].get<double>();
   }
+  if (val.has) summary << "  " << val_summary(val);
   if (is_best) {
     summary << "  * new best " << best_.metric << " " << metric;
     if (before.epoch > 0) summary << " (was " << before.value << " at epoch " << before.epoch << ")";

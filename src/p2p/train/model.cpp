@@ -4,6 +4,7 @@
 #include "p2p/train/model.h"
 
 #include "p2p/core/error.h"
+#include "p2p/data/palette.h"
 #include "p2p/train/fused_adam.h"
 
 #include <ATen/ATen.h>
@@ -16,12 +17,51 @@
 namespace p2p {
 
 LossSetup parse_loss(const std::string& loss) {
-  check_choice("--loss", loss, "cgan+l1|gan+l1|cgan|gan|l1");
+  check_choice("--loss", loss, "cgan+l1|gan+l1|cgan|gan|l1|ce");
   LossSetup s;
-  s.use_gan = loss != "l1";
+  s.use_ce = loss == "ce";
+  s.use_gan = loss != "l1" && !s.use_ce;
   s.conditional = loss.rfind("cgan", 0) == 0;
   s.use_l1 = loss.find("l1") != std::string::npos;
   return s;
+}
+
+void apply_model_defaults(NetConfig& net, const DataConfig& data, TrainConfig& train,
+                          const std::function<bool(const std::string&)>& given) {
+  check_choice("--model", train.model, "pix2pix|segmentation");
+  const bool by_segmenter = train.best_metric == "val_miou" || train.best_metric == "val_pixel_acc";
+  if (train.model == "pix2pix") {
+    if (train.loss == "ce") fail("--loss ce is the segmentation model's objective: add --model segmentation --palette ...");
+    if (by_segmenter && train.val_segmenter.empty()) {
+      fail("--best_metric " + train.best_metric + ": a pix2pix run has segmentation scores only with --val_segmenter RUN "
+           "(a segmentation run that scores the validation outputs)");
+    }
+    return;
+  }
+  if (data.palette.empty()) {
+    fail("--model segmentation: give --palette (cityscapes, facades, or a palette JSON file; `p2p data palette` proposes one)");
+  }
+  if (!train.val_segmenter.empty()) fail("--val_segmenter: a segmentation run is scored by its own predictions");
+  if (given("--loss") && train.loss != "ce") {
+    fail("--loss " + train.loss + ": --model segmentation trains with per-pixel cross-entropy (--loss ce) and no D");
+  }
+  const int classes = load_palette(data.palette).num_classes();
+  if (given("--output_nc") && net.output_nc != classes) {
+    fail("--output_nc " + std::to_string(net.output_nc) + ": --model segmentation outputs one logit per class of --palette " +
+         data.palette + " (" + std::to_string(classes) + ")");
+  }
+  if (given("--output_activation") && net.output_activation != "none") {
+    fail("--output_activation " + net.output_activation + ": a segmenter outputs raw logits (none)");
+  }
+  train.loss = "ce";
+  net.output_nc = classes;
+  net.output_activation = "none";
+  if (!given("--norm")) net.norm = "instance";
+  if (!given("--no_dropout")) net.no_dropout = true;
+  if (!given("--best_metric")) train.best_metric = "val_miou";
+  if (train.best_metric != "val_miou" && train.best_metric != "val_pixel_acc") {
+    fail("--best_metric " + train.best_metric + ": a segmentation run is judged by val_miou or val_pixel_acc");
+  }
 }
 
 double effective_lr_D(const TrainConfig& cfg) {
@@ -84,7 +124,7 @@ Pix2PixModel::Pix2PixModel(const NetConfig& net, const TrainConfig& train, const
   if (train.beta1 < 0 || train.beta1 >= 1) fail("--beta1: must be in [0, 1)");
   if (train.lambda_L1 < 0) fail("--lambda_L1: must be >= 0");
   check_stabilisers(train);
-  objective_ = std::make_unique<Objective>(train, setup_.use_gan, setup_.use_l1, net.output_nc, device);
+  objective_ = std::make_unique<Objective>(train, setup_, net.output_nc, device);
   G_ = make_generator(net);
   init_weights(*G_, net.init_type, net.init_gain);
   G_->to(device_);

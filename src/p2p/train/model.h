@@ -21,13 +21,23 @@
 
 namespace p2p {
 
-// What `--loss` turns on. cgan: D sees cat(A, B) (conditional); gan: D sees B alone.
+// What `--loss` turns on. cgan: D sees cat(A, B) (conditional); gan: D sees B alone; ce: per-pixel
+// cross-entropy of G's logits against B's class ids, no D (the segmentation model).
 struct LossSetup {
   bool use_gan = true;
   bool conditional = true;
   bool use_l1 = true;
+  bool use_ce = false;
 };
 LossSetup parse_loss(const std::string& loss);  // throws p2p::Error naming --loss
+
+// What --model sets, as the reference's models own their defaults. segmentation: G alone with one logit
+// per palette class (--output_nc, --output_activation none) under per-pixel cross-entropy (--loss ce), with
+// instance norm and no dropout unless typed (batch-size independent, deterministic when used), best.pt by
+// val_miou. pix2pix: refuses --loss ce, and val_miou / val_pixel_acc without --val_segmenter. `given(flag)`
+// says whether the user typed a flag: typed values win, contradictions throw p2p::Error naming the flag.
+void apply_model_defaults(NetConfig& net, const DataConfig& data, TrainConfig& train,
+                          const std::function<bool(const std::string&)>& given);
 
 // D's learning rate: --lr_D when given, else --lr times --lr_D_ratio when given, else --lr.
 double effective_lr_D(const TrainConfig& cfg);

@@ -2,9 +2,11 @@
 #include "p2p/train/objective.h"
 
 #include "p2p/core/error.h"
+#include "p2p/data/palette.h"
 #include "p2p/losses/feature_matching.h"
 #include "p2p/losses/image_losses.h"
 #include "p2p/losses/perceptual.h"
+#include "p2p/train/model.h"
 #include "p2p/train/step_losses.h"
 
 #include <ATen/ATen.h>
@@ -81,12 +83,22 @@ class FeatureMatchingTerm : public GeneratorTerm {
   bool needs_real_features() const override { return true; }
 };
 
+// Per-pixel cross-entropy of G's logits [N,K,H,W] against B's class ids [N,1,H,W] (stored as floats);
+// pixels of the ignore id count in neither the sum nor the mean.
+class CrossEntropyTerm : public GeneratorTerm {
+ public:
+  at::Tensor value(const GeneratorInputs& in) override {
+    return at::cross_entropy_loss(in.fake, in.B.squeeze(1).to(at::kLong), {}, at::Reduction::Mean, kIgnoreClass);
+  }
+};
+
 // ---- Registry -----------------------------------------------------------------------------------
 
 struct TermContext {
   const TrainConfig& cfg;
   bool use_gan;
   bool use_l1;
+  bool use_ce;
   int output_nc;
   const c10::Device& device;
 };
@@ -127,6 +139,8 @@ const std::vector<TermInfo>& registry() {
        }},
       {"fm", "--lambda_fm", false, [](const TermContext& c) { return c.cfg.lambda_fm; },
        [](const TermContext&) { return std::make_unique<FeatureMatchingTerm>(); }},
+      {"CE", "--loss", false, [](const TermContext& c) { return c.use_ce ? 1.0 : 0.0; },
+       [](const TermContext&) { return std::make_unique<CrossEntropyTerm>(); }},
   };
   return terms;
 }
@@ -221,9 +235,10 @@ struct Objective::Entry {
   std::unique_ptr<GeneratorTerm> term;
 };
 
-Objective::Objective(const TrainConfig& cfg, bool use_gan, bool use_l1, int output_nc, const c10::Device& device)
+Objective::Objective(const TrainConfig& cfg, const LossSetup& losses, int output_nc, const c10::Device& device)
     : schedule_(parse_loss_schedule(cfg.loss_schedule)), gan_mode_(cfg.gan_mode) {
-  const TermContext ctx{cfg, use_gan, use_l1, output_nc, device};
+  const bool use_gan = losses.use_gan;
+  const TermContext ctx{cfg, use_gan, losses.use_l1, losses.use_ce, output_nc, device};
   for (const TermInfo& info : registry()) {
     auto e = std::make_unique<Entry>();
     e->info = &info;
@@ -240,7 +255,11 @@ Objective::Objective(const TrainConfig& cfg, bool use_gan, bool use_l1, int outp
       fail(std::string(most == e->base ? info.flag : "--loss_schedule") + ": the " + info.name +
            " term needs a discriminator, and --loss l1 trains none");
     }
-    if (most > 0 || info.always_logged) e->term = info.make(ctx);
+    if (losses.use_ce && most > 0 && std::string(info.name) != "CE") {
+      fail(std::string(most == e->base ? info.flag : "--loss_schedule") + ": the " + info.name +
+           " term compares images, and --loss ce (the segmentation model) trains class logits");
+    }
+    if (most > 0 || (info.always_logged && !losses.use_ce)) e->term = info.make(ctx);
     e->weight = e->base;
     terms_.push_back(std::move(e));
   }

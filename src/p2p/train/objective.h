@@ -1,7 +1,7 @@
 // The generator's objective as a list of named, weighted terms, built once from the config:
 //   G loss = sum_k w_k * term_k(A, B, fake, D's view of the pairs)
 // Terms: GAN (adversarial, averaged over D's scales), L1, charbonnier, ssim, grad, perc (VGG), fm (D
-// feature matching). The weights come from the flags (--lambda_*) and may change per epoch through
+// feature matching), CE (per-pixel cross-entropy against class ids: the segmentation model). The weights come from the flags (--lambda_*) and may change per epoch through
 // --loss_schedule ("1:L1=100,GAN=1; 51:L1=50,ssim=10"): a stage sets the terms it names from its first
 // epoch on; terms it does not name keep their weight. Each term's unweighted value is logged as
 // G_<name> (G_GAN, G_L1, G_ssim ...). Adding a term = one small unit in objective.cpp + one line in its
@@ -24,6 +24,7 @@
 namespace p2p {
 
 class StepLosses;
+struct LossSetup;
 
 // What a term may look at. D's outputs are per scale: that scale's intermediate features, the last
 // entry being its logits. d_real is filled only when some term asks for it (feature matching).
@@ -53,8 +54,9 @@ std::vector<WeightStage> parse_loss_schedule(const std::string& text);
 class Objective {
  public:
   // Validates the term flags and loads what the terms need (the VGG file) before any training starts.
-  // `has_discriminator` is false for --loss l1: then GAN and fm may not be given weights.
-  Objective(const TrainConfig& cfg, bool use_gan, bool use_l1, int output_nc, const c10::Device& device);
+  // Without a discriminator (--loss l1, ce) GAN and fm may not be given weights; --loss ce is the CE term
+  // alone (a segmenter's objective: image terms do not apply to logits against class ids).
+  Objective(const TrainConfig& cfg, const LossSetup& losses, int output_nc, const c10::Device& device);
   ~Objective();
   Objective(const Objective&) = delete;
   Objective& operator=(const Objective&) = delete;

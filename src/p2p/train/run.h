@@ -7,6 +7,7 @@
 #include "p2p/data/dataset.h"
 #include "p2p/dist/env.h"
 #include "p2p/eval/metrics.h"
+#include "p2p/eval/segmenter.h"
 #include "p2p/io/checkpoint.h"
 #include "p2p/io/fs.h"
 #include "p2p/report/tensorboard.h"
@@ -32,8 +33,6 @@ namespace p2p::detail {
 namespace fs = std::filesystem;
 
 constexpr int64_t kStateCheckEvery = 50;  // iterations between checks that weights and moments are finite
-
-nlohmann::json metrics_json(const ImageMetrics& m);
 
 // The best epoch by --best_metric; a non-finite metric is never best.
 struct Best {
@@ -79,6 +78,7 @@ class Run {
   LrSchedule schedule_;
   std::unique_ptr<DataParallel> dp_;  // null: this process trains alone
   std::unique_ptr<Pix2PixModel> model_;
+  std::shared_ptr<Segmenter> segmenter_;  // --val_segmenter: scores the validation outputs
   TrainingState state_;
   Splits splits_;
   std::unique_ptr<PairedDataset> train_set_, val_set_;

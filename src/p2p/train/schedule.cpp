@@ -1,6 +1,8 @@
 // Learning-rate schedules (see schedule.h for the formulas and why they differ from the reference).
 #include "p2p/train/schedule.h"
 
+#include "p2p/train/validation.h"
+
 #include "p2p/core/error.h"
 
 #include <algorithm>
@@ -20,10 +22,9 @@ LrSchedule::LrSchedule(const TrainConfig& cfg)
       n_epochs_(cfg.n_epochs),
       n_epochs_decay_(cfg.n_epochs_decay),
       lr_decay_iters_(cfg.lr_decay_iters),
-      higher_is_better_(cfg.best_metric != "val_l1"),
+      higher_is_better_(higher_is_better(cfg.best_metric)),  // checks the name
       best_(higher_is_better_ ? -kNoValue : kNoValue) {
   check_choice("--lr_policy", policy_, "linear|step|cosine|plateau");
-  check_choice("--best_metric", cfg.best_metric, "val_l1|val_psnr|val_ssim");
   if (n_epochs_ < 0 || n_epochs_decay_ < 0 || n_epochs_ + n_epochs_decay_ < 1) {
     fail("--n_epochs/--n_epochs_decay: need n_epochs >= 0, n_epochs_decay >= 0 and at least one epoch in total");
   }

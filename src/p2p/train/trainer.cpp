@@ -9,6 +9,7 @@
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
 #include "p2p/data/normalization.h"
+#include "p2p/data/palette.h"
 #include "p2p/models/networks.h"
 #include "p2p/report/run_report.h"
 #include "p2p/train/run.h"
@@ -23,10 +24,6 @@
 namespace p2p {
 
 namespace detail {
-
-nlohmann::json metrics_json(const ImageMetrics& m) {
-  return {{"l1", m.l1}, {"mae", m.mae}, {"psnr", m.psnr}, {"ssim", m.ssim}};
-}
 
 namespace {
 
@@ -60,6 +57,10 @@ Run::Run(const NetConfig& net, DataConfig data, const TrainConfig& cfg, const c1
       schedule_(cfg) {
   if (cfg_.batch_size < 1) fail("--batch_size: must be >= 1");
   check_run_name(cfg_.name);
+  if ((cfg_.model == "segmentation") != (cfg_.loss == "ce") || (cfg_.model == "segmentation" && data_.palette.empty())) {
+    fail("--model " + cfg_.model + " with --loss " + cfg_.loss + (data_.palette.empty() ? "" : " and --palette " + data_.palette) +
+         ": the options were not completed by apply_model_defaults (train/model.h)");
+  }
   best_.metric = cfg_.best_metric;
   best_.higher = higher_is_better(cfg_.best_metric);
   if (!cfg_.continue_train && (cfg_.epoch_count < 1 || cfg_.epoch_count > last_epoch_)) {
@@ -78,7 +79,8 @@ Run::Run(const NetConfig& net, DataConfig data, const TrainConfig& cfg, const c1
   Network& G = model_->generator();
   data_.size_multiple = static_cast<int>(G.size_multiple());
   data_.input_nc = net_.input_nc;
-  data_.output_nc = net_.output_nc;
+  data_.output_nc = data_.palette.empty() ? net_.output_nc : 3;  // label maps are read as RGB and decoded
+  if (!cfg_.val_segmenter.empty()) segmenter_ = Segmenter::load(cfg_.val_segmenter, "--val_segmenter", device);
   const bool crops = data_.preprocess == "resize_and_crop" || data_.preprocess == "crop" ||
                      data_.preprocess == "scale_width_and_crop";
   if (crops && data_.crop_size % G.size_multiple() != 0) {
@@ -125,6 +127,10 @@ TrainResult Run::execute() {
   if (writer()) {
     make_dirs(samples_dir_);
     write_text_atomically((run_dir_ / "config.json").string(), resolved_.dump(2) + "\n");
+    // The classes as trained, kept with the run: scoring with it must not depend on a palette file's fate.
+    if (!data_.palette.empty()) {
+      write_text_atomically((run_dir_ / "palette.json").string(), palette_to_json(load_palette(data_.palette)).dump(2) + "\n");
+    }
     try {
       events_ = std::make_unique<EventWriter>((run_dir_ / "tensorboard").string());
     } catch (const std::exception& e) {
@@ -135,13 +141,13 @@ TrainResult Run::execute() {
 
   if (!cfg_.continue_train && writer()) {
     // Baseline: the untrained generator's validation metrics, so the history shows what training bought.
-    const ValResult v0 = validate(*model_, *val_set_, data_, cfg_, first_epoch_ - 1, samples_dir_, /*stoppable=*/true);
+    const ValResult v0 = validate(*model_, *val_set_, data_, cfg_, first_epoch_ - 1, samples_dir_, /*stoppable=*/true,
+                                  segmenter_.get());
     val_seconds_ = v0.seconds;
     if (v0.has) {
-      nlohmann::json record = {{"epoch", first_epoch_ - 1}, {"iters", 0}, {"baseline", true}, {"val", metrics_json(v0.mean)}};
+      nlohmann::json record = {{"epoch", first_epoch_ - 1}, {"iters", 0}, {"baseline", true}, {"val", val_json(v0)}};
       record_epoch(record, /*live=*/true);
-      log_ << std::fixed << std::setprecision(4) << "before training: val L1 " << v0.mean.l1 << " PSNR "
-           << std::setprecision(2) << v0.mean.psnr << " SSIM " << std::setprecision(4) << v0.mean.ssim << "\n";
+      log_ << "before training: " << val_summary(v0) << "\n";
     }
   }
   if (agreed_stop(stop_requested())) {
@@ -191,7 +197,7 @@ void Run::print_start_line() const {
     line << ", D " << net_.netD << (net_.num_D > 1 ? " x" + std::to_string(net_.num_D) + " scales" : std::string())
          << " " << with_commas(count_parameters(*D)) << " parameters";
   } else {
-    line << ", no D (--loss l1)";
+    line << ", no D (--loss " << cfg_.loss << ")";
   }
   log_ << line.str() << "\nobjective: G = " << model_->objective().describe() << "\n";
 }

@@ -1,5 +1,5 @@
 // Generator export and import (see export.h).
-#include "p2p/deploy/export.h"
+#include "p2p/eval/export.h"
 
 #include "p2p/core/build_info.h"
 #include "p2p/core/error.h"

@@ -1,9 +1,9 @@
 // Loading a generator from any saved form (generator.h).
-#include "p2p/deploy/generator.h"
+#include "p2p/eval/generator.h"
 
 #include "p2p/core/config_json.h"
 #include "p2p/core/error.h"
-#include "p2p/deploy/export.h"
+#include "p2p/eval/export.h"
 #include "p2p/eval/inference.h"
 #include "p2p/io/checkpoint.h"
 #include "p2p/io/run_folder.h"
@@ -42,7 +42,7 @@ DataConfig generator_data_config(const LoadedGenerator& g) {
   DataConfig d;
   if (g.config.is_object() && g.config.contains("data")) update_from_json(d, g.config["data"], g.weights);
   d.input_nc = g.net.input_nc;
-  d.output_nc = g.net.output_nc;
+  d.output_nc = d.palette.empty() ? g.net.output_nc : 3;  // a segmenter's label maps are read as RGB
   return d;
 }
 
