@@ -49,10 +49,10 @@ void register_bench(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   add_net_options(*cmd, *net);
   add_runtime_options(*cmd, *rt);
-  cmd->add_option("--crop_size", o->size, "square input side")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--batch_size", o->batch, "images per step")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--steps", o->steps, "timed steps")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--warmup", o->warmup, "untimed steps first")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--crop_size", o->size, "square input side")->check(positive_int())->capture_default_str();
+  cmd->add_option("--batch_size", o->batch, "images per step")->check(positive_int())->capture_default_str();
+  cmd->add_option("--steps", o->steps, "timed steps")->check(positive_int())->capture_default_str();
+  cmd->add_option("--warmup", o->warmup, "untimed steps first")->check(non_negative_int())->capture_default_str();
   cmd->add_flag("--inference", o->inference, "time G forward (no grad) instead of training steps");
   cmd->add_flag("--eval", o->eval, "with --inference: running statistics, no dropout, batch norm folded into the convs");
   cmd->add_flag("--no_fold", o->no_fold, "with --eval: keep the batch-norm layers (to measure what folding saves)");

@@ -46,6 +46,9 @@ void apply_typed(Config& target, const Config& typed, const CLI::App& cmd, std::
 // The generator --name/--weights names; the architecture flags typed on the command line win over the
 // run's stored options.
 LoadedGenerator load_from_flags(const CLI::App& cmd, const NetConfig& typed, const ModelRef& ref, const std::string& epoch) {
+  if (!ref.name.empty() && !ref.weights.empty()) {
+    fail("--name " + ref.name + " and --weights " + ref.weights + " both name a generator: give one of them");
+  }
   GeneratorSource source;
   source.weights = ref.weights;
   if (source.weights.empty() && !ref.name.empty()) source.run_dir = (fs::path(ref.checkpoints_dir) / ref.name).string();
@@ -56,7 +59,9 @@ LoadedGenerator load_from_flags(const CLI::App& cmd, const NetConfig& typed, con
        {"--input_nc", "--output_nc", "--ngf", "--netG", "--norm", "--no_dropout", "--dropout_placement"}) {
     if (given(cmd, flag)) overrides[flag + 2] = values.at(flag + 2);
   }
-  return load_generator(source, overrides);
+  LoadedGenerator m = load_generator(source, overrides);
+  if (!m.integrity_note.empty()) std::cerr << "note: " << m.integrity_note << "\n";
+  return m;
 }
 
 // run, checkpoint, epoch: written into metrics.json.
@@ -126,7 +131,9 @@ void register_test(CLI::App& app) {
     prepare_for_inference(m, device, test->eval);
     seed_everything(test->seed, false);  // the paper's test mode draws dropout masks
     const std::string name = ref->name.empty() ? fs::path(m.weights).stem().string() : ref->name;
+    if (test->results_dir.empty()) fail("--results_dir is empty; name the folder for the results");
     const std::string out = (fs::path(test->results_dir) / name / (test->phase + "_" + test->epoch)).string();
+    check_output_folder(out, "--results_dir");  // a read-only folder fails now, with the system's reason
     // A segmentation run is scored by its own palette; a translator by what the realism options ask for.
     RealismOptions scoring = *realism;
     if (!d.palette.empty()) {
@@ -170,6 +177,8 @@ void register_translate(CLI::App& app) {
   add_inference_options(*cmd, *test);
   add_translate_options(*cmd, *options);
   cmd->callback([=] {
+    // Output mistakes end the command before the generator is loaded (run_translate checks the folder).
+    if (output->empty()) fail("--output is empty; name the folder for the translated images (. for the working folder)");
     apply_reference_options(*cmd, *compat, std::cerr);
     const c10::Device device = setup_runtime(*rt, std::cerr);
     LoadedGenerator m = load_from_flags(*cmd, *net, *ref, test->epoch);

@@ -53,7 +53,7 @@ void register_compare(CLI::App& app) {
   cmd->add_option("runs", o->runs, "run folders (<checkpoints_dir>/<name>)")->required();
   cmd->add_option("--out", o->out_dir, "folder for compare.md/.csv, bar charts, samples/ and index.html")->required();
   cmd->add_option("--num_samples", o->num_samples, "validation pairs translated by every run, side by side (0 = none)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative_int())
       ->capture_default_str();
   cmd->add_option("--checkpoint", o->checkpoint, "each run's checkpoint for the samples: best, latest or an epoch")
       ->capture_default_str();
@@ -89,18 +89,19 @@ void register_sweep(CLI::App& app) {
   cmd->add_flag("--quick", o->quick, "apply the spec's \"quick\" overrides (a short CPU variant)");
   cmd->add_flag("--dry_run", o->dry_run, "print each run's name, state and command line; train nothing");
   cmd->add_option("--num_samples", o->num_samples, "validation pairs shown side by side in the comparison")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative_int())
       ->capture_default_str();
   cmd->callback([o, cmd] {
     install_stop_handlers();
     const SweepSpec spec = parse_sweep_spec(o->spec);
-    // The flags are the train command's own: an unknown key fails here, before any run starts.
+    // The flags are the train command's own: an unknown key, or a value of the wrong kind for a switch,
+    // fails here, before any run starts.
     const CLI::App* train = cmd->get_parent()->get_subcommand("train");
-    for (const std::string& key : sweep_flag_names(spec)) {
-      if (!train->get_option_no_throw("--" + key)) {
-        fail(o->spec + ": \"" + key + "\" is not a flag of p2p train (see p2p train --help)");
-      }
-    }
+    check_sweep_flags(spec, [train](const std::string& key) {
+      const CLI::Option* opt = train->get_option_no_throw("--" + key);
+      if (opt == nullptr) return FlagKind::unknown;
+      return opt->get_expected_max() == 0 ? FlagKind::switch_flag : FlagKind::value;  // add_flag expects no value
+    });
     std::vector<SweepRun> runs = expand_sweep(spec, o->quick);
     if (!o->val_segmenter.empty()) {  // one segmenter scores every run (a base flag the spec did not set)
       const std::string seg = fs::absolute(o->val_segmenter).lexically_normal().string();
@@ -131,7 +132,7 @@ void register_sweep(CLI::App& app) {
       compare_runs(c, std::cout);
       std::cout << "comparison: " << (fs::path(c.out_dir) / "index.html").string() << "\n";
     }
-    if (r.interrupted) exit_status() = 130;
+    if (r.interrupted) exit_status() = r.stop_status;
     else if (r.failed > 0) exit_status() = 1;
   });
 }

@@ -34,7 +34,9 @@ void register_metrics(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   auto rt = std::make_shared<RuntimeOptions>();
   cmd->add_option("--pred", o->pred, "folder of predicted images")->required()->check(CLI::ExistingDirectory);
-  cmd->add_option("--target", o->target, "folder of target images (same file stems); optional for the FCN-score alone")
+  cmd->add_option("--target", o->target,
+                  "folder of target images (same file stems); optional for the FCN-score alone and for FID statistics "
+                  "(--fid_reference, --save_fid_stats)")
       ->check(CLI::ExistingDirectory);
   cmd->add_option("--labels", o->labels, "with --segmenter: the label maps the --pred photos should show (same file stems)")
       ->check(CLI::ExistingDirectory);
@@ -44,8 +46,9 @@ void register_metrics(CLI::App& app) {
   add_realism_options(*cmd, o->realism, /*test=*/false);
   add_runtime_options(*cmd, *rt);
   cmd->callback([o, rt] {
-    if (o->target.empty() && (o->realism.segmenter.empty() || o->realism.needs_target_folder())) {
-      fail("--target: required (the images the outputs are compared with), unless only --segmenter --labels is asked for");
+    if (o->target.empty() && (!o->realism.any() || o->realism.needs_target_folder())) {
+      fail("--target: required (the images the outputs are compared with), unless only --segmenter --labels, "
+           "--fid_reference or --save_fid_stats is asked for");
     }
     if (!o->realism.segmenter.empty() && o->labels.empty()) fail("--segmenter: give --labels DIR, the label maps the photos in --pred should show");
     if (!o->labels.empty() && o->realism.segmenter.empty()) fail("--labels: only read with --segmenter RUN (the FCN-score)");
@@ -77,9 +80,9 @@ void register_info(CLI::App& app) {
   auto height = std::make_shared<int>(0);
   add_net_options(*cmd, *net);
   add_loss_options(*cmd, *train);
-  cmd->add_option("--crop_size", *size, "input side in pixels")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--height", *height, "input height if not square (default: --crop_size)")->check(CLI::NonNegativeNumber);
-  cmd->callback([=] {
+  cmd->add_option("--crop_size", *size, "input side in pixels")->check(positive_int())->capture_default_str();
+  cmd->add_option("--height", *height, "input height if not square (default: --crop_size)")->check(non_negative_int());
+  auto body = [=] {
     const int64_t h = *height > 0 ? *height : *size, w = *size;
     const LossSetup setup = parse_loss(train->loss);
     const Objective objective(*train, setup, net->output_nc, c10::Device(c10::kCPU));
@@ -115,6 +118,18 @@ void register_info(CLI::App& app) {
       sh = (sh - 1) / 2 + 1, sw = (sw - 1) / 2 + 1;  // AvgPool(3, stride 2, pad 1)
     }
     if (D.num_scales() > 1) std::cout << "D total: parameters " << count_parameters(D) << "\n";
+  };
+  cmd->callback([=] {
+    try {
+      body();
+    } catch (const c10::Error& e) {
+      // LibTorch says it as an enforce failure with the byte count in digits; say which options did it.
+      const std::string what = e.what_without_backtrace();
+      if (what.find("can't allocate memory") == std::string::npos) throw;
+      fail("--ngf " + std::to_string(net->ngf) + " / --ndf " + std::to_string(net->ndf) + " (--netG " + net->netG +
+           ", --netD " + net->netD + "): the networks' weights do not fit in this machine's memory; typical widths are "
+           "32 to 128");
+    }
   });
 }
 
@@ -142,7 +157,7 @@ void register_data(CLI::App& app) {
   auto s = std::make_shared<SplitOpts>();
   split->add_option("--dir", s->dir, "folder of images (AB images, for example)")->required()->check(CLI::ExistingDirectory);
   split->add_option("--out", s->out, "dataset root to create")->required();
-  split->add_option("--val_fraction", s->val_fraction, "share of images for val")->check(CLI::Range(0.0, 0.5))->capture_default_str();
+  split->add_option("--val_fraction", s->val_fraction, "share of images for val")->check(real_in(0, 0.5, false, false, "a number from 0 to 0.5", "[0, 0.5]"))->capture_default_str();
   split->callback([s] {
     const SplitCounts n = split_train_val(s->dir, s->out, s->val_fraction);
     std::cout << "split " << (n.train + n.val) << " images of " << s->dir << ": " << n.train << " to " << s->out
@@ -158,9 +173,9 @@ void register_data(CLI::App& app) {
   };
   auto p = std::make_shared<PreviewOpts>();
   add_data_options(*preview, p->data, DataUse::train);
-  preview->add_option("--input_nc", p->net.input_nc, "channels of A")->check(CLI::PositiveNumber)->capture_default_str();
-  preview->add_option("--output_nc", p->net.output_nc, "channels of B")->check(CLI::PositiveNumber)->capture_default_str();
-  preview->add_option("--n", p->n, "pairs to write")->check(CLI::PositiveNumber)->capture_default_str();
+  preview->add_option("--input_nc", p->net.input_nc, "channels of A")->check(positive_int())->capture_default_str();
+  preview->add_option("--output_nc", p->net.output_nc, "channels of B")->check(positive_int())->capture_default_str();
+  preview->add_option("--n", p->n, "pairs to write")->check(positive_int())->capture_default_str();
   preview->add_option("--seed", p->seed, "the training seed whose first epoch is shown")->capture_default_str();
   preview->add_option("--out", p->out, "folder for the preview images")->required();
   preview->callback([p] {
@@ -183,11 +198,11 @@ void register_data(CLI::App& app) {
       ->required()->check(CLI::ExistingDirectory);
   palette->add_option("--out", pl->out, "palette JSON file to write")->required();
   palette->add_option("--max_classes", pl->max_classes, "keep at most this many classes, the largest")
-      ->check(CLI::Range(1, kMaxPaletteColours))->capture_default_str();
+      ->check(integer_in(1, kMaxPaletteColours, "a whole number from 1 to " + std::to_string(kMaxPaletteColours), "1..250"))->capture_default_str();
   palette->add_option("--merge_distance", pl->merge_distance, "colours within this RGB distance of a more frequent one join its class")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(non_negative_real())->capture_default_str();
   palette->add_option("--min_share", pl->min_share, "smallest share of the pixels in flat areas a class may hold")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+      ->check(real_in(0, 1, false, false, "a number from 0 to 1", "[0, 1]"))->capture_default_str();
   palette->callback([pl] {
     const std::vector<std::string> files = list_images(pl->dir);
     if (files.empty()) fail("--dir " + pl->dir + ": no label images (PNG, JPEG, ...) in it");

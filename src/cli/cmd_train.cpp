@@ -110,7 +110,9 @@ void register_train(CLI::App& app) {
     } else if (d.dataroot.empty()) {
       fail("--dataroot is required (the folder holding " + d.phase + "/ and optionally val/)");
     }
-    apply_model_defaults(n, d, t, [&](const std::string& flag) { return given(*cmd, flag); });
+    // A resumed run's options come from its config.json, where the model's defaults were already applied
+    // (and may have been overridden by typed flags then): treat every option as given.
+    apply_model_defaults(n, d, t, [&](const std::string& flag) { return t.continue_train || given(*cmd, flag); });
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     d.num_threads = capped_threads("--num_threads", d.num_threads, 4 * cores, std::cerr);  // loaders wait on files
     // Timed on the run's own generator, size and batch; the ranks of a job take turns (one measures).
@@ -123,7 +125,7 @@ void register_train(CLI::App& app) {
     std::ostringstream quiet;
     const TrainResult r = p2p::train(n, d, t, device, resolved, dist.rank == 0 ? std::cerr : quiet, dist);
     if (r.already_finished || dist.rank != 0) {
-      if (r.interrupted && stop_requested()) exit_status() = 130;
+      if (r.interrupted && stop_requested()) exit_status() = stop_exit_status();
       return;
     }
     std::cout << "run folder: " << r.run_dir << "  epochs: ";
@@ -138,7 +140,7 @@ void register_train(CLI::App& app) {
       std::cout << (r.saved ? "  (stopped early; resume with --continue_train)" : "  (stopped before training; nothing saved)");
     }
     std::cout << "\n";
-    if (r.interrupted && stop_requested()) exit_status() = 130;
+    if (r.interrupted && stop_requested()) exit_status() = stop_exit_status();
   });
 }
 

@@ -23,8 +23,6 @@
 
 namespace p2p::cli {
 
-namespace {
-
 // A real number in [lo, hi] (hi_open: [lo, hi)), finite; `what` says it in words for the message,
 // `shown` in --help.
 CLI::Validator real_in(double lo, double hi, bool lo_open, bool hi_open, const std::string& what,
@@ -59,10 +57,14 @@ CLI::Validator integer_in(long long lo, long long hi, const std::string& what, c
 }
 
 constexpr long long kIntMax = 2147483647, kInt64Max = 9223372036854775807LL;
-CLI::Validator positive_int() { return integer_in(1, kIntMax, "a whole number >= 1", "POSITIVE"); }
-CLI::Validator non_negative_int() { return integer_in(0, kIntMax, "a whole number >= 0", "NONNEGATIVE"); }
-CLI::Validator positive_int64() { return integer_in(1, kInt64Max, "a whole number >= 1", "POSITIVE"); }
-CLI::Validator non_negative_int64() { return integer_in(0, kInt64Max, "a whole number >= 0", "NONNEGATIVE"); }
+// The bound said as a reader says it: 2147483647 is the largest a 32-bit field holds; 2^63-1 is written
+// as a power, not as 19 digits.
+CLI::Validator positive_int() { return integer_in(1, kIntMax, "a whole number from 1 to 2147483647", "POSITIVE"); }
+CLI::Validator non_negative_int() { return integer_in(0, kIntMax, "a whole number from 0 to 2147483647", "NONNEGATIVE"); }
+CLI::Validator positive_int64() { return integer_in(1, kInt64Max, "a whole number from 1 to 2^63-1", "POSITIVE"); }
+CLI::Validator non_negative_int64() { return integer_in(0, kInt64Max, "a whole number from 0 to 2^63-1", "NONNEGATIVE"); }
+
+namespace {
 
 CLI::Validator run_name() {
   return CLI::Validator(
@@ -170,7 +172,7 @@ void add_data_options(CLI::App& app, DataConfig& c, DataUse use) {
   opt(app, "--load_size", c.load_size, "resize images to this size first")->check(positive_int());
   opt(app, "--crop_size", c.crop_size, "then crop to this size")->check(positive_int());
   app.add_option("--max_dataset_size", c.max_dataset_size, "use at most this many pairs")
-      ->check(integer_in(1, kInt64Max, "a whole number >= 1", "POSITIVE"));
+      ->check(positive_int64());
   if (!train) return;
   opt(app, "--palette", c.palette,
       "segmentation: B is a colour label map: cityscapes, facades or a palette JSON file (p2p data palette makes one); "
@@ -321,6 +323,15 @@ void add_realism_options(CLI::App& app, RealismOptions& c, bool test) {
                  "pytorch-fid's pt_inception-2015-12-05-6726825d.pth: FID and KID of the outputs against the targets "
                  "(\"default\": $XDG_DATA_HOME/p2p/weights/, else ~/.local/share/p2p/weights/)")
       ->group(g);
+  app.add_option("--fid_reference", c.fid_reference,
+                 "FID/KID against these saved statistics (.npz from --save_fid_stats, or pytorch-fid's --save-stats: "
+                 "FID only) instead of the target images")
+      ->check(CLI::ExistingFile)->group(g);
+  app.add_option("--save_fid_stats", c.save_fid_stats,
+                 test ? "write the outputs' Inception statistics here (.npz: mu, sigma, features)"
+                      : "write the Inception statistics of the --pred images here (.npz: mu, sigma, features), e.g. "
+                        "a dataset's photos once, for later --fid_reference")
+      ->group(g);
   app.add_option("--alexnet_weights", c.alexnet_weights, "torchvision's alexnet-owt-7be5be79.pth (LPIPS trunk; with --lpips_weights)")
       ->group(g);
   app.add_option("--lpips_weights", c.lpips_weights, "the lpips package's weights/v0.1/alex.pth (LPIPS v0.1; with --alexnet_weights)")
@@ -380,7 +391,7 @@ void add_launch_options(CLI::App& app, LaunchOptions& c) {
   opt(app, "--master_addr", c.master_addr, "address of node 0, where rank 0 listens");
   opt(app, "--master_port", c.master_port, "rendezvous port on node 0 (0: a free one; single machine only)")
       ->check(integer_in(0, 65535, "a port number from 0 to 65535", "0..65535"));
-  opt(app, "--grace", c.grace_seconds, "seconds the other ranks get to stop after one fails, before SIGKILL")
+  opt(app, "--grace", c.grace_seconds, "seconds the ranks get to stop after one fails or a stop is passed on, before SIGKILL")
       ->check(positive_real());
 }
 

@@ -40,6 +40,18 @@ struct ReferenceCompat {
   bool no_html = false, use_wandb = false;
 };
 
+// Value checks for options. Each message says the allowed range in words ("'0' is not a whole number
+// from 1 to 2147483647"), where CLI11's Range and PositiveNumber print their numeric limit (a 309-digit
+// double); `what` is that phrase, `shown` the placeholder --help prints.
+CLI::Validator real_in(double lo, double hi, bool lo_open, bool hi_open, const std::string& what, const std::string& shown);
+CLI::Validator integer_in(long long lo, long long hi, const std::string& what, const std::string& shown);
+CLI::Validator positive_real();
+CLI::Validator non_negative_real();
+CLI::Validator positive_int();        // 1 .. 2^31-1 (int fields)
+CLI::Validator non_negative_int();    // 0 .. 2^31-1
+CLI::Validator positive_int64();      // 1 .. 2^63-1 (int64_t fields)
+CLI::Validator non_negative_int64();  // 0 .. 2^63-1
+
 // The realism and segmentation scores of `p2p test` (test: the outputs of a run) and `p2p metrics`.
 void add_realism_options(CLI::App& app, RealismOptions& c, bool test);
 

@@ -129,6 +129,10 @@ std::vector<RefCase> reference_cases() {
   cases.push_back({"binary", (random_image(3, 24, 30, 16) > 0.5).to(at::kFloat),
                    (random_image(3, 24, 30, 17) > 0.5).to(at::kFloat)});
   cases.push_back({"min_size_11", random_image(1, 11, 11, 18), random_image(1, 11, 11, 19)});
+  // Taller than one band of rows (metrics run in bands of 64 SSIM rows): band seams must not show.
+  const at::Tensor tall = random_image(3, 203, 37, 20);
+  cases.push_back({"three_bands", tall, (tall * 0.7 + random_image(3, 203, 37, 21) * 0.3)});
+  cases.push_back({"one_band_and_a_row", random_image(1, 75, 16, 22), random_image(1, 75, 16, 23)});
   cases.push_back({"black_vs_white", constant_image(3, 16, 16, 0.0), constant_image(3, 16, 16, 1.0)});
   return cases;
 }
@@ -158,6 +162,12 @@ TEST(Metrics, AgreesWithScikitImage) {
     // Observed agreement ~1e-8 (the C++ side reads pixels as float32); the contract is 1e-4.
     EXPECT_NEAR(ssim(p, t), ref[i]["ssim"].get<double>(), 1e-6);
     EXPECT_NEAR(mae(p, t), ref[i]["mae"].get<double>(), 1e-6);
+    // The folder path reads the files band by band.
+    const std::string pf = dir + "/" + cases[i].name + "_pred.png", tf = dir + "/" + cases[i].name + "_target.png";
+    const ImageMetrics from_files = compute_file_metrics(pf, tf, static_cast<int>(p.size(0)));
+    EXPECT_NEAR(from_files.ssim, ref[i]["ssim"].get<double>(), 1e-6);
+    EXPECT_NEAR(from_files.mae, ref[i]["mae"].get<double>(), 1e-7);  // pixels read as float32 v/255
+    if (!ref[i]["psnr"].is_null()) EXPECT_NEAR(from_files.psnr, ref[i]["psnr"].get<double>(), 1e-6);
     if (!ref[i]["psnr"].is_null()) {
       EXPECT_NEAR(psnr(p, t), ref[i]["psnr"].get<double>(), 1e-4);
     }

@@ -1,8 +1,10 @@
 // Tests for io/safetensors: a round trip keeps names, order, dtypes, shapes, values and metadata, the
 // bytes follow the format (length, JSON header padded to 8 bytes, data offsets), and damaged files are
-// refused with a message naming the file and what is wrong. (That Python reads our files:
+// refused with a message naming the file and what is wrong; the data checksum the writer adds is
+// verified on read. (That Python reads our files:
 // tests/deploy.)
 #include "p2p/io/safetensors.h"
+#include "p2p/io/integrity.h"
 #include "testutil/testutil.h"
 
 #include <ATen/ATen.h>
@@ -10,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <map>
 
 namespace p2p {
 namespace {
@@ -44,7 +47,11 @@ TEST(Safetensors, RoundTripKeepsEverything) {
     EXPECT_EQ(g.tensors[i].second.scalar_type(), f.tensors[i].second.scalar_type()) << f.tensors[i].first;
     EXPECT_TRUE(at::equal(g.tensors[i].second, f.tensors[i].second)) << f.tensors[i].first;
   }
-  EXPECT_EQ(g.metadata, f.metadata);
+  std::map<std::string, std::string> expected = f.metadata;
+  expected[kDataChecksumKey] = g.metadata.at(kDataChecksumKey);  // added by the writer
+  EXPECT_EQ(g.metadata, expected);
+  EXPECT_TRUE(g.verified);
+  EXPECT_EQ(read_safetensors_metadata(dir + "/x.safetensors"), g.metadata);
 
   // The layout itself: header length, JSON padded to a multiple of 8, offsets that tile the data.
   const std::string raw = test::read_file(dir + "/x.safetensors");
@@ -94,6 +101,58 @@ TEST(Safetensors, DamagedFilesAreRefusedWithTheReason) {
     f.put('\xff');  // header length 255 > file
   }
   EXPECT_NE(test::error_of([&] { read_safetensors(huge); }).find("does not fit the file"), std::string::npos);
+}
+
+TEST(Safetensors, DataChecksumIsWrittenAndVerified) {
+  const std::string dir = test::scratch_dir("safetensors_checksum");
+  Safetensors f;
+  f.tensors = {{"w", at::randn({4, 5})}, {"n", at::arange(3, at::kLong)}};
+  f.metadata = {{kDataChecksumKey, "stale"}};  // replaced, never trusted from the caller
+  const std::string path = dir + "/x.safetensors";
+  write_safetensors(path, f);
+  // The checksum is CRC-32C of every byte after the header, as an independent reader would compute it.
+  const std::string raw = test::read_file(path);
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(raw[i]);
+  const std::string data = raw.substr(8 + n);
+  const nlohmann::json header = nlohmann::json::parse(raw.substr(8, n));
+  EXPECT_EQ(header["__metadata__"][kDataChecksumKey], checksum_hex(crc32c(0, data.data(), data.size())));
+  EXPECT_TRUE(read_safetensors(path).verified);
+
+  // One flipped bit of data (the lowest mantissa bit of the last float of w: still finite) is caught,
+  // naming the file, the key and both values.
+  std::string flipped = raw;
+  flipped[8 + n + 4 * 20 - 4] ^= 1;
+  const std::string bad = dir + "/flipped.safetensors";
+  std::ofstream(bad, std::ios::binary) << flipped;
+  const std::string msg = test::error_of([&] { read_safetensors(bad); });
+  EXPECT_NE(msg.find(bad + ": its tensor data does not match the checksum"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(header["__metadata__"][kDataChecksumKey].get<std::string>()), std::string::npos) << msg;
+
+  // A file written elsewhere (no checksum) reads, marked unverified.
+  const std::string foreign = raw_file(dir, R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+                                       std::string(8, '\0'));
+  const Safetensors g = read_safetensors(foreign);
+  EXPECT_FALSE(g.verified);
+  EXPECT_EQ(g.tensors.size(), 1u);
+}
+
+TEST(Safetensors, HeaderProblemIsSaidInWords) {
+  const std::string dir = test::scratch_dir("safetensors_header_problem");
+  EXPECT_EQ(safetensors_header_problem(raw_file(dir, R"({"a":1})", "")), "");
+  EXPECT_EQ(safetensors_header_problem(raw_file(dir, R"([1, 2])", "")), "its header does not start with '{' (byte 8 is 0x5b)");
+  const std::string huge = raw_file(dir, "{}", "");
+  {
+    std::fstream f(huge, std::ios::binary | std::ios::in | std::ios::out);
+    f.put('\xff');
+  }
+  EXPECT_NE(safetensors_header_problem(huge).find("header length 255 (the first 8 bytes, little-endian) does not fit"),
+            std::string::npos);
+  {
+    std::ofstream out(dir + "/short.safetensors", std::ios::binary);
+    out << "abc";
+  }
+  EXPECT_NE(safetensors_header_problem(dir + "/short.safetensors").find("3 bytes long"), std::string::npos);
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -312,6 +313,39 @@ TEST(StateDictRead, RefusesBrokenStorageRecords) {
   EXPECT_NE(msg.find("storage record data/0 is missing"), std::string::npos) << msg;
 }
 
+TEST(StateDictRead, WrongFormatsAreNamed) {
+  const std::string dir = p2p::test::scratch_dir("sd_formats");
+  // A TorchScript archive (what torch.jit.save adds: code/ and constants.pkl) is pointed to torch.jit.load.
+  const std::string ts = dir + "/model.ts.pt";
+  {
+    std::ofstream out(ts, std::ios::binary);
+    caffe2::serialize::PyTorchStreamWriter writer([&out](const void* buf, size_t n) -> size_t {
+      out.write(static_cast<const char*>(buf), static_cast<std::streamsize>(n));
+      return n;
+    });
+    const std::string code = "class Generator(Module):\n";
+    writer.writeRecord("data.pkl", "\x80\x02N.", 4);
+    writer.writeRecord("code/__torch__/g.py", code.data(), code.size());
+    writer.writeRecord("constants.pkl", "\x80\x02).", 4);
+    writer.writeEndOfFile();
+  }
+  std::string msg = read_error(ts);
+  EXPECT_NE(msg.find(ts + ": a TorchScript module"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("torch.jit.load"), std::string::npos) << msg;
+
+  // A file named .safetensors that is not one: that format is named, with what is wrong, not "zip".
+  const std::string st = dir + "/bad.safetensors";
+  write_bytes(st, std::string("\x10\0\0\0\0\0\0\0[\"not an object\"]", 25));
+  msg = read_error(st);
+  EXPECT_NE(msg.find(st + ": not a valid safetensors file: its header does not start with '{'"), std::string::npos)
+      << msg;
+  EXPECT_EQ(msg.find("zip"), std::string::npos) << msg;
+
+  // Which files carry no checksum of their data.
+  EXPECT_TRUE(p2p::is_legacy_torch_save(fixture("legacy_plain_dict.pth")));
+  EXPECT_FALSE(p2p::is_legacy_torch_save(fixture("plain_dict.pth")));
+}
+
 namespace {
 
 // A module whose own parameter is registered after its child: PyTorch still lists own entries first.
@@ -392,4 +426,18 @@ TEST(LoadInto, ReportsEveryProblemAndLoadsNothing) {
   EXPECT_NE(msg.find("not in the network: body.2.weight"), std::string::npos) << msg;
   EXPECT_TRUE(at::equal(net.body[0]->as<torch::nn::Conv2d>()->weight, before));  // nothing copied
   EXPECT_TRUE(at::equal(net.scale, at::ones({1})));
+}
+
+TEST(LoadInto, RefusesNonFiniteWeightsNamingThemAndLoadsNothing) {
+  Outer net;
+  const at::Tensor before = net.body[0]->as<torch::nn::Conv2d>()->weight.clone();
+  p2p::StateDict dict = p2p::state_dict_of(Outer());
+  for (auto& e : dict) e.second = e.second.clone();
+  dict[1].second.view(-1)[5] = std::numeric_limits<float>::quiet_NaN();   // body.0.weight
+  dict[4].second.view(-1)[0] = -std::numeric_limits<float>::infinity();  // body.1.bias
+  const std::string msg = load_error(net, dict);
+  EXPECT_NE(msg.find("ckpt.pth: 2 of "), std::string::npos) << msg;
+  EXPECT_NE(msg.find("body.0.weight (1 NaN of 108 values)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("body.1.bias (1 Inf of 4 values)"), std::string::npos) << msg;
+  EXPECT_TRUE(at::equal(net.body[0]->as<torch::nn::Conv2d>()->weight, before));  // nothing copied
 }

@@ -1,9 +1,11 @@
 // Tests for io/checkpoint (here because it needs networks and optimizers): full-state round trip,
 // identical continuation after reload, clear errors for wrong architectures and damaged files, no
-// non-finite state ever written, and no resume from a checkpoint missing a section.
+// non-finite state ever written nor loaded, per-entry checksums that catch altered data, and no resume
+// from a checkpoint missing a section.
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
 #include "p2p/io/checkpoint.h"
+#include "p2p/io/integrity.h"
 #include "p2p/io/state_dict.h"
 #include "p2p/train/model.h"
 #include "testutil/testutil.h"
@@ -11,6 +13,9 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <fstream>
@@ -188,6 +193,93 @@ TEST(Checkpoint, ResumeRefusesACheckpointMissingASection) {
     EXPECT_NO_THROW(load_checkpoint(file, {&b.generator(), nullptr, nullptr, nullptr}, /*resume=*/false));
   }
   EXPECT_NO_THROW(load_checkpoint(path, state_of(b), /*resume=*/true));
+}
+
+nlohmann::json meta_json(const StateDict& all) {
+  for (const auto& [name, t] : all) {
+    if (name == "meta") return nlohmann::json::parse(std::string(static_cast<const char*>(t.data_ptr()), t.numel()));
+  }
+  return nullptr;
+}
+
+at::Tensor bytes_of(const std::string& s) {
+  at::Tensor t = at::empty({static_cast<int64_t>(s.size())}, at::kByte);
+  std::memcpy(t.data_ptr(), s.data(), s.size());
+  return t;
+}
+
+TEST(Checkpoint, EveryEntryCarriesAChecksumThatIsVerified) {
+  const std::string dir = test::scratch_dir("ckpt_checksum");
+  const std::string path = dir + "/latest.pt";
+  Pix2PixModel a(tiny_net(), TrainConfig(), c10::Device(c10::kCPU));
+  a.optimize(batch(1));
+  save_checkpoint(path, state_of(a), CheckpointMeta());
+  const StateDict all = read_state_dict(path);
+  const nlohmann::json sums = meta_json(all).at("data_crc32c");
+  ASSERT_EQ(sums.size(), all.size() - 1);  // every entry but meta itself
+  for (const auto& [name, t] : all) {
+    if (name == "meta") continue;
+    const at::Tensor c = t.contiguous();
+    EXPECT_EQ(sums.at(name), checksum_hex(crc32c(0, c.data_ptr(), c.nbytes()))) << name;
+  }
+
+  // One value altered and the file rewritten, so every zip CRC-32 is valid again: the entry is named.
+  StateDict altered = all;
+  std::string victim;
+  for (auto& [name, t] : altered) {
+    if (victim.empty() && name.rfind("D.", 0) == 0 && at::isFloatingType(t.scalar_type())) {
+      t = t.clone();
+      t.view(-1)[0] += 1e-3;
+      victim = name;
+    }
+  }
+  const std::string bad = dir + "/altered.pt";
+  write_state_dict(bad, altered);
+  Pix2PixModel b(tiny_net(), TrainConfig(), c10::Device(c10::kCPU));
+  std::string msg = test::error_of([&] { load_checkpoint(bad, state_of(b), /*resume=*/true); });
+  EXPECT_NE(msg.find("checkpoint " + bad + ": entry " + victim + " does not match the checksum"), std::string::npos)
+      << msg;
+  msg = test::error_of([&] { read_checkpoint_meta(bad); });
+  EXPECT_NE(msg.find(victim), std::string::npos) << msg;
+
+  // Entries removed (optimizer state stripped for inference) leave the rest verifiable.
+  StateDict stripped;
+  for (const auto& e : all) {
+    if (e.first.rfind("G.", 0) == 0 || e.first == "meta") stripped.push_back(e);
+  }
+  write_state_dict(dir + "/stripped.pt", stripped);
+  EXPECT_NO_THROW(load_checkpoint(dir + "/stripped.pt", {&b.generator(), nullptr, nullptr, nullptr}, false));
+}
+
+TEST(Checkpoint, NonFiniteCheckpointIsRefusedAndNothingLoaded) {
+  // A latest.pt holding NaN with valid CRCs and checksums (written by another tool, or before the
+  // save-time check existed) is refused for resume and inference alike, naming the tensor.
+  const std::string dir = test::scratch_dir("ckpt_nan_load");
+  const std::string path = dir + "/latest.pt";
+  Pix2PixModel a(tiny_net(), TrainConfig(), c10::Device(c10::kCPU));
+  a.optimize(batch(1));
+  save_checkpoint(path, state_of(a), CheckpointMeta());
+  StateDict all = read_state_dict(path);
+  nlohmann::json meta = meta_json(all);
+  for (auto& [name, t] : all) {
+    if (name.find("exp_avg_sq") != std::string::npos) {  // an optimizer moment: only a resume reads it
+      t = t.clone().fill_(std::numeric_limits<float>::quiet_NaN());
+      meta["data_crc32c"][name] = checksum_hex(tensor_crc32c(t));
+      break;
+    }
+  }
+  for (auto& [name, t] : all) {
+    if (name == "meta") t = bytes_of(meta.dump());
+  }
+  write_state_dict(path, all);
+  Pix2PixModel b(tiny_net(), TrainConfig(), c10::Device(c10::kCPU));
+  const at::Tensor before = b.generator().parameters()[0].clone();
+  const std::string msg = test::error_of([&] { load_checkpoint(path, state_of(b), /*resume=*/true); });
+  EXPECT_NE(msg.find("checkpoint " + path + ": 1 of "), std::string::npos) << msg;
+  EXPECT_NE(msg.find("exp_avg_sq ("), std::string::npos) << msg;
+  EXPECT_NE(msg.find("NaN"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("resume from an earlier checkpoint (--epoch best or --epoch N)"), std::string::npos) << msg;
+  EXPECT_TRUE(at::equal(b.generator().parameters()[0], before));  // refused before anything was copied
 }
 
 }  // namespace

@@ -382,3 +382,37 @@ TEST(Pix2PixStep, MultiScaleAndFeatureMatchingTrain) {
 
 }  // namespace
 }  // namespace p2p
+
+namespace p2p {
+namespace {
+
+// --model segmentation fills what the user did not type with the segmenter's defaults (the measured
+// architecture, instance norm, no dropout, cross-entropy, one logit per palette class) and keeps what
+// they typed.
+TEST(SegmentationModel, DefaultsApplyOnlyWhereNotGiven) {
+  NetConfig net;
+  DataConfig data;
+  data.palette = "facades";
+  TrainConfig train;
+  train.model = "segmentation";
+  apply_model_defaults(net, data, train, [](const std::string&) { return false; });
+  EXPECT_EQ(net.netG, "resnet_6blocks");
+  EXPECT_EQ(net.norm, "instance");
+  EXPECT_TRUE(net.no_dropout);
+  EXPECT_EQ(net.output_nc, 12);
+  EXPECT_EQ(net.output_activation, "none");
+  EXPECT_EQ(train.loss, "ce");
+  EXPECT_EQ(train.best_metric, "val_miou");
+
+  NetConfig typed;
+  typed.netG = "unet_64";
+  typed.norm = "batch";
+  TrainConfig train2;
+  train2.model = "segmentation";
+  apply_model_defaults(typed, data, train2, [](const std::string& f) { return f == "--netG" || f == "--norm"; });
+  EXPECT_EQ(typed.netG, "unet_64");
+  EXPECT_EQ(typed.norm, "batch");
+}
+
+}  // namespace
+}  // namespace p2p

@@ -3,7 +3,13 @@
 
 #include "p2p/core/error.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <sstream>
 #include <type_traits>
+#include <vector>
 
 namespace p2p {
 
@@ -19,14 +25,128 @@ nlohmann::json fields_to_json(const C& c) {
   return j;
 }
 
+// Fields read from a file are held to the same bounds as the flag of the same name (cli/options.cpp):
+// a damaged or hand-edited config must fail here, naming the field, not later as an allocator error or
+// a silently wrapped number.
+constexpr int64_t kIntMax = std::numeric_limits<int>::max();
+constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
+
+struct IntBound { const char* name; int64_t lo, hi; const char* words; };
+struct RealBound { const char* name; double lo, hi; bool lo_open, hi_open; const char* words; };
+struct Choice { const char* name; std::vector<const char*> values; };
+
+struct Bounds {
+  std::vector<IntBound> ints;
+  std::vector<RealBound> reals;
+  std::vector<Choice> choices;
+};
+
+const Bounds& bounds_of(const char* what) {
+  static const Bounds net = {
+      {{"input_nc", 1, kIntMax, "a whole number >= 1"}, {"output_nc", 1, kIntMax, "a whole number >= 1"},
+       {"ngf", 1, kIntMax, "a whole number >= 1"}, {"ndf", 1, kIntMax, "a whole number >= 1"},
+       {"n_layers_D", 1, 8, "a whole number from 1 to 8"}, {"num_D", 1, 8, "a whole number from 1 to 8"}},
+      {{"init_gain", 0, HUGE_VAL, true, false, "a positive finite number"}},
+      {{"norm", {"batch", "sync_batch", "instance", "none"}},
+       {"netD", {"basic", "n_layers", "pixel"}},
+       {"norm_D", {"", "batch", "sync_batch", "instance", "none", "spectral"}},
+       {"init_type", {"normal", "xavier", "kaiming", "orthogonal"}},
+       {"dropout_placement", {"reference", "paper"}},
+       {"output_activation", {"tanh", "none"}}}};
+  static const Bounds data = {
+      {{"load_size", 1, kIntMax, "a whole number >= 1"}, {"crop_size", 1, kIntMax, "a whole number >= 1"},
+       {"num_threads", 0, kIntMax, "a whole number >= 0"}, {"max_dataset_size", 1, kInt64Max, "a whole number >= 1"}},
+      {{"val_fraction", 0, 0.5, false, false, "a number from 0 to 0.5"},
+       {"jitter", 0, 1, false, false, "a number from 0 to 1"},
+       {"rotate", 0, 180, false, false, "a number from 0 to 180"},
+       {"scale_jitter", 0, 1, false, true, "a number in [0, 1)"},
+       {"palette_distance", 0, HUGE_VAL, true, false, "a positive finite number"}},
+      {{"dataset_mode", {"auto", "aligned", "folders"}},
+       {"direction", {"AtoB", "BtoA"}},
+       {"preprocess", {"resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"}},
+       {"augment", {"none", "basic", "strong"}},
+       {"jitter_side", {"input", "target", "both", "none"}},
+       {"normalize", {"none", "dataset"}}}};
+  static const Bounds none;
+  const std::string w = what;
+  return w == "network" ? net : w == "data" ? data : none;
+}
+
+// What is wrong with `v` for a field of type T named `name` ("" when nothing): the JSON type, a number
+// the type cannot hold exactly, then the flag's own bounds.
+template <typename T>
+std::string field_problem(const char* name, const nlohmann::json& v, const Bounds& bounds) {
+  if constexpr (std::is_same_v<T, bool>) {
+    if (!v.is_boolean()) return "is not true or false";
+  } else if constexpr (std::is_integral_v<T>) {
+    if (!v.is_number_integer()) return "is not a whole number";
+    // Above INT64_MAX only an unsigned 64-bit field holds it, and no flag's bound reaches it.
+    const bool huge = v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(kInt64Max);
+    const int64_t x = huge ? kInt64Max : v.get<int64_t>();
+    const bool fits = huge ? std::is_same_v<T, uint64_t>
+                     : x >= static_cast<int64_t>(std::numeric_limits<T>::min()) &&
+                           (std::is_same_v<T, uint64_t> || x <= static_cast<int64_t>(std::numeric_limits<T>::max()));
+    for (const IntBound& b : bounds.ints) {
+      if (std::string(b.name) == name && (huge || x < b.lo || x > b.hi)) {
+        return std::string("is not ") + b.words + " (as --" + name + " takes)";
+      }
+    }
+    if (!fits) return "does not fit the field (" + std::to_string(sizeof(T) * 8) + "-bit)";
+  } else if constexpr (std::is_floating_point_v<T>) {
+    if (!v.is_number()) return "is not a number";
+    const double x = v.get<double>();
+    if (!std::isfinite(x)) return "is not finite";
+    for (const RealBound& b : bounds.reals) {
+      if (std::string(b.name) != name) continue;
+      const bool in = (b.lo_open ? x > b.lo : x >= b.lo) && (b.hi_open ? x < b.hi : x <= b.hi);
+      if (!in) return std::string("is not ") + b.words + " (as --" + name + " takes)";
+    }
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (!v.is_string()) return "is not a string";
+    for (const Choice& c : bounds.choices) {
+      if (std::string(c.name) != name) continue;
+      std::string all;
+      bool found = false;
+      for (const char* value : c.values) {
+        found = found || v.get<std::string>() == value;
+        all += (all.empty() ? "" : ", ") + (*value ? std::string(value) : std::string("\"\""));
+      }
+      if (!found) return "is not one of " + all + " (as --" + name + " takes)";
+    }
+    if (std::string(name) == "attention") {  // a comma list, as --attention takes
+      std::stringstream in(v.get<std::string>());
+      std::string item;
+      while (std::getline(in, item, ',')) {
+        if (item != "none" && item != "down" && item != "up" && item != "skip") {
+          return "is not a comma list of none, down, up, skip (as --attention takes)";
+        }
+      }
+    }
+  } else if constexpr (std::is_same_v<T, std::vector<double>>) {
+    if (!v.is_array()) return "is not a list of numbers";
+    for (const auto& x : v) {
+      if (!x.is_number() || !std::isfinite(x.get<double>())) return "is not a list of finite numbers";
+    }
+  }
+  return "";
+}
+
 template <typename C>
 void fields_from_json(C& c, const nlohmann::json& j, const std::string& source, const char* what) {
   if (!j.is_object()) fail(source + ": expected a JSON object of " + what + " options");
+  const Bounds& bounds = bounds_of(what);
   for_each_field(c, [&](const char* name, auto& field, ResumeRule rule) {
     auto it = j.find(name);
     if (rule == ResumeRule::derived || it == j.end()) return;
+    using T = std::decay_t<decltype(field)>;
+    const std::string problem = field_problem<T>(name, *it, bounds);
+    if (!problem.empty()) {
+      std::string shown = it->dump();
+      if (shown.size() > 60) shown = shown.substr(0, 57) + "...";
+      fail(source + ": field '" + name + "' " + shown + " " + problem);
+    }
     try {
-      field = it->template get<std::decay_t<decltype(field)>>();
+      field = it->template get<T>();
     } catch (const std::exception&) {
       fail(source + ": field '" + name + "' has the wrong type (" + it->dump() + ")");
     }

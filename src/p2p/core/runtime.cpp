@@ -91,12 +91,18 @@ namespace p2p {
 
 namespace {
 std::atomic<bool> g_stop{false};
+std::atomic<int> g_stop_signal{0};       // the first stop signal; 0 for request_stop()
+std::atomic<bool> g_stop_ends_process{false};
+
+void die_by(int sig) {
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
 
 extern "C" void on_stop_signal(int sig) {
-  if (g_stop.exchange(true)) {
-    std::signal(sig, SIG_DFL);
-    std::raise(sig);
-  }
+  if (g_stop_ends_process.load() || g_stop.load()) die_by(sig);  // a second signal kills as usual
+  g_stop_signal.store(sig);  // before the flag, so whoever sees the flag sees the signal
+  g_stop.store(true);
 }
 }  // namespace
 
@@ -106,7 +112,20 @@ void install_stop_handlers() {
 }
 bool stop_requested() { return g_stop.load(); }
 void request_stop() { g_stop.store(true); }
-void clear_stop_request() { g_stop.store(false); }
+void clear_stop_request() {
+  g_stop.store(false);
+  g_stop_signal.store(0);
+}
+int stop_exit_status() {
+  const int sig = g_stop_signal.load();
+  return 128 + (sig == 0 ? SIGINT : sig);
+}
+
+StopEndsProcess::StopEndsProcess() {
+  g_stop_ends_process.store(true);
+  if (g_stop.load()) die_by(g_stop_signal.load() == 0 ? SIGINT : g_stop_signal.load());
+}
+StopEndsProcess::~StopEndsProcess() { g_stop_ends_process.store(false); }
 
 void set_blas_threads(int threads) {
   using SetThreads = void (*)(int);

@@ -31,8 +31,23 @@ namespace p2p {
 // write a checkpoint and exit; a second signal kills as usual.
 void install_stop_handlers();
 bool stop_requested();
-void request_stop();  // same as receiving a signal (tests of the stop path)
+void request_stop();  // same as receiving SIGINT (tests of the stop path)
 void clear_stop_request();
+// The documented exit status of a stopped command: 128 + the signal that asked for the stop (SIGINT 130,
+// SIGTERM 143), the status the shell reports for a process the signal killed outright, so a stop ends
+// with the same status whether it came before the handlers were installed or after.
+int stop_exit_status();
+
+// While one lives, a stop signal ends the process at once, by that signal (status 128 + signal): for
+// waits with nothing to save that could outlast the user's patience (the rendezvous of a data-parallel
+// job). A stop that arrived earlier ends the process when the scope opens.
+class StopEndsProcess {
+ public:
+  StopEndsProcess();
+  ~StopEndsProcess();
+  StopEndsProcess(const StopEndsProcess&) = delete;
+  StopEndsProcess& operator=(const StopEndsProcess&) = delete;
+};
 
 // Tells OpenBLAS (when it is the BLAS in use) how many threads to use; a no-op otherwise.
 void set_blas_threads(int threads);

@@ -39,6 +39,9 @@ void check_stats_match(const DataConfig& cfg, int64_t channels) {
   }
 }
 
+// Pair `r` as loaded, nodata still NaN (normalization.h).
+LoadedPair load_marked_pair(const PairRecord& r, const DataConfig& cfg);
+
 }  // namespace
 
 void parse_db_range(const std::string& spec, double& min_db, double& max_db) {
@@ -58,7 +61,28 @@ at::Tensor sar_db_to_unit(const at::Tensor& intensity, double min_db, double max
   return ((db.clamp(min_db, max_db) - min_db) / (max_db - min_db)).to(at::kFloat);
 }
 
+at::Tensor& fill_input_nodata(at::Tensor& unit, const DataConfig& cfg) {
+  const at::Tensor nodata = unit.isnan();
+  if (!nodata.any().item<bool>()) return unit;
+  const int64_t c = unit.size(-3);
+  if (cfg.normalize == "dataset" && static_cast<int64_t>(cfg.mean_A.size()) == c) {
+    unit.copy_(at::where(nodata, per_channel(cfg.mean_A, unit).expand_as(unit), unit));
+  } else {
+    unit.masked_fill_(nodata, 0.5);
+  }
+  return unit;
+}
+
 LoadedPair load_pair(const PairRecord& r, const DataConfig& cfg) {
+  LoadedPair p = load_marked_pair(r, cfg);
+  fill_input_nodata(p.A, cfg);
+  p.B.masked_fill_(p.B.isnan(), 0.5);  // the target's nodata: the network's 0, as A's without statistics
+  return p;
+}
+
+namespace {
+
+LoadedPair load_marked_pair(const PairRecord& r, const DataConfig& cfg) {
   const bool btoa = cfg.direction == "BtoA";
   // Channels of the A-file side and the B-file side: after the swap, the network input gets input_nc.
   const int left_nc = btoa ? cfg.output_nc : cfg.input_nc;
@@ -106,11 +130,13 @@ LoadedPair load_pair(const PairRecord& r, const DataConfig& cfg) {
   if (cfg.sar_db) {
     double lo = 0, hi = 0;
     parse_db_range(cfg.db_range, lo, hi);
-    p.A = sar_db_to_unit(p.A, lo, hi);
+    p.A = sar_db_to_unit(p.A, lo, hi);  // NaN (nodata) stays NaN
     p.a_bits = 32;
   }
   return p;
 }
+
+}  // namespace
 
 at::Tensor input_to_network(const at::Tensor& unit, const DataConfig& cfg) {
   if (cfg.normalize != "dataset") return to_network_range(unit);
@@ -147,24 +173,35 @@ void check_input_statistics(const DataConfig& cfg) {
 void compute_input_statistics(DataConfig& cfg, const std::vector<PairRecord>& train) {
   if (train.empty()) fail("--normalize dataset: no training pairs to compute the input statistics from");
   const int64_t c = cfg.input_nc;
-  double count = 0.0;
-  std::vector<double> mean(static_cast<size_t>(c), 0.0), m2(static_cast<size_t>(c), 0.0);
+  // Per channel: nodata pixels are left out, so each channel has its own count.
+  std::vector<double> count(static_cast<size_t>(c), 0.0), mean(static_cast<size_t>(c), 0.0),
+      m2(static_cast<size_t>(c), 0.0);
   for (const PairRecord& r : train) {
-    const at::Tensor a = load_pair(r, cfg).A.to(at::kDouble).reshape({c, -1});
-    const double nb = static_cast<double>(a.size(1));
-    const at::Tensor mb = a.mean(1);
-    const at::Tensor m2b = (a - mb.unsqueeze(1)).pow(2).sum(1);
-    const double na = count, nt = na + nb;
+    const at::Tensor a = load_marked_pair(r, cfg).A.to(at::kDouble).reshape({c, -1});
+    const at::Tensor valid = a.isnan().logical_not();
+    const at::Tensor zeroed = a.masked_fill(valid.logical_not(), 0.0);
+    const at::Tensor nb_t = valid.sum(1).to(at::kDouble);
+    const at::Tensor mb = zeroed.sum(1) / nb_t.clamp_min(1.0);
+    const at::Tensor m2b = ((a - mb.unsqueeze(1)).masked_fill(valid.logical_not(), 0.0)).pow(2).sum(1);
     for (int64_t k = 0; k < c; ++k) {
+      const double nb = nb_t[k].item<double>();
+      if (nb == 0) continue;
+      const double na = count[k], nt = na + nb;
       const double mean_b = mb[k].item<double>(), delta = mean_b - mean[k];
       mean[k] += delta * nb / nt;
       m2[k] += m2b[k].item<double>() + delta * delta * na * nb / nt;
+      count[k] = nt;
     }
-    count = nt;
   }
   cfg.mean_A = mean;
   cfg.std_A.assign(static_cast<size_t>(c), 0.0);
-  for (int64_t k = 0; k < c; ++k) cfg.std_A[k] = std::max(kStdFloor, std::sqrt(m2[k] / count));
+  for (int64_t k = 0; k < c; ++k) {
+    if (count[k] == 0) {
+      fail("--normalize dataset: channel " + std::to_string(k) + " of A is nodata in every training image; its "
+           "statistics cannot be computed");
+    }
+    cfg.std_A[k] = std::max(kStdFloor, std::sqrt(m2[k] / count[k]));
+  }
 }
 
 }  // namespace p2p

@@ -5,6 +5,10 @@
 //        -> augmentation (transforms.h, unit range)
 //        -> input_to_network: unit*2-1, or (unit - mean)/std per channel with --normalize dataset.
 // B always takes unit*2-1: G ends in tanh, so its target must stay in [-1,1].
+// Nodata: pixels a TIFF declares nodata arrive as NaN (raster.h). They are left out of the input
+// statistics and filled before the network with the value that maps to the network's 0 (the middle of
+// its range, or the dataset mean under --normalize dataset), in A and in B alike; `p2p translate` marks
+// them nodata again in its TIFF outputs.
 #pragma once
 
 #include "p2p/core/config.h"
@@ -28,8 +32,13 @@ struct LoadedPair {
 };
 
 // Loads pair `r`. Aligned AB files are split at w/2 (an odd width throws); folder pairs must have the
-// same size. Wrong band counts throw naming the file and --input_nc / --output_nc.
+// same size. Wrong band counts throw naming the file and --input_nc / --output_nc. Nodata pixels are
+// filled (fill_nodata), so A and B hold finite values only.
 LoadedPair load_pair(const PairRecord& r, const DataConfig& cfg);
+
+// Replaces the NaN (nodata) samples of a unit-range A ([C,H,W]) by the value input_to_network maps to
+// 0: cfg.mean_A under --normalize dataset (when known), 0.5 otherwise. In place; returns `unit`.
+at::Tensor& fill_input_nodata(at::Tensor& unit, const DataConfig& cfg);
 
 // "MIN:MAX" in dB, MIN < MAX, e.g. "-25:0". Throws p2p::Error naming --db_range otherwise.
 void parse_db_range(const std::string& spec, double& min_db, double& max_db);
@@ -47,8 +56,9 @@ at::Tensor input_from_network(const at::Tensor& net, const DataConfig& cfg);
 void check_input_statistics(const DataConfig& cfg);
 
 // Per-channel mean and population std of A over every training pair's full loaded image (after SAR dB,
-// before augmentation, unit range), into cfg.mean_A / cfg.std_A; std is floored at 1e-6 so a constant
-// band does not divide by zero. Throws when `train` is empty or a file cannot be loaded.
+// before augmentation, unit range; nodata pixels left out), into cfg.mean_A / cfg.std_A; std is floored
+// at 1e-6 so a constant band does not divide by zero. Throws when `train` is empty, a file cannot be
+// loaded, or a channel has no pixel that is not nodata.
 void compute_input_statistics(DataConfig& cfg, const std::vector<PairRecord>& train);
 
 }  // namespace p2p

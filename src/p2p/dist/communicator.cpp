@@ -2,8 +2,15 @@
 #include "p2p/dist/communicator.h"
 
 #include "p2p/core/error.h"
+#include "p2p/core/runtime.h"
+
+#include <c10/util/Exception.h>
+#include <dlfcn.h>
 
 #include <algorithm>
+#include <sstream>
+#include <string>
+#include <thread>
 
 #include <torch/version.h>
 
@@ -31,27 +38,104 @@ bool distributed_available() { return true; }
 
 namespace {
 
+// The first line of an exception's message, without the C++ stack trace c10 appends to its own.
+std::string one_line(const std::exception& e) {
+  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+  std::string s = c10_error ? c10_error->what_without_backtrace() : e.what();
+  s = s.substr(0, s.find('\n'));
+  return s;
+}
+
 // Runs a collective; c10d's errors (a peer gone, the timeout) become p2p::Error naming this rank.
 template <typename F>
 void collective(const char* what, int rank, F&& f) {
   try {
     f();
+  } catch (const Error&) {
+    throw;
   } catch (const std::exception& e) {
     fail(std::string(what) + " failed on rank " + std::to_string(rank) +
-         " (another rank stopped, or did not answer within the timeout): " + e.what());
+         " (another rank stopped, or did not answer within the timeout): " + one_line(e));
   }
+}
+
+// c10d logs each failed bind or connect to stderr through glog before it throws, and the exception says
+// it again, in the one line p2p prints; glog is quieted for the rendezvous. Its level is looked up at run
+// time: glog comes with LibTorch and is not linked here.
+class QuietGlog {
+ public:
+  QuietGlog() : level_(static_cast<int32_t*>(::dlsym(RTLD_DEFAULT, "_ZN3fLI17FLAGS_minloglevelE"))) {
+    if (level_) saved_ = *level_, *level_ = 3;  // FATAL only
+  }
+  ~QuietGlog() {
+    if (level_) *level_ = saved_;
+  }
+  QuietGlog(const QuietGlog&) = delete;
+  QuietGlog& operator=(const QuietGlog&) = delete;
+
+ private:
+  int32_t* level_;
+  int32_t saved_ = 0;
+};
+
+std::string seconds(std::chrono::milliseconds t) {
+  std::ostringstream s;
+  s << static_cast<double>(t.count()) / 1000.0;
+  return s.str();
 }
 
 }  // namespace
 
 Communicator::Communicator(const DistEnv& env, std::chrono::milliseconds timeout) : env_(env), impl_(new Impl) {
-  collective("rendezvous", env.rank, [&] {
+  // Nothing is saved yet: a stop signal during the rendezvous ends the process at once (status 128 +
+  // signal) instead of waiting, unheard, for ranks that may never come.
+  const StopEndsProcess stop_ends_process;
+  const QuietGlog quiet;
+  // One deadline for the whole rendezvous (reaching rank 0, then every rank joining), so it takes at most
+  // --dist_timeout, and the rank that gives up names the ranks that did not come.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const std::string at = env.master_addr + ":" + std::to_string(env.master_port);
+  const std::string me = "rendezvous: rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size);
+  const std::string within = " within --dist_timeout " + seconds(timeout) + " s";
+  try {
     c10d::TCPStoreOptions opts;
     opts.port = static_cast<uint16_t>(env.master_port);
     opts.isServer = env.rank == 0;
     opts.numWorkers = env.world_size;
+    opts.waitWorkers = false;  // waited for below, by name
     opts.timeout = timeout;
     impl_->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
+  } catch (const std::exception& e) {
+    if (env.rank == 0) {
+      fail(me + " cannot listen on " + at + " (is the port taken? choose another --master_port): " + one_line(e));
+    }
+    fail(me + ": rank 0 did not answer at " + at + within + " (is its node started, with this --master_addr and "
+         "--master_port?): " + one_line(e));
+  }
+  std::vector<std::string> keys;
+  for (int r = 0; r < env.world_size; ++r) keys.push_back("p2p/joined/" + std::to_string(r));
+  try {
+    impl_->store->set(keys[static_cast<size_t>(env.rank)], std::vector<uint8_t>{1});
+    while (!impl_->store->check(keys)) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        std::string missing;
+        int n = 0;
+        for (int r = 0; r < env.world_size; ++r) {
+          if (impl_->store->check({keys[static_cast<size_t>(r)]})) continue;
+          missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+          ++n;
+        }
+        fail(me + ": rank" + (n > 1 ? "s " : " ") + missing + " did not join" + within +
+             " (start every node's p2p launch with the same --nnodes, --master_addr and --master_port)");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    fail(me + ": lost rank 0 at " + at + " while the ranks gathered (it stopped): " + one_line(e));
+  }
+  collective("rendezvous", env.rank, [&] {
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
     options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr));
     impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, env.rank, env.world_size, options);

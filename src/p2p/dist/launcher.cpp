@@ -63,7 +63,8 @@ int launch(const LaunchOptions& o, const std::string& program, const std::vector
     if (pid < 0) fail("launch: cannot start rank " + std::to_string(rank) + ": " + std::strerror(errno));
     if (pid == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // the launcher gone (even by SIGKILL): this rank stops too
-      if (::getppid() != launcher) std::_Exit(143);
+      if (::getppid() != launcher) std::_Exit(128 + SIGTERM);
+      ::setpgid(0, 0);  // its own group: a terminal's Ctrl-C reaches the launcher, which passes it on once
       ::setenv("RANK", std::to_string(rank).c_str(), 1);
       ::setenv("WORLD_SIZE", std::to_string(world).c_str(), 1);
       ::setenv("LOCAL_RANK", std::to_string(local).c_str(), 1);
@@ -78,6 +79,7 @@ int launch(const LaunchOptions& o, const std::string& program, const std::vector
       ::execv(program.c_str(), argv.data());
       std::_Exit(127);
     }
+    ::setpgid(pid, pid);  // as the child does, whichever runs first
     pids.push_back(pid);
   }
   log << "launch: " << o.nproc << " rank(s) on this machine (ranks " << o.node_rank * o.nproc << ".."
@@ -88,7 +90,17 @@ int launch(const LaunchOptions& o, const std::string& program, const std::vector
   size_t running = pids.size();
   int result = 0;
   bool forwarded = false, failing = false;
+  // Armed on every way towards the end (a stop passed on, a rank failed): a rank still there after
+  // --grace seconds is killed, a stopped (SIGSTOP) or hung one included, so the launcher always ends.
   auto deadline = std::chrono::steady_clock::time_point::max();
+  const char* why = "";
+  bool armed = false;
+  auto arm = [&](const char* reason) {
+    if (armed) return;
+    armed = true;
+    deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(o.grace_seconds * 1000));
+    why = reason;
+  };
   auto signal_all = [&](int sig) {
     for (size_t i = 0; i < pids.size(); ++i) {
       if (!done[i]) ::kill(pids[i], sig);
@@ -111,25 +123,31 @@ int launch(const LaunchOptions& o, const std::string& program, const std::vector
                 << std::flush;
             failing = true;
             signal_all(SIGTERM);
-            deadline = std::chrono::steady_clock::now() +
-                       std::chrono::milliseconds(static_cast<int64_t>(o.grace_seconds * 1000));
           }
+          if (running > 0) arm("the failure");
         }
       }
       continue;
     }
-    if (stop_requested() && !forwarded && !failing) {
-      signal_all(SIGTERM);  // each rank saves at its next step and exits; the ranks agree on the step
+    if (stop_requested() && !forwarded) {
+      if (!failing) signal_all(SIGTERM);  // each rank saves at its next step and exits; the ranks agree on the step
       forwarded = true;
+      arm("the stop");
     }
     if (std::chrono::steady_clock::now() > deadline) {
-      log << "launch: ranks still running " << o.grace_seconds << " s after the failure; killing them\n" << std::flush;
-      signal_all(SIGKILL);
+      std::string left;
+      for (size_t i = 0; i < pids.size(); ++i) {
+        if (!done[i]) left += (left.empty() ? "" : ", ") + std::to_string(o.node_rank * o.nproc + static_cast<int>(i));
+      }
+      log << "launch: rank(s) " << left << " still running " << o.grace_seconds << " s (--grace) after " << why
+          << "; killing them\n" << std::flush;
+      signal_all(SIGKILL);  // ends a stopped (SIGSTOP) rank too
       deadline = std::chrono::steady_clock::time_point::max();
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  return result;
+  // A stopped job ends with the stop's own status (SIGINT 130, SIGTERM 143), whatever its ranks said.
+  return stop_requested() ? stop_exit_status() : result;
 }
 
 }  // namespace p2p

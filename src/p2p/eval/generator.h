@@ -27,9 +27,13 @@ struct LoadedGenerator {
   std::string weights;          // the file the weights came from
   std::string run_dir;
   nlohmann::json checkpoint_epoch;  // the epoch a pix2pix.cpp checkpoint records (null otherwise)
+  // One line when the file's format let nothing verify its data (a legacy .pth, a safetensors file not
+  // written here): damage to its bytes goes unnoticed. Empty when checked (zip CRC-32s, our checksums).
+  std::string integrity_note;
 };
 
-// Loads the generator. Missing runs, checkpoints or files, and weights that do not fit the architecture,
+// Loads the generator. Missing runs, checkpoints or files, weights that do not fit the architecture or
+// hold NaN/Inf, data that fails its checksum, and architecture options out of their flags' bounds
 // throw p2p::Error naming the file (and --name / --weights / --epoch where those chose it).
 LoadedGenerator load_generator(const GeneratorSource& source, const nlohmann::json& net_overrides = nullptr);
 

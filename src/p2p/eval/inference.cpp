@@ -283,7 +283,7 @@ TestReport run_test(Network& G, const DataConfig& data, const TestConfig& test, 
   for (const auto& [file, why] : report.failed) failed.push_back({{"file", file}, {"error", why}});
   extra["failed"] = failed;
   if (realism) {
-    report.scores = realism->results();
+    report.scores = realism->finish();
     report.scores_summary = realism->summary();
     extra.update(report.scores);
   }

@@ -25,6 +25,9 @@ double psnr(const at::Tensor& pred, const at::Tensor& target);
 // with the --lambda_ssim loss: p2p/losses/ssim.h.
 double ssim(const at::Tensor& pred, const at::Tensor& target);
 ImageMetrics compute_metrics(const at::Tensor& pred, const at::Tensor& target);
+// The same for two image files read band by band (io/raster.h: PNG/JPEG held as 8-bit samples, TIFF
+// windows), as `channels` (1 or 3) channels; sizes must match (the error names both files).
+ImageMetrics compute_file_metrics(const std::string& pred_path, const std::string& target_path, int channels);
 
 struct MetricsReport {
   std::vector<std::pair<std::string, ImageMetrics>> per_image;  // (name, metrics)

@@ -72,21 +72,16 @@ at::Tensor Segmenter::predict_at(const at::Tensor& photo, int64_t width, int64_t
 FcnScore fcn_score(const Segmenter& seg, const std::string& photos_dir, const std::string& labels_dir,
                    double palette_distance) {
   const double distance = palette_distance < 0 ? seg.data().palette_distance : palette_distance;
-  ConfusionMatrix cm(seg.palette().num_classes());
+  LabelMapScores scores(seg.palette(), distance);
   FcnScore out;
-  double ignored = 0, pixels = 0;
   for (const PairRecord& pair : pair_outputs_by_stem(photos_dir, labels_dir)) {
     const at::Tensor labels = load_image(pair.b_path, 3);
-    const DecodedLabels target = decode_labels(labels, seg.palette(), distance);
     const at::Tensor photo = load_image(pair.a_path, seg.data().input_nc);
-    cm.add(seg.predict_at(photo, labels.size(2), labels.size(1)), target.ids);
-    const double n = static_cast<double>(labels.size(1) * labels.size(2));
-    ignored += target.ignored_fraction * n;
-    pixels += n;
+    scores.add(seg.predict_at(photo, labels.size(2), labels.size(1)), labels);
     ++out.images;
   }
-  out.scores = cm.scores(seg.palette().class_names());
-  out.ignored_fraction = pixels > 0 ? ignored / pixels : 0;
+  out.scores = scores.scores();
+  out.ignored_fraction = scores.ignored_fraction();
   return out;
 }
 

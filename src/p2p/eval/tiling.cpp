@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 namespace p2p {
@@ -26,6 +27,12 @@ void check_tile_options(const TileOptions& t, int64_t size_multiple) {
   if (t.tile > 0 && t.overlap >= t.tile) {
     fail("--overlap " + std::to_string(t.overlap) + ": must be smaller than --tile " + std::to_string(t.tile));
   }
+  const int64_t min_step = (t.tile + kMinStepFraction - 1) / kMinStepFraction;
+  if (t.tile > 0 && t.tile - t.overlap < min_step) {
+    fail("--overlap " + std::to_string(t.overlap) + ": leaves tiles of --tile " + std::to_string(t.tile) + " only " +
+         std::to_string(t.tile - t.overlap) + " px apart; the step (tile - overlap) must be at least a quarter of the "
+         "tile, so --overlap at most " + std::to_string(t.tile - min_step));
+  }
   if (t.tile_batch < 1) fail("--tile_batch must be >= 1, got " + std::to_string(t.tile_batch));
 }
 
@@ -37,6 +44,30 @@ std::vector<int64_t> tile_starts(int64_t n, int64_t tile, int64_t overlap) {
   s.push_back(n - tile);  // the last tile ends at the border (it may overlap its neighbour more)
   return s;
 }
+
+namespace {
+
+// G's input for the window at (x, y) of `in` must be finite: one NaN or infinity spreads over the output
+// (convolutions and normalisation mix every pixel). Declared nodata was filled by the mapping.
+void check_network_window(const at::Tensor& net, const RasterReader& in, int64_t x, int64_t y) {
+  const at::Tensor bad = net.isfinite().logical_not();
+  if (!bad.any().item<bool>()) return;
+  const at::Tensor first = bad.nonzero()[0];  // band, row, column
+  fail(in.name() + ": band " + std::to_string(first[0].item<int64_t>() + 1) + " at pixel x " +
+       std::to_string(x + first[2].item<int64_t>()) + ", y " + std::to_string(y + first[1].item<int64_t>()) +
+       " is not finite once mapped to the network's range (" + std::to_string(bad.sum().item<int64_t>()) +
+       " samples of the window); its value is too large for the run's input mapping");
+}
+
+// ... and so must G's answer: weights holding NaN or an overflow inside G give a whole tile of NaN.
+void check_network_output(const at::Tensor& y, const RasterReader& in, int64_t x, int64_t y0, int64_t w, int64_t h) {
+  if (y.isfinite().all().item<bool>()) return;
+  fail(in.name() + ": the generator's output for the " + std::to_string(w) + " x " + std::to_string(h) +
+       " pixels at x " + std::to_string(x) + ", y " + std::to_string(y0) +
+       " is not finite (NaN or infinite); its weights, or the input's range, are unusable");
+}
+
+}  // namespace
 
 at::Tensor blend_ramp(int64_t n, int64_t overlap) {
   at::Tensor w = at::ones({n}, at::kFloat);
@@ -59,10 +90,18 @@ void translate_raster(Network& G, RasterReader& in, RasterWriter& out,
   const int64_t m = std::max<int64_t>(1, G.size_multiple());
   TileOptions t = options;
   check_tile_options(t, m);
+  const double bands = static_cast<double>(in.info().bands);
   if (t.tile == 0) {
     if (H * W <= kAutoTileArea) {
+      // Whole: the input window, its mapped copy and the output (G's output channels are not known
+      // yet: as many as the input's, at least 3), before G's own activations.
+      check_memory_fits("translating " + in.name() + " whole", static_cast<double>(H) * W * 4.0 * (2 * bands + std::max(3.0, bands)),
+                        "use --tile");
       if (on_tile) on_tile(0, 1);
-      const at::Tensor y = translate_tensor(G, to_network(in.read(0, 0, W, H)), device);
+      const at::Tensor x = to_network(in.read(0, 0, W, H));
+      check_network_window(x, in, 0, 0);
+      const at::Tensor y = translate_tensor(G, x, device);
+      check_network_output(y, in, 0, 0, W, H);
       out.write(0, 0, to_unit_range(y));
       if (on_tile) on_tile(1, 1);
       return;
@@ -77,6 +116,17 @@ void translate_raster(Network& G, RasterReader& in, RasterWriter& out,
   const std::vector<int64_t> ys = tile_starts(H, th, t.overlap), xs = tile_starts(W, tw, t.overlap);
   const at::Tensor weight = blend_ramp(th, t.overlap).unsqueeze(1) * blend_ramp(tw, t.overlap).unsqueeze(0);
   const int64_t total = static_cast<int64_t>(ys.size() * xs.size());
+  // One band of tile rows, image-wide: the weighted sum, the weights and the rows being written (output
+  // channels taken as the input's, at least 3), plus a batch of tiles in and out.
+  const double out_bands = std::max(3.0, bands);
+  check_memory_fits("translating " + in.name() + " in tiles of " + std::to_string(t.tile),
+                    static_cast<double>(th) * W * 4.0 * (2 * out_bands + 1) +
+                        static_cast<double>(t.tile_batch) * th * tw * 4.0 * (2 * bands + out_bands),
+                    "the image is too wide for its tile rows; use a smaller --tile");
+  if (total > 1) {
+    log << in.name() << ": " << W << " x " << H << " pixels in " << total << " tiles (" << xs.size() << " x "
+        << ys.size() << ") of " << t.tile << " px, overlap " << t.overlap << "\n";
+  }
   int64_t done = 0;
   if (on_tile) on_tile(0, total);
 
@@ -87,8 +137,12 @@ void translate_raster(Network& G, RasterReader& in, RasterWriter& out,
     for (size_t first = 0; first < xs.size(); first += static_cast<size_t>(t.tile_batch)) {
       const size_t last = std::min(xs.size(), first + static_cast<size_t>(t.tile_batch));
       std::vector<at::Tensor> tiles;
-      for (size_t i = first; i < last; ++i) tiles.push_back(to_network(in.read(xs[i], y0, tw, th)));
+      for (size_t i = first; i < last; ++i) {
+        tiles.push_back(to_network(in.read(xs[i], y0, tw, th)));
+        check_network_window(tiles.back(), in, xs[i], y0);
+      }
       const at::Tensor y = translate_batch(G, at::stack(tiles), device);
+      check_network_output(y, in, xs[first], y0, xs[last - 1] + tw - xs[first], th);
       if (!acc.defined()) acc = at::zeros({y.size(1), th, W}, at::kFloat);
       for (size_t i = first; i < last; ++i) {
         acc.narrow(2, xs[i], tw).add_(y[static_cast<int64_t>(i - first)] * weight);

@@ -31,9 +31,14 @@ struct TileOptions {
 // multiple), with a note: a U-Net on a whole 10,000² scene would need tens of GB.
 constexpr int64_t kAutoTileArea = 4096LL * 4096LL;
 constexpr int64_t kAutoTile = 1024;
+// Neighbouring tiles start at least tile / kMinStepFraction apart: at most 16 times the tiles of no
+// overlap (4 per axis).
+constexpr int64_t kMinStepFraction = 4;
 
 // Checks the options against G: tile a multiple of G->size_multiple() (so tiles need no padding),
-// 0 <= overlap < tile, tile_batch >= 1. Throws p2p::Error naming --tile / --overlap / --tile_batch.
+// 0 <= overlap, a step (tile - overlap) of at least a quarter of the tile (kMinStepFraction: --tile 64
+// --overlap 63 would run 64² times the tiles of no overlap, silently, for minutes), tile_batch >= 1.
+// Throws p2p::Error naming --tile / --overlap / --tile_batch.
 void check_tile_options(const TileOptions& t, int64_t size_multiple);
 
 // Tile origins along an axis of length n for tiles of length `tile` overlapping by at least `overlap`:
@@ -48,7 +53,11 @@ at::Tensor blend_ramp(int64_t n, int64_t overlap);
 // Translates `in` into `out` (same width and height; `out` has G's output channels) in the network's
 // unit range. `to_network` maps a window of `in` to G's input range (per pixel, so per tile exact).
 // With t.tile == 0 and an image of at most kAutoTileArea pixels: one pass over the whole image
-// (translate_tensor). `on_tile(done, total)` reports progress. Notes go to `log`.
+// (translate_tensor). `on_tile(done, total)` reports progress. Notes go to `log`, and a tiled job says
+// how many tiles it will run before it starts. Before anything is allocated, the memory of the chosen
+// path (the whole image, or one band of tile rows) must fit in the machine. Every window mapped for G
+// must be finite and every output G gives too; otherwise p2p::Error names in.name() and the pixel or
+// tile (a NaN would otherwise spread over the whole output).
 void translate_raster(Network& G, RasterReader& in, RasterWriter& out,
                       const std::function<at::Tensor(const at::Tensor&)>& to_network, const TileOptions& t,
                       const c10::Device& device, std::ostream& log,

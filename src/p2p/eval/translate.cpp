@@ -22,8 +22,13 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <cerrno>
+#include <cstring>
 #include <sstream>
 #include <system_error>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -42,11 +47,42 @@ bool is_list_file(const std::string& path) {
 
 // The output raster is created at the first write, when G's channel count is known; it must agree with
 // the extension chosen from output_nc before anything was written.
+// A TIFF input's declared nodata is declared again in a TIFF output, and the output pixels whose input
+// was nodata in any band (re-read from `nodata_from`) hold it, instead of G's answer to the fill.
 class OutputRaster : public RasterWriter {
  public:
-  OutputRaster(std::string path, const RasterInfo& in, int output_nc, std::string georef_from)
-      : path_(std::move(path)), in_(in), output_nc_(output_nc), georef_from_(std::move(georef_from)) {}
+  OutputRaster(std::string path, const RasterInfo& in, int output_nc, std::string georef_from,
+               RasterReader* nodata_from = nullptr)
+      : path_(std::move(path)), in_(in), output_nc_(output_nc), georef_from_(std::move(georef_from)),
+        nodata_from_(in.has_nodata && is_tiff_file(path_) && is_tiff_file(georef_from_) ? nodata_from : nullptr) {}
   void write(int64_t x, int64_t y, const at::Tensor& values) override {
+    if (nodata_from_) {
+      const at::Tensor mask = nodata_from_->read(x, y, values.size(2), values.size(1)).isnan().any(0);
+      if (mask.any().item<bool>()) {
+        write_values(x, y, values.masked_fill(mask.unsqueeze(0), nodata_unit()));
+        return;
+      }
+    }
+    write_values(x, y, values);
+  }
+  void finish() override {
+    if (!raster_) fail("nothing was translated for " + path_);
+    raster_->finish();
+  }
+
+ private:
+  // The declared nodata sample in the unit range of the output's type, so the writer stores it exactly.
+  double nodata_unit() const {
+    const double v = in_.nodata;
+    switch (in_.type) {
+      case SampleType::u8: return v / 255.0;
+      case SampleType::u16: return v / 65535.0;
+      case SampleType::i16: return (v + 32768.0) / 65535.0;
+      case SampleType::f32: break;
+    }
+    return v;
+  }
+  void write_values(int64_t x, int64_t y, const at::Tensor& values) {
     if (!raster_) {
       const int64_t c = values.size(0);
       if (png_channels(output_nc_) ? !png_channels(c) : c != output_nc_) {
@@ -58,20 +94,18 @@ class OutputRaster : public RasterWriter {
       spec.bands = static_cast<int>(c);
       // A TIFF output keeps the input's sample type; a TIFF from a colour file holds floats.
       spec.type = is_tiff_file(georef_from_) ? in_.type : SampleType::f32;
+      spec.has_nodata = nodata_from_ != nullptr;
+      spec.nodata = in_.nodata;
       raster_ = create_raster(path_, spec, georef_from_);
     }
     raster_->write(x, y, values);
   }
-  void finish() override {
-    if (!raster_) fail("nothing was translated for " + path_);
-    raster_->finish();
-  }
 
- private:
   std::string path_;
   RasterInfo in_;
   int output_nc_;
   std::string georef_from_;
+  RasterReader* nodata_from_;
   std::unique_ptr<RasterWriter> raster_;
 };
 
@@ -155,17 +189,41 @@ void translate_file(Network& G, const std::string& input, const std::string& out
                     const TileOptions& tiles, const c10::Device& device, std::ostream& log,
                     const std::function<void(int64_t, int64_t)>& on_tile) {
   const auto to_network = [&](const at::Tensor& window) { return input_window_to_network(window, data); };
+  check_output_format(output);
+  std::error_code ec;
+  if (fs::exists(output, ec) && fs::equivalent(input, output, ec)) {
+    fail("output " + output + " is the input file " + input + "; writing it would destroy the input");
+  }
   std::unique_ptr<RasterReader> in = open_raster(input, data.input_nc, "--input_nc");
-  OutputRaster out(output, in->info(), data.output_nc, input);
+  // A second reader re-reads the nodata mask while the output rows are written.
+  std::unique_ptr<RasterReader> mask;
+  if (in->info().has_nodata) mask = open_raster(input, data.input_nc, "--input_nc");
+  OutputRaster out(output, in->info(), data.output_nc, input, mask.get());
   translate_raster(G, *in, out, to_network, tiles, device, log, on_tile);
   out.finish();
 }
 
 at::Tensor input_window_to_network(const at::Tensor& window, const DataConfig& data) {
-  if (!data.sar_db) return input_to_network(window, data);
-  double db_lo = 0, db_hi = 0;
-  parse_db_range(data.db_range, db_lo, db_hi);
-  return input_to_network(sar_db_to_unit(window, db_lo, db_hi), data);
+  at::Tensor unit = window;
+  if (data.sar_db) {
+    double db_lo = 0, db_hi = 0;
+    parse_db_range(data.db_range, db_lo, db_hi);
+    unit = sar_db_to_unit(window, db_lo, db_hi);  // nodata (NaN) stays NaN
+  }
+  at::Tensor net = input_to_network(unit, data);
+  return net.masked_fill_(net.isnan(), 0.0);  // nodata: the network's 0, as training fills it (normalization.h)
+}
+
+void check_output_folder(const std::string& dir, const std::string& flag) {
+  if (dir.empty()) fail(flag + " is empty; name the folder to write into (. for the working folder)");
+  make_dirs(dir);
+  // A file is made and removed, so a folder that cannot be written fails now, with the system's reason,
+  // not once per input. Named like a temp file of fs.h, so a killed run's probe is removed as stale.
+  const std::string probe = (fs::path(dir) / (".p2p-write-check.tmp." + std::to_string(::getpid()) + ".0")).string();
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail(flag + " " + dir + ": cannot write into this folder: " + std::strerror(errno));
+  ::close(fd);
+  ::unlink(probe.c_str());
 }
 
 std::string output_path(const std::string& file, const std::string& output_dir, int output_nc) {
@@ -205,7 +263,11 @@ TranslateReport run_translate(Network& G, const std::string& input, const std::s
       fail("output " + outs.back() + " would overwrite its input; choose another output folder");
     }
   }
-  make_dirs(output_dir);
+  check_output_folder(output_dir, "--output");
+  // A run killed while writing leaves its temp files (<out>.tmp.<pid>.<n>); no other run finishes them.
+  for (const std::string& name : remove_stale_temp_files(output_dir)) {
+    log << "removed " << (fs::path(output_dir) / name).string() << ", left by a translation that did not finish\n";
+  }
 
   TranslateReport report;
   BatchProgress progress(log, options.progress, static_cast<int64_t>(files.size()));
@@ -213,9 +275,23 @@ TranslateReport run_translate(Network& G, const std::string& input, const std::s
     const std::string& file = files[i];
     const int64_t index = static_cast<int64_t>(i);
     if (options.resume && fs::exists(outs[i], ec)) {
-      progress.exists(index, outs[i]);
-      ++report.skipped;
-      continue;
+      // Done only if it decodes whole at the input's size: a killed run or a full disk can leave an
+      // empty or cut-short file under the final name (outputs are renamed into place, but not synced).
+      std::string why;
+      int w = 0, h = 0;
+      try {
+        image_size(file, w, h);
+      } catch (const std::exception& e) {
+        why = e.what();
+      }
+      if (why.empty() && raster_decodes(outs[i], w, h, why)) {
+        progress.exists(index, outs[i]);
+        ++report.skipped;
+        continue;
+      }
+      progress.clear();
+      log << "[" << index + 1 << "/" << files.size() << "] " << outs[i] << " exists but is not complete ("
+          << why << "); translating again\n";
     }
     const double start = progress.seconds();
     const bool ok = one_item(file, report.failed, log, [&] {

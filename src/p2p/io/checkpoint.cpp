@@ -4,11 +4,13 @@
 //   opt_G.<param>.{step,exp_avg,exp_avg_sq[,max_exp_avg_sq]}   Adam state, keyed by parameter name
 //   meta                              uint8 tensor holding a JSON object (epoch, iterations, config ...)
 //   rng.cpu [rng.cuda]                generator states, for exact resume
+//   trainer.<name>                    the trainer's own state (image pools, per-rank RNG states)
 // Keying Adam state by parameter *name* (not position or address) makes a mismatch an error that
 // names the tensor instead of silently mis-assigning moments.
 #include "p2p/io/checkpoint.h"
 
 #include "p2p/core/error.h"
+#include "p2p/io/integrity.h"
 #include "p2p/io/state_dict.h"
 
 #include <ATen/ATen.h>
@@ -29,6 +31,10 @@ namespace p2p {
 namespace {
 
 constexpr const char* kFormat = "pix2pix.cpp checkpoint v1";
+// meta's {"<entry>": CRC-32C (integrity.h) of its bytes} for every other entry; absent in older files.
+// Per entry, so a file with entries removed (optimizer state stripped for inference) still verifies,
+// and an altered entry is named.
+constexpr const char* kDataChecksum = "data_crc32c";
 
 at::Tensor bytes_tensor(const std::string& s) {
   at::Tensor t = at::empty({static_cast<int64_t>(s.size())}, at::kByte);
@@ -149,6 +155,20 @@ CheckpointMeta checkpoint_meta(const StateDict& all, const std::string& path) {
     if (j.value("format", "") != kFormat) {
       fail("checkpoint " + path + ": unknown format '" + j.value("format", "") + "' (expected " + kFormat + ")");
     }
+    if (j.contains(kDataChecksum)) {
+      const nlohmann::json& sums = j[kDataChecksum];
+      if (!sums.is_object()) fail("checkpoint " + path + ": its metadata's " + kDataChecksum + " is not an object");
+      for (const auto& [name, t] : all) {
+        auto it = sums.find(name);
+        if (name == "meta" || it == sums.end()) continue;  // entries added later are not vouched for
+        const std::string got = checksum_hex(tensor_crc32c(t));
+        if (!it->is_string() || it->get<std::string>() != got) {
+          fail("checkpoint " + path + ": entry " + name + " does not match the checksum in its metadata (" +
+               it->dump() + ", its data hashes to " + got + "): the file was altered or damaged after it was "
+               "written; use another checkpoint (--epoch best or --epoch N)");
+        }
+      }
+    }
     CheckpointMeta m;
     m.epoch = j.value("epoch", 0);
     m.epoch_iter = j.value("epoch_iter", 0);
@@ -183,6 +203,9 @@ void save_checkpoint(const std::string& path, const TrainingState& state, const 
                          std::to_string(out.size()) + " tensors hold NaN/Inf (" + list +
                          (bad.size() > 4 ? ", ..." : "") + ")");
   }
+  if (state.trainer) {
+    for (const auto& [name, t] : *state.trainer) out.emplace_back("trainer." + name, t.detach());
+  }
   out.emplace_back("meta", bytes_tensor(meta_to_json(meta).dump()));
   {
     auto gen = at::detail::getDefaultCPUGenerator();
@@ -194,12 +217,37 @@ void save_checkpoint(const std::string& path, const TrainingState& state, const 
     std::lock_guard<std::mutex> lock(gen.mutex());
     out.emplace_back("rng.cuda", gen.get_state());
   }
+  // Last, each other entry's checksum goes into meta (on the host once: write_state_dict copies nothing
+  // more), so altered data is caught even where the zip CRCs were recomputed.
+  for (auto& entry : out) entry.second = entry.second.detach().to(at::kCPU).contiguous();
+  nlohmann::json sealed = meta_to_json(meta);
+  nlohmann::json& sums = sealed[kDataChecksum] = nlohmann::json::object();
+  for (const auto& [name, t] : out) {
+    if (name != "meta") sums[name] = checksum_hex(tensor_crc32c(t));
+  }
+  for (auto& [name, t] : out) {
+    if (name == "meta") t = bytes_tensor(sealed.dump());
+  }
   write_state_dict(path, out);  // atomic: temp file + rename
 }
 
 CheckpointMeta load_checkpoint(const std::string& path, const TrainingState& state, bool resume) {
   StateDict all = read_state_dict(path);
   CheckpointMeta meta = checkpoint_meta(all, path);
+  // Every floating entry of the parts restored (networks, optimizer moments, trainer state): a state
+  // holding NaN/Inf is never resumed from, nor later called the last good checkpoint.
+  StateDict restored;
+  for (const auto& e : all) {
+    const std::string& n = e.first;
+    auto under = [&n](const char* prefix) { return n.rfind(prefix, 0) == 0; };
+    if ((state.G && under("G.")) || (state.D && under("D.")) || (state.opt_G && under("opt_G.")) ||
+        (state.opt_D && under("opt_D.")) || (state.trainer && under("trainer."))) {
+      restored.push_back(e);
+    }
+  }
+  check_finite(restored, "checkpoint " + path,
+               resume ? "it cannot be resumed from; resume from an earlier checkpoint (--epoch best or --epoch N)"
+                      : "the weights are unusable (saved from a diverged run, or damaged)");
   if (state.G) load_into(*state.G, checkpoint_section(all, "G."), path + " (generator)");
   if (state.D) {
     StateDict d = checkpoint_section(all, "D.");
@@ -212,6 +260,7 @@ CheckpointMeta load_checkpoint(const std::string& path, const TrainingState& sta
   if (state.opt_D && state.D) {
     load_adam(checkpoint_section(all, "opt_D."), *state.opt_D, *state.D, path, "opt_D", complete);
   }
+  if (state.trainer) *state.trainer = checkpoint_section(all, "trainer.");
   if (resume) {
     bool has_rng = false;
     for (const auto& [name, t] : all) has_rng = has_rng || name == "rng.cpu";

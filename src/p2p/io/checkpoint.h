@@ -33,6 +33,9 @@ struct TrainingState {
   torch::nn::Module* D = nullptr;           // may be null (L1-only runs)
   torch::optim::Optimizer* opt_G = nullptr;  // may be null when loading for inference
   torch::optim::Optimizer* opt_D = nullptr;
+  // The trainer's own state (image pools, per-rank RNG states), stored as "trainer.<name>" entries:
+  // saved as given; on load replaced by the file's (empty for files written before it existed).
+  StateDict* trainer = nullptr;
 };
 
 // Writes everything to `path` atomically (temp + rename), including the CPU RNG state. Refuses, with
@@ -46,8 +49,9 @@ std::vector<std::string> non_finite_entries(const TrainingState& state);
 // Restores what `state` points to (null members are skipped). `resume`: also the RNG state, and every
 // part of an exact resume must be there — a checkpoint missing optimizer moments, the discriminator or
 // the RNG state is refused naming what is missing, instead of silently restarting it.
-// Throws p2p::Error naming the file and the mismatching tensor for another architecture, and naming
-// the file for a truncated/corrupt one.
+// Throws p2p::Error naming the file and the mismatching tensor for another architecture, naming the
+// tensors that hold NaN/Inf, and naming the file for a truncated/corrupt one or one whose data does not
+// match the checksum save_checkpoint records in its metadata (files of older versions carry none).
 CheckpointMeta load_checkpoint(const std::string& path, const TrainingState& state, bool resume);
 
 // Reads only the metadata (config) of a checkpoint.

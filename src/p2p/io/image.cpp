@@ -8,6 +8,7 @@
 
 #include "p2p/core/error.h"
 #include "p2p/io/fs.h"
+#include "p2p/io/raster.h"
 #include "p2p/io/tiff.h"
 
 #include <ATen/ATen.h>
@@ -136,6 +137,27 @@ at::Tensor decode_pnm16(const std::vector<unsigned char>& bytes, const std::stri
   return hwc;
 }
 
+// A PNG's IHDR: width, height and channels as stb decodes them (palette: RGB); false for other files.
+// Sides beyond 2^31-1 (invalid in PNG) are clamped to it, which check_declared_size refuses.
+bool png_header(const std::vector<unsigned char>& b, int& w, int& h, int& n) {
+  static const unsigned char kSig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (b.size() < 29 || std::memcmp(b.data(), kSig, 8) != 0 || std::memcmp(b.data() + 12, "IHDR", 4) != 0) return false;
+  auto be32 = [&](size_t i) {
+    return (static_cast<uint32_t>(b[i]) << 24) | (static_cast<uint32_t>(b[i + 1]) << 16) |
+           (static_cast<uint32_t>(b[i + 2]) << 8) | b[i + 3];
+  };
+  const uint32_t width = be32(16), height = be32(20);
+  w = static_cast<int>(std::min<uint32_t>(width, 0x7fffffff));
+  h = static_cast<int>(std::min<uint32_t>(height, 0x7fffffff));
+  switch (b[25]) {
+    case 0: n = 1; break;
+    case 4: n = 2; break;
+    case 6: n = 4; break;
+    default: n = 3; break;  // RGB, palette
+  }
+  return true;
+}
+
 }  // namespace
 
 bool is_image_file(const std::string& path) {
@@ -204,6 +226,19 @@ DecodedImage decode_image(const std::string& path, int channels, const std::stri
     return out;
   }
   int w = 0, h = 0, n = 0;
+  // The header's size is checked before stb allocates the decoded samples (what decode_image holds;
+  // floats are made window by window). A PNG's is read here: stb refuses sides beyond 2^30 / channels
+  // as "not of any known type".
+  if (png_header(bytes, w, h, n)) {
+    check_declared_size(path, w, h, n, 1, static_cast<int64_t>(bytes.size()));
+  }
+  if (!stbi_info_from_memory(bytes.data(), len, &w, &h, &n)) fail_decode(path);
+  {
+    const int bytes_per_sample = stbi_is_16_bit_from_memory(bytes.data(), len) ? 2 : 1;
+    const double pixels = static_cast<double>(w) * static_cast<double>(h);
+    check_declared_size(path, w, h, n, bytes_per_sample, static_cast<int64_t>(bytes.size()),
+                        pixels * n * bytes_per_sample);
+  }
   const auto free_stb = [](void* p) { stbi_image_free(p); };
   if (stbi_is_16_bit_from_memory(bytes.data(), len)) {
     std::unique_ptr<stbi_us, void (*)(void*)> data(stbi_load_16_from_memory(bytes.data(), len, &w, &h, &n, 0),

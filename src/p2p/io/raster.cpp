@@ -10,6 +10,10 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <cstdio>
 #include <filesystem>
 #include <mutex>
 #include <string>
@@ -35,6 +39,67 @@ const char* sample_type_name(SampleType t) {
     case SampleType::f32: return "float32";
   }
   return "?";
+}
+
+double physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 0.0;
+}
+
+namespace {
+
+std::string gib(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+  return buf;
+}
+
+}  // namespace
+
+void check_memory_fits(const std::string& what, double bytes, const std::string& hint) {
+  const double have = physical_memory_bytes();
+  if (have > 0 && bytes > have) {
+    fail(what + " needs " + gib(bytes) + ", more than this machine's " + gib(have) + " of memory" +
+         (hint.empty() ? std::string() : "; " + hint));
+  }
+}
+
+void check_declared_size(const std::string& path, int64_t width, int64_t height, int64_t bands, int bytes_per_sample,
+                         int64_t file_bytes, double whole_bytes) {
+  const std::string dims = std::to_string(width) + " x " + std::to_string(height) + " pixels, " + std::to_string(bands) +
+                           " band" + (bands == 1 ? "" : "s");
+  if (width < 1 || height < 1 || bands < 1 || width > 0x7fffffff || height > 0x7fffffff) {
+    fail(path + ": its header declares " + dims + " (sides of 1 to 2^31-1 pixels expected; a corrupt header?)");
+  }
+  // In double: the product of a corrupt header overflows int64.
+  const double declared = static_cast<double>(width) * static_cast<double>(height) * static_cast<double>(bands) *
+                          static_cast<double>(bytes_per_sample);
+  constexpr double kMaxRatio = 1e6;
+  if (file_bytes > 0 && declared > kMaxRatio * static_cast<double>(file_bytes)) {
+    fail(path + ": its header declares " + dims + " (" + gib(declared) + " of samples) but the file holds " +
+         std::to_string(file_bytes) + " bytes, more than a million to one: a corrupt or truncated file");
+  }
+  if (whole_bytes > 0) check_memory_fits("decoding " + path + " (" + dims + ") whole", whole_bytes, "");
+}
+
+void check_samples(at::Tensor& values, const at::Tensor& nodata, const std::string& path, int64_t x0, int64_t y0) {
+  at::Tensor bad = values.isfinite().logical_and_(values.abs() <= kMaxSampleMagnitude).logical_not_();
+  if (nodata.defined()) bad.logical_and_(nodata.logical_not());
+  if (bad.any().item<bool>()) {
+    const int64_t count = bad.sum().item<int64_t>();
+    const at::Tensor first = bad.nonzero()[0];  // band, row, column: the first in reading order of a band
+    const int64_t b = first[0].item<int64_t>(), y = first[1].item<int64_t>(), x = first[2].item<int64_t>();
+    const float v = values[b][y][x].item<float>();
+    char value[48];
+    std::snprintf(value, sizeof value, "%g", static_cast<double>(v));
+    fail(path + ": band " + std::to_string(b + 1) + " at pixel x " + std::to_string(x0 + x) + ", y " +
+         std::to_string(y0 + y) + " holds " + value + " (" + std::to_string(count) + " sample" +
+         (count == 1 ? "" : "s") + " of the " + std::to_string(values.size(2)) + " x " +
+         std::to_string(values.size(1)) + " pixels read from x " + std::to_string(x0) + ", y " + std::to_string(y0) +
+         " are NaN, infinite or beyond 1e15, which the network cannot take); declare such pixels nodata "
+         "(GDAL_NODATA) or fix the file");
+  }
+  if (nodata.defined()) values.masked_fill_(nodata, std::numeric_limits<float>::quiet_NaN());
 }
 
 namespace {
@@ -78,6 +143,7 @@ void check_write(const RasterSpec& spec, int64_t x, int64_t y, const at::Tensor&
 class DecodedReader : public RasterReader {
  public:
   DecodedReader(DecodedImage image, std::string path) : image_(std::move(image)), path_(std::move(path)) {
+    name_ = path_;
     info_.width = image_.samples.size(1);
     info_.height = image_.samples.size(0);
     info_.bands = image_.channels;
@@ -100,7 +166,10 @@ std::unique_ptr<RasterReader> open_in_memory(const std::string& path, int channe
   int bits = 8;
   at::Tensor image = load_image(path, channels, bits, channel_flag);
   const SampleType type = bits == 8 ? SampleType::u8 : bits == 16 ? SampleType::u16 : SampleType::f32;
-  return std::make_unique<TensorRasterReader>(std::move(image), type, bits, path);
+  auto reader = std::make_unique<TensorRasterReader>(std::move(image), type, bits, path);
+  double nodata = 0.0;
+  if (tiff_nodata(path, nodata)) reader->set_nodata(nodata);
+  return reader;
 }
 
 // A TIFF assembled in memory and written whole at finish (builds without GDAL).
@@ -184,6 +253,7 @@ GDALDataType file_type(SampleType t) {
 class GdalReader : public RasterReader {
  public:
   GdalReader(const std::string& path, int channels, const std::string& channel_flag) : path_(path) {
+    name_ = path;
     init_gdal();
     QuietGdal quiet;
     ds_ = GDALOpen(path.c_str(), GA_ReadOnly);
@@ -211,6 +281,16 @@ class GdalReader : public RasterReader {
              " is not supported (expected uint8, uint16, int16 or float32)");
     }
     info_.bit_depth = bit_depth_of(info_.type);
+    std::error_code ec;
+    const auto file_bytes = fs::file_size(path, ec);
+    // Read window by window: only the header's plausibility is checked here; translate_raster checks
+    // the memory of the path it takes.
+    check_declared_size(path, info_.width, info_.height, info_.bands, info_.bit_depth / 8,
+                        ec ? 0 : static_cast<int64_t>(file_bytes));
+    int has_nodata = 0;
+    const double nodata = GDALGetRasterNoDataValue(GDALGetRasterBand(ds_, 1), &has_nodata);
+    info_.has_nodata = has_nodata != 0;
+    info_.nodata = nodata;
     double gt[6];
     const char* wkt = GDALGetProjectionRef(ds_);
     info_.georeferenced = GDALGetGeoTransform(ds_, gt) == CE_None || (wkt && *wkt);
@@ -227,13 +307,19 @@ class GdalReader : public RasterReader {
                             GDT_Float32, info_.bands, nullptr, 0, 0, 0) != CE_None) {
       fail("cannot read " + path_ + gdal_message());
     }
+    // Nodata is compared as stored (the file declares it so); NaN as nodata matches every NaN.
+    at::Tensor nodata;
+    if (info_.has_nodata) {
+      nodata = std::isnan(info_.nodata) ? out.isnan() : out.eq(static_cast<float>(info_.nodata));
+    }
     // (v + offset) * scale in double, exactly as load_tiff computes it, so both readers agree bit for bit.
     switch (info_.type) {
-      case SampleType::u8: return (out.to(at::kDouble) * (1.0 / 255.0)).to(at::kFloat);
-      case SampleType::u16: return (out.to(at::kDouble) * (1.0 / 65535.0)).to(at::kFloat);
-      case SampleType::i16: return ((out.to(at::kDouble) + 32768.0) * (1.0 / 65535.0)).to(at::kFloat);
+      case SampleType::u8: out = (out.to(at::kDouble) * (1.0 / 255.0)).to(at::kFloat); break;
+      case SampleType::u16: out = (out.to(at::kDouble) * (1.0 / 65535.0)).to(at::kFloat); break;
+      case SampleType::i16: out = ((out.to(at::kDouble) + 32768.0) * (1.0 / 65535.0)).to(at::kFloat); break;
       case SampleType::f32: break;
     }
+    check_samples(out, nodata, path_, x, y);
     return out;
   }
 
@@ -261,6 +347,9 @@ class GdalWriter : public RasterWriter {
     CSLDestroy(options);
     if (!ds_) fail("cannot create " + path + gdal_message());
     if (!georef_from.empty() && is_tiff_file(georef_from)) copy_georeferencing(georef_from);
+    if (spec.has_nodata) {
+      for (int b = 1; b <= spec.bands; ++b) GDALSetRasterNoDataValue(GDALGetRasterBand(ds_, b), spec.nodata);
+    }
   }
   ~GdalWriter() override {
     if (ds_) GDALClose(ds_);
@@ -331,6 +420,7 @@ bool windowed_tiff_supported() {
 
 std::unique_ptr<RasterReader> open_raster(const std::string& path, int channels, const std::string& channel_flag) {
   std::error_code ec;
+  if (fs::is_directory(path, ec)) fail(path + " is a folder, expected an image file");
   if (!fs::is_regular_file(path, ec)) fail("image not found: " + path);
 #ifdef P2P_HAVE_GDAL
   if (is_tiff_file(path)) return std::make_unique<GdalReader>(path, channels, channel_flag);
@@ -339,7 +429,8 @@ std::unique_ptr<RasterReader> open_raster(const std::string& path, int channels,
 }
 
 TensorRasterReader::TensorRasterReader(at::Tensor chw, SampleType type, int bit_depth, std::string name)
-    : image_(std::move(chw)), name_(std::move(name)) {
+    : image_(std::move(chw)) {
+  name_ = std::move(name);
   info_.width = image_.size(2);
   info_.height = image_.size(1);
   info_.bands = static_cast<int>(image_.size(0));
@@ -349,7 +440,10 @@ TensorRasterReader::TensorRasterReader(at::Tensor chw, SampleType type, int bit_
 
 at::Tensor TensorRasterReader::read(int64_t x, int64_t y, int64_t w, int64_t h) {
   check_window(info_, x, y, w, h, name_);
-  return image_.narrow(1, y, h).narrow(2, x, w).contiguous();
+  at::Tensor window = image_.narrow(1, y, h).narrow(2, x, w).contiguous();
+  // A caller's buffer declares no nodata: its NaN are refused like a file's undeclared ones.
+  check_samples(window, info_.has_nodata ? window.isnan() : at::Tensor(), name_, x, y);
+  return window;
 }
 
 TensorRasterWriter::TensorRasterWriter(const RasterSpec& spec, std::string name)
@@ -365,8 +459,42 @@ void TensorRasterWriter::write(int64_t x, int64_t y, const at::Tensor& values) {
   image_.narrow(1, y, values.size(1)).narrow(2, x, values.size(2)).copy_(values);
 }
 
+void check_output_format(const std::string& path) {
+  const std::string ext = lower_extension(path);
+  if (ext != ".png" && !is_tiff_file(path)) {
+    fail("cannot write " + path + ": " + (ext.empty() ? std::string("no extension") : "'" + ext + "'") +
+         " is not a format written here; name the output .png or .tif");
+  }
+}
+
+bool raster_decodes(const std::string& path, int64_t width, int64_t height, std::string& why) {
+  try {
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) fail(path + " is not a file");
+    int bands = 3;
+    if (is_tiff_file(path)) {
+      int w = 0, h = 0;
+      tiff_info(path, w, h, bands);
+    }
+    std::unique_ptr<RasterReader> r = open_raster(path, bands, "");
+    if (r->info().width != width || r->info().height != height) {
+      fail(path + " is " + std::to_string(r->info().width) + " x " + std::to_string(r->info().height) +
+           ", expected " + std::to_string(width) + " x " + std::to_string(height));
+    }
+    // Every sample, in bands of rows: a file cut short fails on the rows it lost.
+    constexpr int64_t kRows = 256;
+    for (int64_t y = 0; y < height; y += kRows) r->read(0, y, width, std::min(kRows, height - y));
+    return true;
+  } catch (const std::exception& e) {
+    why = e.what();
+    why = why.substr(0, why.find('\n'));
+    return false;
+  }
+}
+
 std::unique_ptr<RasterWriter> create_raster(const std::string& path, const RasterSpec& spec,
                                             const std::string& georef_from) {
+  check_output_format(path);
   if (spec.width < 1 || spec.height < 1 || spec.bands < 1) fail("create_raster: empty raster for " + path);
   if (is_tiff_file(path)) {
 #ifdef P2P_HAVE_GDAL

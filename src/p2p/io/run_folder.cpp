@@ -60,6 +60,10 @@ std::string existing_checkpoint(const std::string& run_dir, const std::string& w
   const std::string ours = checkpoint_path(run_dir, which);
   std::error_code ec;
   if (fs::is_regular_file(ours, ec)) return ours;
+  if (fs::exists(ours, ec)) {  // present, so "has no latest.pt" would contradict the listing
+    fail("--epoch " + which + ": " + ours + " is " + (fs::is_directory(ours, ec) ? "a directory" : "not a regular file") +
+         ", not a checkpoint file");
+  }
   const std::string theirs = (fs::path(run_dir) / (which + "_net_G.pth")).string();
   if (reference && fs::is_regular_file(theirs, ec)) return theirs;
   if (!fs::is_directory(run_dir, ec)) {

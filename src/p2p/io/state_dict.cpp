@@ -7,6 +7,8 @@
 
 #include "p2p/core/error.h"
 #include "p2p/io/fs.h"
+#include "p2p/io/integrity.h"
+#include "p2p/io/safetensors.h"
 #include "p2p/io/state_dict_pickle.h"
 #include "p2p/io/zip_index.h"
 
@@ -16,6 +18,8 @@
 #include <torch/nn/module.h>
 #include <torch/nn/modules/instancenorm.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -60,6 +64,13 @@ Container check_container(const std::string& path) {
   if (got >= 4 && std::memcmp(head, "PK\x03\x04", 4) == 0) return Container::zip;
   if (detail::is_legacy_stream(head, got)) return Container::legacy;
   if (static_cast<unsigned char>(head[0]) == 0x80) bad_file(path, "a pickle file without torch.save's legacy header");
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (ext == ".safetensors") {  // named as one, so that is the format it failed to be
+    const std::string problem = safetensors_header_problem(path);
+    fail(path + ": not a valid safetensors file: " + (problem.empty() ? "its header is damaged" : problem) +
+         " (expected an 8-byte little-endian header length, then that many bytes of JSON)");
+  }
   bad_file(path, "not a zip archive nor a legacy torch.save stream");
 }
 
@@ -78,6 +89,14 @@ at::Tensor flat_storage(const void* data, at::ScalarType dtype, int64_t numel) {
 
 StateDict read_zip(const std::string& path) {
   std::map<std::string, ZipEntry> index = read_zip_index(path);
+  const bool torchscript = std::any_of(index.begin(), index.end(), [](const auto& e) {
+    return e.first == "constants.pkl" || e.first.rfind("code/", 0) == 0;  // what torch.jit.save adds
+  });
+  if (torchscript) {
+    fail(path + ": a TorchScript module (torch.jit.save, or p2p export --format torchscript), not a state_dict: "
+         "it runs with torch.jit.load in Python or torch::jit::load in C++; --weights takes a pix2pix.cpp "
+         "checkpoint, a reference *_net_G.pth or a p2p export .safetensors");
+  }
   try {
     caffe2::serialize::PyTorchStreamReader reader(path);
     // Every record read is checked against the CRC-32 stored for it.
@@ -149,6 +168,13 @@ StateDict read_legacy(const std::string& path) {
 }
 
 }  // namespace
+
+bool is_legacy_torch_save(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char head[16] = {0};
+  in.read(head, sizeof head);
+  return detail::is_legacy_stream(head, static_cast<size_t>(in.gcount()));
+}
 
 StateDict read_state_dict(const std::string& path) {
   const Container container = check_container(path);
@@ -254,6 +280,12 @@ void load_into(torch::nn::Module& net, const StateDict& dict, const std::string&
     if (!unexpected.empty()) msg += " not in the network: " + list(unexpected) + ";";
     fail(msg + " — was it trained with another --netG/--netD/--ngf/--ndf/--norm/--input_nc/--output_nc?");
   }
+  // NaN or Inf weights give a black or blank image without any error: refused, naming them.
+  StateDict used;
+  for (const auto& entry : dict) {
+    if (!ignored.count(entry.first)) used.push_back(entry);
+  }
+  check_finite(used, source, "the weights are unusable (saved from a diverged run, or damaged)");
   torch::NoGradGuard no_grad;
   for (const auto& [name, tensor] : dict) {
     if (!ignored.count(name)) targets.at(name).copy_(tensor);

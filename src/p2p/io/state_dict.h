@@ -19,11 +19,15 @@ using StateDict = std::vector<std::pair<std::string, at::Tensor>>;
 // damaged file or a missing storage throws p2p::Error naming the file (and the entry) and what was found.
 StateDict read_state_dict(const std::string& path);
 
+// True when `path` is in torch.save's legacy format, which carries no checksum of its data (the zip
+// format has a CRC-32 per record): damage to its tensor bytes cannot be detected.
+bool is_legacy_torch_save(const std::string& path);
+
 // Writes `dict` in the same format (readable by torch.load), atomically.
 void write_state_dict(const std::string& path, const StateDict& dict);
 
-// Copies `dict` into net's parameters and buffers by name. A missing or unexpected key, or a shape
-// mismatch, throws p2p::Error naming `source`, the tensor and both shapes. BatchNorm
+// Copies `dict` into net's parameters and buffers by name. A missing or unexpected key, a shape
+// mismatch, or a tensor holding NaN/Inf throws p2p::Error naming `source`, the tensor and what was found. BatchNorm
 // num_batches_tracked may be absent (old reference files); running statistics of InstanceNorm layers
 // (old instance-norm files) are dropped, as the reference does.
 void load_into(torch::nn::Module& net, const StateDict& dict, const std::string& source);

@@ -6,6 +6,7 @@
 
 #include "p2p/core/error.h"
 #include "p2p/io/fs.h"
+#include "p2p/io/raster.h"
 
 #include <ATen/ATen.h>
 
@@ -17,7 +18,9 @@
 #ifdef P2P_HAVE_TIFF
 #include <tiffio.h>
 
+#include <cmath>
 #include <cstdarg>
+#include <cstdlib>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -69,6 +72,8 @@ void tiff_info(const std::string& path, int& /*width*/, int& /*height*/, int& /*
 }
 
 void save_tiff(const std::string& path, const at::Tensor& /*image*/) { fail_no_tiff(path); }
+
+bool tiff_nodata(const std::string& path, double& /*value*/) { fail_no_tiff(path); }
 
 int tiff_pages(const std::string& path) { fail_no_tiff(path); }
 
@@ -166,6 +171,30 @@ struct Layout {
   uint16_t bands = 0, bits = 0, format = SAMPLEFORMAT_UINT, planar = PLANARCONFIG_CONTIG, photometric = 0;
 };
 
+// GDAL_NODATA as text ("-9999", "nan", "-3.4028234663852886e+38"); false when absent or unparsable.
+bool read_nodata(TIFF* tif, double& value) {
+  // libtiff may know the tag, or read it as an anonymous field whose value comes with a count.
+  const TIFFField* field = TIFFFindField(tif, TIFFTAG_GDAL_NODATA, TIFF_ANY);
+  if (field == nullptr) return false;
+  const char* text = nullptr;
+  int ok = 0;
+  if (!TIFFFieldPassCount(field)) {
+    ok = TIFFGetField(tif, TIFFTAG_GDAL_NODATA, &text);
+  } else if (TIFFFieldReadCount(field) == TIFF_VARIABLE2) {
+    uint32_t count = 0;
+    ok = TIFFGetField(tif, TIFFTAG_GDAL_NODATA, &count, &text);
+  } else {
+    uint16_t count = 0;
+    ok = TIFFGetField(tif, TIFFTAG_GDAL_NODATA, &count, &text);
+  }
+  if (ok != 1 || text == nullptr) return false;
+  char* end = nullptr;
+  const double v = std::strtod(text, &end);
+  if (end == text) return false;
+  value = v;
+  return true;
+}
+
 Layout read_layout(TIFF* tif) {
   Layout l;
   TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &l.width);
@@ -189,6 +218,12 @@ void tiff_info(const std::string& path, int& width, int& height, int& bands) {
   width = static_cast<int>(l.width);
   height = static_cast<int>(l.height);
   bands = static_cast<int>(l.bands);
+}
+
+bool tiff_nodata(const std::string& path, double& value) {
+  check_readable(path);
+  TiffPtr tif = open_tiff(path, "r");
+  return read_nodata(tif.get(), value);
 }
 
 int tiff_pages(const std::string& path) {
@@ -233,6 +268,13 @@ at::Tensor load_tiff(const std::string& path, int& bit_depth) {
   }
 
   const int64_t W = l.width, H = l.height;
+  {
+    std::error_code ec;
+    const auto file_bytes = fs::file_size(path, ec);
+    // The floats returned, and one more image's worth while a caller converts them.
+    check_declared_size(path, W, H, l.bands, m.bytes, ec ? 0 : static_cast<int64_t>(file_bytes),
+                        2.0 * static_cast<double>(W) * static_cast<double>(H) * l.bands * sizeof(float));
+  }
   const bool contig = l.planar == PLANARCONFIG_CONTIG || l.bands == 1;
   const int planes = contig ? 1 : l.bands;
   const int per_chunk = contig ? l.bands : 1;  // samples per pixel inside one strip or tile
@@ -281,6 +323,15 @@ at::Tensor load_tiff(const std::string& path, int& bit_depth) {
       }
     }
   }
+  // Nodata compared after the mapping, which is exact for every stored value (NaN matches NaN).
+  double nodata_value = 0.0;
+  at::Tensor nodata;
+  if (read_nodata(t, nodata_value)) {
+    nodata = std::isnan(nodata_value)
+                 ? out.isnan()
+                 : out.eq(static_cast<float>((nodata_value + m.offset) * m.scale));
+  }
+  check_samples(out, nodata, path, 0, 0);
   bit_depth = m.bit_depth;
   return out;
 }

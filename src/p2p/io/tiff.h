@@ -26,7 +26,14 @@ bool tiff_supported();
 // Any other type (1/4-bit, int8, 32/64-bit integers, float64, complex) throws p2p::Error naming the
 // file and the type. `bit_depth` reports 8 (uint8), 16 (uint16, int16) or 32 (float32), so resampling
 // treats only 8-bit data like PIL's 8-bit images.
+// Checked as raster.h says: the header's size before the image is allocated (check_declared_size), and
+// every sample (check_samples): those equal to the file's GDAL_NODATA value are returned as NaN, and a
+// NaN, infinity or magnitude beyond 1e15 that is not declared nodata throws, naming band and pixel.
 at::Tensor load_tiff(const std::string& path, int& bit_depth);
+
+// The GDAL_NODATA value the file declares (tag 42113, text as GDAL writes it: "-9999", "nan"); false
+// when it declares none.
+bool tiff_nodata(const std::string& path, double& value);
 
 // Width, height and band count from the header only. Throws p2p::Error naming the file when unreadable.
 void tiff_info(const std::string& path, int& width, int& height, int& bands);

@@ -2,6 +2,7 @@
 #include "p2p/losses/perceptual.h"
 
 #include "p2p/core/error.h"
+#include "p2p/core/shape.h"
 #include "p2p/io/state_dict.h"
 
 #include <ATen/ATen.h>
@@ -49,12 +50,6 @@ std::vector<ConvSpec> vgg_convs(int depth) {
 }
 
 std::string relu_name(const ConvSpec& c) { return "relu" + std::to_string(c.block) + "_" + std::to_string(c.k); }
-
-std::string shape_str(at::IntArrayRef s) {
-  std::ostringstream o;
-  o << s;
-  return o.str();
-}
 
 std::string trim(const std::string& s) {
   const auto b = s.find_first_not_of(" \t");

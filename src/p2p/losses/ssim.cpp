@@ -4,8 +4,10 @@
 #include "p2p/losses/ssim.h"
 
 #include "p2p/core/error.h"
+#include "p2p/core/shape.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include <cmath>
 #include <sstream>
@@ -21,12 +23,6 @@ constexpr double kSsimK2 = 0.03;
 constexpr double kSsimSigma = 1.5;
 // skimage fixes truncate = 3.5 for Gaussian weights: radius int(3.5 * 1.5 + 0.5) = 5, an 11-tap window.
 constexpr int64_t kSsimRadius = 5;
-
-std::string shape_str(const at::Tensor& t) {
-  std::ostringstream s;
-  s << t.sizes();
-  return s.str();
-}
 
 // Indices that extend [0, n) by `r` samples on each side with scipy.ndimage's 'reflect' rule: the edge
 // sample is repeated (d c b a | a b c d | d c b a), periodic with period 2n, so any n >= 1 works.
@@ -69,7 +65,7 @@ at::Tensor gaussian_filter(const at::Tensor& x, const at::Tensor& taps) {
 
 at::Tensor ssim_mean(const at::Tensor& x, const at::Tensor& y, const std::string& context) {
   if (x.dim() != 4 || y.dim() != 4 || x.sizes() != y.sizes()) {
-    fail(context + ": expected two [N,C,H,W] images of the same shape, got " + shape_str(x) + " and " + shape_str(y));
+    fail(context + ": expected two [N,C,H,W] images of the same shape, got " + shape_str(x.sizes()) + " and " + shape_str(y.sizes()));
   }
   if (!at::isFloatingType(x.scalar_type()) || x.scalar_type() != y.scalar_type()) {
     fail(context + ": expected two floating-point images of one dtype");
@@ -102,6 +98,84 @@ at::Tensor ssim_mean(const at::Tensor& x, const at::Tensor& y, const std::string
   // planes make the mean of per-channel (and per-image) means the mean over all cropped values.
   at::Tensor valid = s.narrow(2, kSsimRadius, h - 2 * kSsimRadius).narrow(3, kSsimRadius, w - 2 * kSsimRadius);
   return valid.mean();
+}
+
+double ssim_valid_sum(const at::Tensor& x, const at::Tensor& y, const std::string& context) {
+  if (x.dim() != 3 || y.dim() != 3 || x.sizes() != y.sizes()) {
+    fail(context + ": expected two [C,H,W] images of the same shape, got " + shape_str(x.sizes()) + " and " + shape_str(y.sizes()));
+  }
+  const int64_t planes = x.size(0), h = x.size(1), w = x.size(2), k = 2 * kSsimRadius + 1;
+  if (h < k || w < k) {
+    fail(context + ": images must be at least " + std::to_string(k) + "x" + std::to_string(k) + " pixels, got " +
+         std::to_string(w) + "x" + std::to_string(h));
+  }
+  const at::Tensor xd = x.detach().to(at::kCPU, at::kDouble).contiguous(), yd = y.detach().to(at::kCPU, at::kDouble).contiguous();
+  const at::Tensor taps_t = gaussian_taps(at::TensorOptions().dtype(at::kDouble));
+  const double* taps = taps_t.data_ptr<double>();
+  const int64_t ow = w - 2 * kSsimRadius, oh = h - 2 * kSsimRadius;
+  const double c1 = kSsimK1 * kSsimK1, c2 = kSsimK2 * kSsimK2;
+  // Work items: (plane, chunk of kChunk output rows), so both cores work on a three-channel band. A chunk
+  // filters its rows plus the 10 below horizontally, then vertically.
+  constexpr int64_t kChunk = 32;
+  const int64_t chunks = (oh + kChunk - 1) / kChunk;
+  std::vector<double> means(static_cast<size_t>(2 * planes));
+  for (int64_t p = 0; p < planes; ++p) {
+    // A shift by the plane's mean keeps E[x²] - E[x]² free of cancellation (see ssim_mean).
+    means[static_cast<size_t>(2 * p)] = xd[p].mean().item<double>();
+    means[static_cast<size_t>(2 * p + 1)] = yd[p].mean().item<double>();
+  }
+  std::vector<double> sums(static_cast<size_t>(planes * chunks), 0.0);
+  at::parallel_for(0, planes * chunks, 1, [&](int64_t begin, int64_t end) {
+    std::vector<double> prod(static_cast<size_t>(5 * w)), hf, v(static_cast<size_t>(5 * ow));
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t p = item / chunks, r0 = (item % chunks) * kChunk, r1 = std::min(oh, r0 + kChunk);
+      const int64_t rows = (r1 - r0) + 2 * kSsimRadius;  // input rows [r0, r1 + 10)
+      const double cx = means[static_cast<size_t>(2 * p)], cy = means[static_cast<size_t>(2 * p + 1)];
+      const double* xp = xd.data_ptr<double>() + p * h * w;
+      const double* yp = yd.data_ptr<double>() + p * h * w;
+      hf.assign(static_cast<size_t>(5 * rows * ow), 0.0);  // [5][rows][ow]: moments filtered along rows
+      for (int64_t r = 0; r < rows; ++r) {
+        const double* xr = xp + (r0 + r) * w;
+        const double* yr = yp + (r0 + r) * w;
+        double *pa = prod.data(), *pb = pa + w, *paa = pb + w, *pbb = paa + w, *pab = pbb + w;
+        for (int64_t c = 0; c < w; ++c) {
+          const double a = xr[c] - cx, b = yr[c] - cy;
+          pa[c] = a, pb[c] = b, paa[c] = a * a, pbb[c] = b * b, pab[c] = a * b;
+        }
+        for (int q = 0; q < 5; ++q) {
+          const double* src = prod.data() + q * w;
+          double* dst = hf.data() + (q * rows + r) * ow;
+          for (int64_t t = 0; t < k; ++t) {
+            const double wt = taps[t];
+            for (int64_t c = 0; c < ow; ++c) dst[c] += wt * src[c + t];
+          }
+        }
+      }
+      double sum = 0;
+      for (int64_t r = 0; r < r1 - r0; ++r) {
+        std::fill(v.begin(), v.end(), 0.0);
+        for (int q = 0; q < 5; ++q) {
+          double* dst = v.data() + q * ow;
+          for (int64_t t = 0; t < k; ++t) {
+            const double wt = taps[t];
+            const double* src = hf.data() + (q * rows + r + t) * ow;
+            for (int64_t c = 0; c < ow; ++c) dst[c] += wt * src[c];
+          }
+        }
+        const double *vmx = v.data(), *vmy = vmx + ow, *vxx = vmy + ow, *vyy = vxx + ow, *vxy = vyy + ow;
+        for (int64_t c = 0; c < ow; ++c) {
+          const double mx = vmx[c], my = vmy[c];
+          const double sx = vxx[c] - mx * mx, sy = vyy[c] - my * my, sxy = vxy[c] - mx * my;
+          const double ux = mx + cx, uy = my + cy;
+          sum += ((2 * ux * uy + c1) * (2 * sxy + c2)) / ((ux * ux + uy * uy + c1) * (sx + sy + c2));
+        }
+      }
+      sums[static_cast<size_t>(item)] = sum;
+    }
+  });
+  double total = 0;
+  for (double s : sums) total += s;
+  return total;
 }
 
 }  // namespace p2p

@@ -18,4 +18,12 @@ namespace p2p {
 // or mismatched shapes throw p2p::Error.
 at::Tensor ssim_mean(const at::Tensor& x, const at::Tensor& y, const std::string& context);
 
+// The same SSIM map for the metrics, streamed: x and y are [C,h,w] (any floating dtype, CPU), and the
+// result is the SUM of SSIM over every channel and every pixel whose window lies inside the image,
+// rows 5..h-6 and columns 5..w-6 (so C·(h-10)·(w-10) values, and ssim_mean = sum / count). Only those
+// pixels are computed: no border is ever extended, so a caller can feed bands of rows that overlap by
+// 10 and add the sums. Separable 11-tap filtering in double with memory of one band (no autograd).
+// h and w must be at least 11.
+double ssim_valid_sum(const at::Tensor& x, const at::Tensor& y, const std::string& context);
+
 }  // namespace p2p

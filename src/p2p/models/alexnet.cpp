@@ -2,6 +2,7 @@
 #include "p2p/models/alexnet.h"
 
 #include "p2p/core/error.h"
+#include "p2p/core/shape.h"
 #include "p2p/io/state_dict.h"
 #include "p2p/models/networks.h"
 
@@ -28,12 +29,6 @@ constexpr std::array<ConvSpec, 5> kConvs = {{{0, 3, 64, 11, 4, 2},
                                             {6, 192, 384, 3, 1, 1},
                                             {8, 384, 256, 3, 1, 1},
                                             {10, 256, 256, 3, 1, 1}}};
-
-std::string shape_str(at::IntArrayRef s) {
-  std::ostringstream o;
-  o << s;
-  return o.str();
-}
 
 std::string expected_file() {
   return std::string(" — expected torchvision's ImageNet AlexNet state_dict, ") + kAlexNetFile + " (downloaded from " +

@@ -4,6 +4,7 @@
 #include "p2p/models/inception.h"
 
 #include "p2p/core/error.h"
+#include "p2p/core/shape.h"
 #include "p2p/io/state_dict.h"
 #include "p2p/models/networks.h"
 
@@ -289,14 +290,6 @@ class InceptionEImpl : public FusableBlock {
   FusedHeads heads_;
 };
 TORCH_MODULE(InceptionE);
-
-std::string shape_str(at::IntArrayRef s) {
-  std::ostringstream o;
-  o << "[";
-  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
-  o << "]";
-  return o.str();
-}
 
 bool ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;

@@ -4,6 +4,7 @@
 #include "p2p/scores/fid.h"
 
 #include "p2p/core/error.h"
+#include "p2p/core/shape.h"
 #include "p2p/io/fs.h"
 #include "p2p/io/image.h"
 #include "p2p/io/npz.h"
@@ -22,14 +23,6 @@ namespace p2p {
 namespace {
 
 constexpr int64_t kFlushRows = 256;  // rows gathered before one rank-k update of the sums
-
-std::string shape_str(at::IntArrayRef s) {
-  std::ostringstream o;
-  o << "[";
-  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
-  o << "]";
-  return o.str();
-}
 
 at::Tensor symmetric(const at::Tensor& s) { return (s + s.t()) * 0.5; }
 

@@ -4,6 +4,7 @@
 #include "p2p/scores/lpips.h"
 
 #include "p2p/core/error.h"
+#include "p2p/core/shape.h"
 #include "p2p/data/pairing.h"
 #include "p2p/io/image.h"
 #include "p2p/io/state_dict.h"
@@ -24,12 +25,6 @@ constexpr std::array<double, 3> kShift = {-0.030, -0.088, -0.188};
 constexpr std::array<double, 3> kScale = {0.458, 0.448, 0.450};
 // Added to the channel norm before dividing (lpips.normalize_tensor), so an all-zero feature stays 0.
 constexpr double kNormEps = 1e-10;
-
-std::string shape_str(at::IntArrayRef s) {
-  std::ostringstream o;
-  o << s;
-  return o.str();
-}
 
 std::string expected_lpips_file() {
   return std::string(" — expected the lpips package's ") + kLpipsAlexFile +

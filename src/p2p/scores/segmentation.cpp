@@ -5,6 +5,7 @@
 #include "p2p/scores/segmentation.h"
 
 #include "p2p/core/error.h"
+#include "p2p/core/shape.h"
 #include "p2p/data/pairing.h"
 #include "p2p/io/image.h"
 
@@ -12,18 +13,13 @@
 
 #include <cmath>
 #include <sstream>
+#include <utility>
 
 namespace p2p {
 
 namespace {
 
 constexpr double kEps = 1e-12;  // the reference script's guard against empty rows and unions
-
-std::string shape_str(const at::Tensor& t) {
-  std::ostringstream s;
-  s << t.sizes();
-  return s.str();
-}
 
 // ids [h,w] -> [height,width] by nearest neighbour; ids (< 2^24) are exact in float.
 at::Tensor resize_ids(const at::Tensor& ids, int64_t height, int64_t width) {
@@ -40,7 +36,7 @@ ConfusionMatrix::ConfusionMatrix(int num_classes) : k_(num_classes) {
 
 void ConfusionMatrix::add(const at::Tensor& pred_ids, const at::Tensor& target_ids) {
   if (pred_ids.sizes() != target_ids.sizes()) {
-    fail("confusion matrix: predicted ids " + shape_str(pred_ids) + " and target ids " + shape_str(target_ids) +
+    fail("confusion matrix: predicted ids " + shape_str(pred_ids.sizes()) + " and target ids " + shape_str(target_ids.sizes()) +
          " differ in shape");
   }
   if (pred_ids.is_floating_point() || target_ids.is_floating_point()) {
@@ -119,24 +115,36 @@ nlohmann::json to_json(const SegmentationScores& scores) {
                         {"per_class", per_class}};
 }
 
+LabelMapScores::LabelMapScores(Palette palette, double max_distance)
+    : palette_(std::move(palette)), distance_(max_distance), cm_(palette_.num_classes()) {}
+
+void LabelMapScores::add(const at::Tensor& pred_ids, const at::Tensor& target_rgb) {
+  const DecodedLabels target = decode_labels(target_rgb, palette_, distance_);
+  const int64_t h = target.ids.size(0), w = target.ids.size(1);
+  if (pred_ids.dim() != 2) fail("label-map scores: predicted ids must be [h,w], got " + shape_str(pred_ids.sizes()));
+  cm_.add(pred_ids.sizes() == target.ids.sizes() ? pred_ids : resize_ids(pred_ids, h, w), target.ids);
+  ignored_ += target.ignored_fraction * double(h * w);
+  pixels_ += double(h * w);
+}
+
+void LabelMapScores::add_colour(const at::Tensor& pred_rgb, const at::Tensor& target_rgb) {
+  add(decode_labels(pred_rgb, palette_, distance_).ids, target_rgb);
+}
+
+nlohmann::json LabelMapScores::json() const {
+  nlohmann::json j = to_json(scores());
+  j["labels_ignored"] = ignored_fraction();
+  return j;
+}
+
 SegmentationScores score_label_folders(const std::string& pred_dir, const std::string& target_dir,
                                        const Palette& palette, double max_distance, double* ignored_fraction_out) {
-  // The pairing training uses (by name, else by stem; unmatched files on either side are errors).
-  const std::vector<PairRecord> pairs = pair_by_name(pred_dir, target_dir, "");
+  const std::vector<PairRecord> pairs = pair_outputs_by_stem(pred_dir, target_dir);
   if (pairs.empty()) fail("no label images to score in " + pred_dir + " and " + target_dir);
-  ConfusionMatrix cm(palette.num_classes());
-  double ignored = 0, total = 0;
-  for (const PairRecord& pair : pairs) {
-    const DecodedLabels target = decode_labels(load_image(pair.b_path, 3), palette, max_distance);
-    at::Tensor pred = decode_labels(load_image(pair.a_path, 3), palette, max_distance).ids;
-    const int64_t h = target.ids.size(0), w = target.ids.size(1);
-    if (pred.sizes() != target.ids.sizes()) pred = resize_ids(pred, h, w);
-    cm.add(pred, target.ids);
-    ignored += target.ignored_fraction * double(h * w);
-    total += double(h * w);
-  }
-  if (ignored_fraction_out) *ignored_fraction_out = total > 0 ? ignored / total : 0.0;
-  return cm.scores(palette.class_names());
+  LabelMapScores scores(palette, max_distance);
+  for (const PairRecord& pair : pairs) scores.add_colour(load_image(pair.a_path, 3), load_image(pair.b_path, 3));
+  if (ignored_fraction_out) *ignored_fraction_out = scores.ignored_fraction();
+  return scores.scores();
 }
 
 }  // namespace p2p

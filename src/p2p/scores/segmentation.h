@@ -63,11 +63,36 @@ class ConfusionMatrix {
 // of {name, iou, acc, gt_pixels, pred_pixels}).
 nlohmann::json to_json(const SegmentationScores& scores);
 
+// Predicted class ids scored against colour label maps, one image at a time: each label map is decoded
+// with the palette (decode_labels, max_distance: farther pixels are ignored), a prediction of another size
+// is brought to the label map's size by nearest neighbour on the ids (PyTorch's nearest: source index
+// floor(i * in / out)), so labels are never interpolated; one confusion matrix over all pixels, and the
+// share of label-map pixels that were no class. `p2p metrics`, `p2p test` and the FCN-score all score
+// through this.
+class LabelMapScores {
+ public:
+  LabelMapScores(Palette palette, double max_distance = kDefaultPaletteDistance);
+  // pred_ids: [h,w] integer class ids; target_rgb: the colour label map [3,H,W] in [0,1].
+  void add(const at::Tensor& pred_ids, const at::Tensor& target_rgb);
+  // A predicted colour label map [3,h,w] in [0,1], decoded with the same palette and distance.
+  void add_colour(const at::Tensor& pred_rgb, const at::Tensor& target_rgb);
+  SegmentationScores scores() const { return cm_.scores(palette_.class_names()); }
+  double ignored_fraction() const { return pixels_ > 0 ? ignored_ / pixels_ : 0.0; }
+  // to_json(scores()) and labels_ignored (ignored_fraction()).
+  nlohmann::json json() const;
+  const Palette& palette() const { return palette_; }
+  double max_distance() const { return distance_; }
+
+ private:
+  Palette palette_;
+  double distance_;
+  ConfusionMatrix cm_;
+  double ignored_ = 0, pixels_ = 0;
+};
+
 // Scores the colour label maps of pred_dir against those of target_dir, paired by file stem as the
-// dataset pairs A and B (p2p/data/pairing.h: an unmatched file on either side throws naming it). Both
-// are decoded with `palette` (decode_labels, max_distance); a prediction of another size is scaled to
-// the target's with nearest neighbour on the ids (PyTorch's nearest: source index floor(i * in / out)),
-// so labels are never interpolated. One image pair is held at a time. ignored_fraction_out (optional)
+// outputs are paired with their targets (pair_outputs_by_stem: an unmatched file on either side throws
+// naming it), through LabelMapScores. One image pair is held at a time. ignored_fraction_out (optional)
 // receives the share of target pixels that were no class, so not scored.
 SegmentationScores score_label_folders(const std::string& pred_dir, const std::string& target_dir,
                                        const Palette& palette, double max_distance = kDefaultPaletteDistance,

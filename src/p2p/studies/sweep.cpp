@@ -8,6 +8,7 @@
 #include "p2p/io/run_folder.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,7 +17,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <ostream>
+#include <set>
 #include <thread>
 
 namespace fs = std::filesystem;
@@ -54,12 +57,16 @@ void set_flag(std::vector<std::pair<std::string, nlohmann::ordered_json>>& flags
   flags.emplace_back(key, v);
 }
 
-void check_flags_object(const nlohmann::ordered_json& obj, const std::string& where) {
+void check_not_reserved(const std::string& key, const std::string& where) {
   static const char* kReserved[] = {"name", "checkpoints_dir", "continue_train"};
+  for (const char* r : kReserved) {
+    if (key == r) fail(where + ": \"" + r + "\" is set by the sweep itself (run names and folder; --out chooses where)");
+  }
+}
+
+void check_flags_object(const nlohmann::ordered_json& obj, const std::string& where) {
   for (auto kv = obj.begin(); kv != obj.end(); ++kv) {
-    for (const char* r : kReserved) {
-      if (kv.key() == r) fail(where + ": \"" + r + "\" is set by the sweep itself (run names and folder)");
-    }
+    check_not_reserved(kv.key(), where);
     const auto& v = kv.value();
     if (!(v.is_string() || v.is_number() || v.is_boolean())) {
       fail(where + ": \"" + kv.key() + "\" must be a string, number or true/false (got " + v.dump() + ")");
@@ -73,8 +80,35 @@ SweepSpec parse_sweep_spec(const std::string& path) {
   std::ifstream in(path);
   if (!in) fail("cannot read sweep spec " + path);
   nlohmann::ordered_json j;
+  // JSON leaves a repeated key to the reader (nlohmann keeps one silently); a spec that says two things
+  // about one flag is refused, naming the key and the object that holds it.
+  struct Frame {
+    std::set<std::string> keys;
+    std::string key;  // the latest key of this object
+  };
+  std::vector<Frame> open;
+  auto callback = [&](int, nlohmann::ordered_json::parse_event_t event, nlohmann::ordered_json& parsed) {
+    using E = nlohmann::ordered_json::parse_event_t;
+    if (event == E::object_start || event == E::array_start) open.push_back({});
+    if (event == E::object_end || event == E::array_end) open.pop_back();
+    if (event == E::key && !open.empty()) {
+      const std::string key = parsed.get<std::string>();
+      if (!open.back().keys.insert(key).second) {
+        std::string in_object;
+        for (size_t i = 0; i + 1 < open.size(); ++i) {
+          if (!open[i].key.empty()) in_object += (in_object.empty() ? "" : " ") + ("\"" + open[i].key + "\"");
+        }
+        fail(path + ": key \"" + key + "\" is given twice" + (in_object.empty() ? "" : " in " + in_object) +
+             " (JSON readers keep one silently; keep the one you mean)");
+      }
+      open.back().key = key;
+    }
+    return true;
+  };
   try {
-    j = nlohmann::ordered_json::parse(in);
+    j = nlohmann::ordered_json::parse(in, callback);
+  } catch (const Error&) {
+    throw;
   } catch (const std::exception& e) {
     fail(path + ": not valid JSON (" + e.what() + ")");
   }
@@ -85,6 +119,7 @@ SweepSpec parse_sweep_spec(const std::string& path) {
     }
   }
   SweepSpec s;
+  s.path = path;
   if (!j.contains("name") || !j["name"].is_string()) fail(path + ": \"name\" (a string) is required");
   s.name = j["name"].get<std::string>();
   try {
@@ -103,8 +138,11 @@ SweepSpec parse_sweep_spec(const std::string& path) {
   if (!j.contains("grid") || !j["grid"].is_object() || j["grid"].empty()) {
     fail(path + ": \"grid\" must be an object of flag: [values] with at least one axis");
   }
-  auto check_axis = [&](const std::string& where, const nlohmann::ordered_json& values) {
+  auto check_axis = [&](const std::string& where, const std::string& key, const nlohmann::ordered_json& values) {
     if (!values.is_array() || values.empty()) fail(where + " must be a non-empty array of values");
+    bool plain = false;
+    for (const auto& v : values) plain = plain || !v.is_object();
+    if (plain) check_not_reserved(key, where);  // an axis of objects is only a name
     for (const auto& v : values) {
       if (v.is_object()) {
         nlohmann::ordered_json flags = v;
@@ -116,13 +154,13 @@ SweepSpec parse_sweep_spec(const std::string& path) {
     }
   };
   for (auto kv = j["grid"].begin(); kv != j["grid"].end(); ++kv) {
-    check_axis(path + ": grid \"" + kv.key() + "\"", kv.value());
+    check_axis(path + ": grid \"" + kv.key() + "\"", kv.key(), kv.value());
     s.grid.emplace_back(kv.key(), kv.value().get<std::vector<nlohmann::ordered_json>>());
   }
   if (s.quick.contains("grid")) {
     if (!s.quick["grid"].is_object()) fail(path + ": quick \"grid\" must be an object of flag: [values]");
     for (auto kv = s.quick["grid"].begin(); kv != s.quick["grid"].end(); ++kv) {
-      check_axis(path + ": quick grid \"" + kv.key() + "\"", kv.value());
+      check_axis(path + ": quick grid \"" + kv.key() + "\"", kv.key(), kv.value());
     }
   }
   return s;
@@ -152,33 +190,98 @@ std::vector<std::string> sweep_flag_names(const SweepSpec& spec) {
   return names;
 }
 
+namespace {
+
+using Axes = std::vector<std::pair<std::string, std::vector<nlohmann::ordered_json>>>;
+
+// The axes a sweep runs: the spec's grid, with quick's axes replacing or joining them when asked.
+Axes axes_of(const SweepSpec& spec, bool quick) {
+  Axes grid = spec.grid;
+  if (quick && spec.quick.contains("grid")) {
+    for (auto kv = spec.quick["grid"].begin(); kv != spec.quick["grid"].end(); ++kv) {
+      bool replaced = false;
+      for (auto& axis : grid) {
+        if (axis.first == kv.key()) axis.second = kv.value().get<std::vector<nlohmann::ordered_json>>(), replaced = true;
+      }
+      if (!replaced) grid.emplace_back(kv.key(), kv.value().get<std::vector<nlohmann::ordered_json>>());
+    }
+  }
+  return grid;
+}
+
+}  // namespace
+
+void check_sweep_flags(const SweepSpec& spec, const std::function<FlagKind(const std::string&)>& kind_of) {
+  auto check = [&](const std::string& where, const std::string& key, const nlohmann::ordered_json& v) {
+    const FlagKind kind = kind_of(key);
+    const std::string at = spec.path + ": " + where + ": \"" + key + "\"";
+    if (kind == FlagKind::unknown) fail(at + " is not a flag of p2p train (see p2p train --help)");
+    if (kind == FlagKind::switch_flag && !v.is_boolean()) {
+      fail(at + " is a switch: give true (on) or false (off), not " + v.dump());
+    }
+    if (kind == FlagKind::value && v.is_boolean() && v.get<bool>()) {
+      fail(at + " takes a value (e.g. \"" + key + "\": 4); true would give it none (false leaves it at its default)");
+    }
+  };
+  auto check_object = [&](const std::string& where, const nlohmann::ordered_json& obj) {
+    for (auto kv = obj.begin(); kv != obj.end(); ++kv) {
+      if (kv.key() != "grid" && kv.key() != "label") check(where, kv.key(), kv.value());
+    }
+  };
+  auto check_axes = [&](const std::string& where, const nlohmann::ordered_json& grid) {
+    for (auto axis = grid.begin(); axis != grid.end(); ++axis) {
+      for (const auto& v : axis.value()) {
+        if (v.is_object()) check_object(where + " \"" + axis.key() + "\"", v);
+        else check(where, axis.key(), v);
+      }
+    }
+  };
+  check_object("base", spec.base);
+  check_object("quick", spec.quick);
+  nlohmann::ordered_json grid = nlohmann::ordered_json::object();
+  for (const auto& [key, values] : spec.grid) grid[key] = values;
+  check_axes("grid", grid);
+  if (spec.quick.contains("grid")) check_axes("quick grid", spec.quick["grid"]);
+}
+
+uint64_t sweep_run_count(const SweepSpec& spec, bool quick) {
+  uint64_t n = 1;
+  for (const auto& axis : axes_of(spec, quick)) {
+    n *= axis.second.size();  // each factor is at least 1, and n stays at most kMaxSweepRuns + 1 before it
+    if (n > kMaxSweepRuns) return kMaxSweepRuns + 1;
+  }
+  return n;
+}
+
 std::vector<SweepRun> expand_sweep(const SweepSpec& spec, bool quick) {
+  if (sweep_run_count(spec, quick) > kMaxSweepRuns) {
+    std::string sizes;
+    for (const auto& axis : axes_of(spec, quick)) {
+      sizes += (sizes.empty() ? "" : " x ") + std::to_string(axis.second.size()) + " (" + axis.first + ")";
+    }
+    fail(spec.path + ": the grid" + (quick ? " with --quick" : "") + " has more than " + std::to_string(kMaxSweepRuns) +
+         " runs (" + sizes + "); a sweep trains each one, so split it or drop values");
+  }
   std::vector<std::pair<std::string, nlohmann::ordered_json>> base;
   for (auto kv = spec.base.begin(); kv != spec.base.end(); ++kv) base.emplace_back(kv.key(), kv.value());
-  auto grid = spec.grid;
   if (quick) {
     for (auto kv = spec.quick.begin(); kv != spec.quick.end(); ++kv) {
       if (kv.key() != "grid") set_flag(base, kv.key(), kv.value());
     }
-    if (spec.quick.contains("grid")) {
-      for (auto kv = spec.quick["grid"].begin(); kv != spec.quick["grid"].end(); ++kv) {
-        bool replaced = false;
-        for (auto& axis : grid) {
-          if (axis.first == kv.key()) axis.second = kv.value().get<std::vector<nlohmann::ordered_json>>(), replaced = true;
-        }
-        if (!replaced) grid.emplace_back(kv.key(), kv.value().get<std::vector<nlohmann::ordered_json>>());
-      }
-    }
   }
+  const Axes grid = axes_of(spec, quick);
   std::vector<SweepRun> runs;
+  std::map<std::string, std::string> points;  // run name -> the grid point that made it
   std::vector<size_t> at(grid.size(), 0);
   while (true) {
     SweepRun r;
     r.name = spec.name;
     r.flags = base;
+    std::string point;
     for (size_t a = 0; a < grid.size(); ++a) {
       const nlohmann::ordered_json& v = grid[a].second[at[a]];
       r.name += "__" + safe_name(grid[a].first + "-" + value_label(v));
+      point += (point.empty() ? "" : ", ") + grid[a].first + " " + v.dump();
       if (v.is_object()) {
         for (auto kv = v.begin(); kv != v.end(); ++kv) {
           if (kv.key() != "label") set_flag(r.flags, kv.key(), kv.value());
@@ -186,6 +289,12 @@ std::vector<SweepRun> expand_sweep(const SweepSpec& spec, bool quick) {
       } else {
         set_flag(r.flags, grid[a].first, v);
       }
+    }
+    // One run folder per point: a second point with the same name would find the first one's run
+    // finished and be skipped without a word.
+    if (const auto [it, fresh] = points.emplace(r.name, point); !fresh) {
+      fail(spec.path + ": the grid points {" + it->second + "} and {" + point + "} both make the run name \"" +
+           r.name + "\"; give the values distinct text, or objects with distinct \"label\"s");
     }
     runs.push_back(std::move(r));
     size_t a = grid.size();
@@ -265,34 +374,43 @@ SweepResult run_sweep(const std::vector<SweepRun>& runs, const std::string& out_
     }
     if (stop_requested()) {
       result.interrupted = true;
+      result.stop_status = stop_exit_status();
       break;
     }
     std::vector<std::string> args = {program, "train"};
     for (auto& a : train_arguments(run, ck, state)) args.push_back(a);
     log << tag << (state == RunState::partial ? ": resuming\n" : ": training\n") << std::flush;
+    const pid_t sweep = getpid();
     const pid_t pid = fork();
     if (pid < 0) fail("sweep: cannot start " + program + ": " + std::strerror(errno));
     if (pid == 0) {
+      // The kernel kills this run when the sweep dies, however it dies (a SIGKILLed sweep cannot pass
+      // anything on); checked again after arming, in case the sweep died before.
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != sweep) std::_Exit(128 + SIGKILL);
+      setpgid(0, 0);  // its own group: the terminal's Ctrl-C reaches the sweep, which passes it on once
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
       execv(program.c_str(), argv.data());
       std::_Exit(127);
     }
+    setpgid(pid, pid);  // as the child does, whichever runs first
     int status = 0;
     bool forwarded = false;
     while (waitpid(pid, &status, WNOHANG) == 0) {
       if (stop_requested() && !forwarded) {
-        kill(pid, SIGTERM);  // the run saves at its next step and exits; a terminal's ^C reached it already
+        kill(-pid, SIGTERM);  // the run saves at its next step and exits
         forwarded = true;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     if (fs::exists(fs::path(dir) / "history.jsonl")) result.run_dirs.push_back(dir);
-    if (stop_requested() || code == 130) {
+    if (stop_requested() || code == 128 + SIGINT || code == 128 + SIGTERM) {  // the run was stopped, not failed
       log << tag << ": stopped; run the sweep again to continue from here\n";
       result.interrupted = true;
+      result.stop_status = stop_requested() ? stop_exit_status() : code;
       break;
     }
     if (code != 0) {

@@ -11,10 +11,15 @@
 // axes such as the receptive field where one point sets --netD and --n_layers_D together. `quick` (used
 // with --quick) overrides base flags and may replace grid axes, for a CPU variant that finishes in
 // minutes. true adds a switch flag, false omits it. An "about" string is allowed and ignored.
+// Refused before any run starts: a key given twice in one object, "name"/"checkpoints_dir"/
+// "continue_train" anywhere (the sweep sets them), a switch given anything but true/false, a grid of more
+// than kMaxSweepRuns runs (counted, not expanded), and two points whose run names are the same.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <string>
 #include <utility>
@@ -22,7 +27,11 @@
 
 namespace p2p {
 
+// The most runs a sweep may have: each is a whole training, so a larger grid is a mistake in the spec.
+constexpr uint64_t kMaxSweepRuns = 10000;
+
 struct SweepSpec {
+  std::string path;  // the spec file, for messages
   std::string name;
   nlohmann::ordered_json base = nlohmann::ordered_json::object();
   std::vector<std::pair<std::string, std::vector<nlohmann::ordered_json>>> grid;  // axes in the file's order
@@ -42,7 +51,18 @@ SweepSpec parse_sweep_spec(const std::string& path);
 // against the flag table.
 std::vector<std::string> sweep_flag_names(const SweepSpec& spec);
 
-// The runs of the grid's product, in row-major order of the axes (the last axis varies fastest).
+// What the CLI's flag table says of a key: not a flag of `p2p train`, a switch, or a flag with a value.
+enum class FlagKind { unknown, switch_flag, value };
+// Checks every key and value the spec sets against `kind_of`: an unknown key, a switch given anything but
+// true/false, and a flag with a value given true fail naming the file, where in the spec, and the key.
+void check_sweep_flags(const SweepSpec& spec, const std::function<FlagKind(const std::string&)>& kind_of);
+
+// How many runs the grid (with `quick`'s axes when asked) has, counted without expanding it; values
+// above kMaxSweepRuns come back as kMaxSweepRuns + 1.
+uint64_t sweep_run_count(const SweepSpec& spec, bool quick);
+
+// The runs of the grid's product, in row-major order of the axes (the last axis varies fastest). Fails
+// before expanding a grid of more than kMaxSweepRuns runs, and when two runs would share a name.
 std::vector<SweepRun> expand_sweep(const SweepSpec& spec, bool quick);
 
 // ["--key", "value", ...] of a run (switches without value).
@@ -62,13 +82,16 @@ std::string shell_line(const std::vector<std::string>& args);
 struct SweepResult {
   int trained = 0, resumed = 0, skipped = 0, failed = 0;
   bool interrupted = false;            // a stop (SIGINT/SIGTERM) ended it; rerun to continue
+  int stop_status = 0;                 // then: the exit status of the stop (stop_exit_status(), runtime.h)
   std::vector<std::string> run_dirs;   // of the runs that have a history, for the comparison
 };
 
 // Trains each run under <out_dir>/runs with `program train ...` (a child process per run: a crash or
 // failure of one run is reported and the sweep goes on), resuming partial runs and skipping finished
 // ones. A stop request is passed on to the running child (SIGTERM), which saves and exits; the sweep
-// then stops too.
+// then stops too. Each child runs in its own process group (a terminal's Ctrl-C reaches the sweep alone,
+// which passes it on once) and is killed by the kernel when the sweep dies, even by SIGKILL, so no
+// trainer outlives it holding its run folder; the next sweep resumes that run from its last checkpoint.
 SweepResult run_sweep(const std::vector<SweepRun>& runs, const std::string& out_dir, const std::string& program,
                       std::ostream& log);
 

@@ -6,9 +6,11 @@
 #include "p2p/models/sync_batch_norm.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/nn/module.h>
 
 #include <chrono>
+#include <mutex>
 #include <sstream>
 
 namespace p2p {
@@ -58,7 +60,7 @@ void DataParallel::check_supported(const NetConfig& net, const TrainConfig& cfg,
   }
 }
 
-void DataParallel::attach(Pix2PixModel& model, uint64_t seed) {
+void DataParallel::attach(Pix2PixModel& model, uint64_t seed, const at::Tensor& rng_state) {
   std::vector<at::Tensor> state = state_tensors(model.generator());
   if (torch::nn::Module* D = model.discriminator()) {
     for (const at::Tensor& t : state_tensors(*D)) state.push_back(t);
@@ -77,8 +79,58 @@ void DataParallel::attach(Pix2PixModel& model, uint64_t seed) {
     hooks.after_D = [this] { sync_D_->finish_backward(); };
   }
   model.set_backward_hooks(std::move(hooks));
-  at::manual_seed(mix_seed(mix_seed(seed, static_cast<uint64_t>(env_.rank) + 1),
-                           static_cast<uint64_t>(model.iteration())));
+  if (rng_state.defined()) {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(rng_state);
+  } else {
+    at::manual_seed(mix_seed(mix_seed(seed, static_cast<uint64_t>(env_.rank) + 1),
+                             static_cast<uint64_t>(model.iteration())));
+  }
+}
+
+// Rank by rank (rank 0's stay where they are): a header (dtype, rank and sizes of each tensor) broadcast from that rank, then its tensors.
+std::vector<std::vector<at::Tensor>> DataParallel::gather_to_rank0(const std::vector<at::Tensor>& local) {
+  constexpr int64_t kMaxDim = 4;
+  std::vector<at::Tensor> counts = {at::zeros({world_size()}, at::kDouble)};
+  counts[0][rank()] = static_cast<double>(local.size());
+  comm_->allreduce_sum(counts);
+  std::vector<std::vector<at::Tensor>> out(rank() == 0 ? world_size() : 0);
+  for (int r = 0; r < world_size(); ++r) {
+    const int64_t n = static_cast<int64_t>(counts[0][r].item<double>());
+    if (n == 0) continue;
+    if (r == 0) {  // rank 0 has its own
+      if (rank() == 0) {
+        for (const at::Tensor& t : local) out[0].push_back(t.detach().to(at::kCPU).clone());
+      }
+      continue;
+    }
+    std::vector<at::Tensor> header = {at::zeros({n, 2 + kMaxDim}, at::kLong)};
+    if (r == rank()) {
+      for (int64_t i = 0; i < n; ++i) {
+        const at::Tensor& t = local[static_cast<size_t>(i)];
+        TORCH_CHECK(t.dim() <= kMaxDim, "gather_to_rank0: at most ", kMaxDim, " dimensions");
+        header[0][i][0] = static_cast<int64_t>(t.scalar_type());
+        header[0][i][1] = t.dim();
+        for (int64_t d = 0; d < t.dim(); ++d) header[0][i][2 + d] = t.size(d);
+      }
+    }
+    comm_->broadcast(header, r);
+    std::vector<at::Tensor> tensors;
+    for (int64_t i = 0; i < n; ++i) {
+      if (r == rank()) {
+        tensors.push_back(local[static_cast<size_t>(i)].detach().to(at::kCPU).contiguous().clone());
+        continue;
+      }
+      const at::Tensor h = header[0][i];
+      std::vector<int64_t> sizes;
+      for (int64_t d = 0; d < h[1].item<int64_t>(); ++d) sizes.push_back(h[2 + d].item<int64_t>());
+      tensors.push_back(at::empty(sizes, at::TensorOptions().dtype(static_cast<at::ScalarType>(h[0].item<int64_t>()))));
+    }
+    comm_->broadcast(tensors, r);
+    if (rank() == 0) out[static_cast<size_t>(r)] = std::move(tensors);
+  }
+  return out;
 }
 
 bool DataParallel::any(bool local) {

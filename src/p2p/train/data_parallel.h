@@ -33,15 +33,20 @@ class DataParallel {
   static void check_supported(const NetConfig& net, const TrainConfig& cfg, const c10::Device& device);
 
   // Makes `model` data-parallel: broadcasts its state from rank 0, attaches the sync-batch-norm group and
-  // installs the gradient all-reduce. Then reseeds this rank's random stream (dropout, the image pool)
-  // from (seed, rank, iteration), so ranks draw differently and a resume draws afresh.
-  void attach(Pix2PixModel& model, uint64_t seed);
+  // installs the gradient all-reduce. Then sets this rank's random stream (dropout, the image pool, the
+  // WGAN-GP mix): `rng_state` when defined (this rank's state from a checkpoint of a job of the same
+  // world size, so the resume is exact), else reseeded from (seed, rank, iteration), so ranks draw
+  // differently.
+  void attach(Pix2PixModel& model, uint64_t seed, const at::Tensor& rng_state = at::Tensor());
   // True on every rank when any rank asks to stop.
   bool any(bool local);
   // Element-wise mean over ranks.
   std::vector<double> mean(const std::vector<double>& values);
   // Rank 0's values on every rank.
   std::vector<double> from_rank0(const std::vector<double>& values);
+  // Every rank's `local` tensors (any number, dtype and shape, up to 4 dimensions; CPU) on rank 0,
+  // indexed by rank; empty on the other ranks. For the per-rank state rank 0 writes into checkpoints.
+  std::vector<std::vector<at::Tensor>> gather_to_rank0(const std::vector<at::Tensor>& local);
   // Turns a failure inside a collective (a peer gone, the timeout) into p2p::Error naming this rank.
   [[noreturn]] void rethrow_as_peer_failure(const std::exception& e) const;
 

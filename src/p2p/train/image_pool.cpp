@@ -1,7 +1,11 @@
 // Image pool (see image_pool.h).
 #include "p2p/train/image_pool.h"
 
+#include "p2p/core/error.h"
+
 #include <ATen/ATen.h>
+
+#include <algorithm>
 
 namespace p2p {
 
@@ -27,6 +31,15 @@ at::Tensor ImagePool::query(const at::Tensor& images) {
     }
   }
   return at::stack(out, 0);
+}
+
+void ImagePool::restore(const std::vector<at::Tensor>& images, const std::string& source) {
+  if (static_cast<int64_t>(images.size()) > std::max(size_, 0)) {
+    fail(source + ": holds " + std::to_string(images.size()) + " image-pool images, more than --pool_size " +
+         std::to_string(size_));
+  }
+  images_.clear();
+  for (const at::Tensor& image : images) images_.push_back(image.clone());
 }
 
 }  // namespace p2p

@@ -76,6 +76,7 @@ class Pix2PixModel {
   const c10::Device& device() const { return device_; }
   const LossSetup& losses() const { return setup_; }
   Objective& objective() { return *objective_; }
+  ImagePool& pool() { return pool_; }  // its contents travel in checkpoints (run_checkpoints.cpp)
   int64_t iteration() const { return iteration_; }
   void set_iteration(int64_t it) { iteration_ = it; }
 

@@ -57,6 +57,11 @@ class Run {
   void train_epochs();
   bool finish_epoch(int64_t epoch, double lr_factor, double train_seconds);  // false: stop the run
   void save(const std::string& path, int64_t epoch, int64_t epoch_iter);
+  // Fills trainer_state_, what a checkpoint carries beyond networks and optimizers (checkpoint.h's
+  // TrainingState::trainer): every rank's image pool and, data-parallel, every rank's RNG state, gathered
+  // to rank 0 (a collective: every rank calls it at the same save).
+  void gather_trainer_state();
+  void restore_trainer_state(const StateDict& saved, const CheckpointMeta& meta, const std::string& from);
   void check_state_finite(int64_t epoch, int64_t batch);
   void record_epoch(const nlohmann::json& record, bool live);
   void refresh_report(bool live);
@@ -87,6 +92,9 @@ class Run {
   std::unique_ptr<EventWriter> events_;  // TensorBoard; null when the file could not be created
   Best best_;
   LossSums sums_;
+  StateDict trainer_state_;                    // as gathered at iteration trainer_state_iter_
+  int64_t trainer_state_iter_ = -1;
+  at::Tensor rank_rng_;                        // data-parallel resume: this rank's saved RNG state
   int64_t first_epoch_ = 1, skip_batches_ = 0;
   int64_t saved_epoch_ = -1, saved_iters_ = 0;  // what latest.pt holds (-1: nothing saved)
   double val_seconds_ = 0;                      // last validation's duration, for the run's ETA

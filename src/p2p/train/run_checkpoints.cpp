@@ -2,7 +2,12 @@
 #include "p2p/core/error.h"
 #include "p2p/train/run.h"
 
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <fstream>
+#include <map>
+#include <mutex>
 
 namespace p2p::detail {
 
@@ -24,16 +29,20 @@ void truncate_history(const std::string& path, int64_t first_epoch) {
   write_text_atomically(path, kept);
 }
 
+// The number of ranks of the run that wrote a checkpoint.
+int64_t saved_world_size(const CheckpointMeta& meta) {
+  try {
+    const nlohmann::json config = nlohmann::json::parse(meta.config_json.empty() ? "{}" : meta.config_json);
+    if (config.contains("distributed")) return config["distributed"].value("world_size", int64_t{1});
+  } catch (const std::exception&) {
+  }
+  return 1;
+}
+
 // A mid-epoch checkpoint counts batches of its own run's world size; a resume with another world size
 // skips the batches that cover as many samples (rounded down, so none is skipped unseen).
 int64_t batches_to_skip(const CheckpointMeta& meta, int batch_size, int world_size, std::ostream& log) {
-  int64_t saved_world = 1;
-  try {
-    const nlohmann::json config = nlohmann::json::parse(meta.config_json.empty() ? "{}" : meta.config_json);
-    if (config.contains("distributed")) saved_world = config["distributed"].value("world_size", int64_t{1});
-  } catch (const std::exception&) {
-    saved_world = 1;
-  }
+  const int64_t saved_world = saved_world_size(meta);
   if (saved_world == world_size) return meta.epoch_iter;
   const int64_t samples = meta.epoch_iter * batch_size * saved_world;
   const int64_t skip = samples / (static_cast<int64_t>(batch_size) * world_size);
@@ -51,7 +60,11 @@ bool Run::resume() {
          "was saved); start it again without --continue_train");
   }
   const std::string from = existing_checkpoint(run_dir_.string(), cfg_.epoch, /*reference=*/false);
-  const CheckpointMeta meta = load_checkpoint(from, state_, /*resume=*/true);
+  StateDict saved_trainer;
+  TrainingState with_trainer = state_;
+  with_trainer.trainer = &saved_trainer;
+  const CheckpointMeta meta = load_checkpoint(from, with_trainer, /*resume=*/true);
+  restore_trainer_state(saved_trainer, meta, from);
   schedule_.load_state(meta.scheduler_json.empty() ? nlohmann::json() : nlohmann::json::parse(meta.scheduler_json));
   if (meta.best_epoch > 0 && meta.best_metric == best_.metric) {
     best_.value = meta.best_value;
@@ -89,6 +102,66 @@ bool Run::resume() {
   log_ << "resuming " << run_dir_.string() << " from " << from << " at epoch " << first_epoch_
        << (skip_batches_ ? " (batch " + std::to_string(skip_batches_ + 1) + ")" : std::string()) << "\n";
   return true;
+}
+
+// Layout of the "trainer." entries, per rank r (a single process is rank 0):
+//   pool.<r>.count   int64 scalar: images in rank r's pool (present even when 0, so an empty pool and a
+//                    file from before pools were saved are told apart)
+//   pool.<r>.<i>     its image in slot i, [C, H, W]
+//   rng.<r>          data-parallel only: rank r's CPU generator state (rank 0's is also rng.cpu)
+void Run::gather_trainer_state() {
+  if (trainer_state_iter_ == model_->iteration()) return;  // latest, best, epoch_N of one epoch: gathered once
+  std::vector<at::Tensor> local;  // [rng state when data-parallel], pool images
+  if (dp_) {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    local.push_back(gen.get_state());
+  }
+  for (const at::Tensor& image : model_->pool().images()) local.push_back(image);
+  std::vector<std::vector<at::Tensor>> ranks;
+  if (dp_) {
+    ranks = dp_->gather_to_rank0(local);
+  } else {
+    ranks.push_back(local);
+  }
+  trainer_state_.clear();
+  for (size_t r = 0; r < ranks.size(); ++r) {
+    const std::string rank = std::to_string(r);
+    size_t first_image = 0;
+    if (dp_) trainer_state_.emplace_back("rng." + rank, ranks[r].at(0)), first_image = 1;
+    trainer_state_.emplace_back("pool." + rank + ".count",
+                                at::scalar_tensor(static_cast<int64_t>(ranks[r].size() - first_image), at::kLong));
+    for (size_t i = first_image; i < ranks[r].size(); ++i) {
+      trainer_state_.emplace_back("pool." + rank + "." + std::to_string(i - first_image), ranks[r][i]);
+    }
+  }
+  trainer_state_iter_ = model_->iteration();
+}
+
+// This rank's pool (any world size: a rank the checkpoint has no pool for starts with an empty one) and,
+// resuming a data-parallel job of the same world size, its RNG state (for attach).
+void Run::restore_trainer_state(const StateDict& saved, const CheckpointMeta& meta, const std::string& from) {
+  const std::string rank = std::to_string(dp_ ? dp_->rank() : 0);
+  std::map<std::string, at::Tensor> by_name(saved.begin(), saved.end());
+  auto count = by_name.find("pool." + rank + ".count");
+  std::vector<at::Tensor> images;
+  if (count != by_name.end()) {
+    for (int64_t i = 0; i < count->second.item<int64_t>(); ++i) {
+      auto image = by_name.find("pool." + rank + "." + std::to_string(i));
+      if (image == by_name.end()) {
+        fail("checkpoint " + from + ": image-pool entry trainer.pool." + rank + "." + std::to_string(i) +
+             " is missing, so the run cannot resume exactly (a damaged checkpoint; resume from another --epoch)");
+      }
+      images.push_back(image->second.to(model_->device()));
+    }
+  } else if (cfg_.pool_size > 0 && meta.total_iters > 0 && saved_world_size(meta) == world_size()) {
+    log_ << "note: " << from << " holds no image pool (written before pools were saved); the pool starts empty\n";
+  }
+  model_->pool().restore(images, "checkpoint " + from);
+  if (dp_ && saved_world_size(meta) == world_size()) {
+    auto rng = by_name.find("rng." + rank);
+    if (rng != by_name.end()) rank_rng_ = rng->second;
+  }
 }
 
 void Run::start_fresh() {
@@ -153,12 +226,15 @@ void Run::save(const std::string& path, int64_t epoch, int64_t epoch_iter) {
   m.config_json = resolved_.dump();
   m.scheduler_json = schedule_.state().dump();
   m.extra_json = epoch_iter > 0 ? sums_.to_json().dump() : std::string();
+  gather_trainer_state();  // every rank: rank 0 collects the ranks' pools
   if (!writer()) {  // rank 0 writes; the others only keep track of what it holds
     if (path == latest_) saved_epoch_ = epoch, saved_iters_ = model_->iteration(), result_.saved = true;
     return;
   }
   try {
-    save_checkpoint(path, state_, m);  // refuses a non-finite state
+    TrainingState with_trainer = state_;
+    with_trainer.trainer = &trainer_state_;
+    save_checkpoint(path, with_trainer, m);  // refuses a non-finite state
   } catch (const NonFiniteState& e) {
     throw NonFiniteState("the model state became non-finite by iteration " + std::to_string(model_->iteration()) +
                          " (epoch " + std::to_string(epoch) + "): " + e.what() + "; " + kept_checkpoint() +

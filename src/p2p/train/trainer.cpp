@@ -1,6 +1,6 @@
 // The training run (see trainer.h): set-up and the run's records. Resume is exact: the data order and
-// augmentation of every sample are functions of (seed, epoch, position), the RNG state travels in the
-// checkpoint, and validation neither consumes training randomness nor moves BatchNorm running statistics
+// augmentation of every sample are functions of (seed, epoch, position), the RNG state (every rank's)
+// and the image pool (every rank's) travel in the checkpoint, and validation neither consumes training randomness nor moves BatchNorm running statistics
 // (validation.h). Nothing is lost or poisoned: the run folder is locked while training, checkpoints are
 // written atomically and durably, a non-finite state is never written, and latest/best are made
 // consistent again on resume when a stop fell between their writes (run_checkpoints.cpp).
@@ -123,7 +123,7 @@ TrainResult Run::execute() {
   } else {
     start_fresh();
   }
-  if (dp_) dp_->attach(*model_, cfg_.seed);  // after resume: every rank starts from rank 0's state
+  if (dp_) dp_->attach(*model_, cfg_.seed, rank_rng_);  // after resume: every rank starts from rank 0's state
   if (writer()) {
     make_dirs(samples_dir_);
     write_text_atomically((run_dir_ / "config.json").string(), resolved_.dump(2) + "\n");
