@@ -5,7 +5,8 @@
 // Every metric runs over bands of rows with sums kept in double (SSIM through the streaming separable
 // filter of losses/ssim.h, ssim_valid_sum): memory stays flat in the image height (a dense SSIM through
 // conv2d of a 2048² pair needed gigabytes and seconds), and folders are read band by band from the files
-// (io/raster.h), so a large pair is scored in the memory of its 8-bit samples. The
+// (PNG rows streamed by io/png_rows.h, other files through io/raster.h windows), so memory does not grow
+// with a PNG pair's size. The
 // SSIM mean is over the pixels whose 11×11 window lies inside the image, so a band carrying 5 rows of
 // context above and below gives exactly its own rows' SSIM: no band edge enters the numbers.
 #include "p2p/eval/metrics.h"
@@ -15,6 +16,7 @@
 #include "p2p/data/pairing.h"
 #include "p2p/io/fs.h"
 #include "p2p/io/image.h"
+#include "p2p/io/png_rows.h"
 #include "p2p/io/raster.h"
 #include "p2p/losses/ssim.h"
 
@@ -155,8 +157,13 @@ ImageMetrics compute_metrics(const at::Tensor& pred, const at::Tensor& target) {
 }
 
 ImageMetrics compute_file_metrics(const std::string& pred_path, const std::string& target_path, int channels) {
-  const std::unique_ptr<RasterReader> p = open_raster(pred_path, channels, "--channels");
-  const std::unique_ptr<RasterReader> t = open_raster(target_path, channels, "--channels");
+  // PNGs are streamed row by row; other files through their windowed readers.
+  auto open = [&](const std::string& path) {
+    std::unique_ptr<RasterReader> r = open_png_rows(path, channels, "--channels");
+    return r ? std::move(r) : open_raster(path, channels, "--channels");
+  };
+  const std::unique_ptr<RasterReader> p = open(pred_path);
+  const std::unique_ptr<RasterReader> t = open(target_path);
   const RasterInfo &a = p->info(), &b = t->info();
   if (a.width != b.width || a.height != b.height) {
     fail("metrics: " + pred_path + " is " + std::to_string(a.width) + "x" + std::to_string(a.height) + " but its target " +
