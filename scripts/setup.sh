@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   build-essential cmake pkg-config git curl ca-certificates
+  time                    # /usr/bin/time: peak memory in the fault suite and CPU time in bench/
   libtorch-dev            # LibTorch 1.13 (CPU)
   libopenblas0-pthread    # Debian's libtorch calls BLAS through the system alternative: 5-8x faster convs
   nlohmann-json3-dev libcli11-dev libstb-dev libgtest-dev zlib1g-dev
