@@ -43,6 +43,9 @@ struct Options {
   int64_t overlap = 32;          // pixels shared by neighbouring tiles, blended smoothly
   int64_t tile_batch = 1;        // tiles per forward pass
   int threads = 0;               // compute threads (0: leave the process's setting)
+  // Which generator of a CycleGAN run or checkpoint: "G_A" (A -> B, the default) or "G_B" (B -> A);
+  // "" takes the only (pix2pix) or first one. For a reference folder: its <epoch>_net_G_A.pth / _G_B.pth.
+  std::string generator;
 };
 
 // An image in memory: height × width × channels floats, interleaved (row-major, channels last), in the
@@ -59,7 +62,7 @@ class PIX2PIX_API Translator {
  public:
   // `weights_or_run`: a run folder (its config.json gives the architecture and input mapping) or a file
   // (pix2pix.cpp checkpoint .pt, exported .safetensors, or a reference *_net_G.pth with the default
-  // pix2pix architecture).
+  // pix2pix architecture). Options::generator picks G_A or G_B of a CycleGAN run.
   explicit Translator(const std::string& weights_or_run, const Options& options = Options());
   ~Translator();
   Translator(Translator&&) noexcept;

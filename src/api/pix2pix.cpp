@@ -66,6 +66,8 @@ Translator::Translator(const std::string& weights_or_run, const Options& options
       source.weights = weights_or_run;
     }
     source.epoch = options.epoch;
+    source.generator = options.generator;
+    if (!options.generator.empty()) source.generator_flag = "Options::generator " + options.generator;
     impl_->g = p2p::load_generator(source);
     impl_->data = p2p::generator_data_config(impl_->g);
     p2p::check_input_statistics(impl_->data);

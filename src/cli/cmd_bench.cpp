@@ -1,14 +1,18 @@
 // `p2p bench`: seconds per training step and per inference forward for a network at a size, on random
 // data (no disk I/O), after warm-up. Prints one JSON object so scripts can compare runs
-// (bench/compare.sh puts it beside the Python reference pipeline).
+// (bench/compare.sh puts it beside the Python reference pipeline; bench/compare_cycle.sh does the same
+// for --model cycle_gan, whose step trains G_A, G_B, D_A and D_B with the reference's CycleGAN options).
 #include "cli/commands.h"
 #include "cli/options.h"
 
 #include "p2p/core/config_json.h"
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
+#include "p2p/data/dataset.h"
 #include "p2p/eval/generator.h"
 #include "p2p/models/networks.h"
+#include "p2p/train/cycle_gan.h"
+#include "p2p/train/family.h"
 #include "p2p/train/model.h"
 
 #include <ATen/ATen.h>
@@ -45,11 +49,17 @@ void register_bench(CLI::App& app) {
   struct Opts {
     int size = 256, batch = 1, steps = 10, warmup = 3;
     bool inference = false, eval = false, no_fold = false, no_pack = false;
+    std::string model = "pix2pix";
   };
   auto o = std::make_shared<Opts>();
   add_net_options(*cmd, *net);
   add_runtime_options(*cmd, *rt);
   cmd->add_option("--crop_size", o->size, "square input side")->check(positive_int())->capture_default_str();
+  cmd->add_option("--model", o->model,
+                  "pix2pix, or cycle_gan (its step: G_A, G_B, D_A, D_B; resnet_9blocks, instance norm, lsgan, pool 50 "
+                  "unless typed; --inference times G_A)")
+      ->check(CLI::IsMember({"pix2pix", "cycle_gan"}))
+      ->capture_default_str();
   cmd->add_option("--batch_size", o->batch, "images per step")->check(positive_int())->capture_default_str();
   cmd->add_option("--steps", o->steps, "timed steps")->check(positive_int())->capture_default_str();
   cmd->add_option("--warmup", o->warmup, "untimed steps first")->check(non_negative_int())->capture_default_str();
@@ -63,9 +73,15 @@ void register_bench(CLI::App& app) {
   cmd->callback([=] {
     if (o->eval && !o->inference) fail("--eval: only with --inference (a training step uses batch statistics)");
     const c10::Device device = setup_runtime(*rt, std::cerr);
+    train->model = o->model;
+    if (o->model == "cycle_gan") {
+      DataConfig unused;
+      apply_cycle_gan_defaults(*net, unused, *train, [cmd](const std::string& flag) { return given(*cmd, flag); });
+    }
     setup_blas_threads(*rt, device, {!o->inference, *net, o->size, o->batch}, std::cerr);
     seed_everything(0, false);
-    Pix2PixModel model(*net, *train, device);
+    const std::unique_ptr<TrainModel> trained = make_train_model(*net, *train, device);
+    TrainModel& model = *trained;
     Batch batch;
     batch.A = at::rand({o->batch, net->input_nc, o->size, o->size}) * 2 - 1;
     batch.B = at::rand({o->batch, net->output_nc, o->size, o->size}) * 2 - 1;
@@ -95,6 +111,7 @@ void register_bench(CLI::App& app) {
     int onednn_up_convolutions = 0;
     if (!o->inference) onednn_up_convolutions = onednn_up_convolution_nodes(model.generator().forward(A));
     nlohmann::json out = {{"impl", "pix2pix.cpp"},
+                          {"model", o->model},
                           {"mode", o->inference ? (o->eval ? "inference_eval" : "inference") : "train_step"},
                           {"folded_batch_norms", prepared.folded},
                           {"packed_layers", prepared.packed},

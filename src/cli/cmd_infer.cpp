@@ -10,6 +10,7 @@
 #include "p2p/core/console.h"
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
+#include "p2p/eval/cycle_test.h"
 #include "p2p/eval/export.h"
 #include "p2p/eval/generator.h"
 #include "p2p/deploy/torchscript.h"
@@ -24,6 +25,7 @@
 #include <iomanip>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -45,7 +47,26 @@ void apply_typed(Config& target, const Config& typed, const CLI::App& cmd, std::
 
 // The generator --name/--weights names; the architecture flags typed on the command line win over the
 // run's stored options.
-LoadedGenerator load_from_flags(const CLI::App& cmd, const NetConfig& typed, const ModelRef& ref, const std::string& epoch) {
+// Which generator the flags choose (--generator, --direction, --model_suffix), and the flag that chose it
+// (for messages): ("", "") when none was given.
+// `direction`: the command's --direction is the generator choice (translate, export), not the data's (test).
+std::pair<std::string, std::string> chosen_generator(const CLI::App& cmd, const ModelRef& ref, bool direction) {
+  std::pair<std::string, std::string> by_direction, by_name;
+  if (direction && given(cmd, "--direction")) {
+    by_direction = {generator_for_direction(ref.direction), "--direction " + ref.direction};
+  }
+  if (given(cmd, "--generator")) by_name = {ref.generator, "--generator " + ref.generator};
+  if (given(cmd, "--model_suffix")) {
+    by_name = {generator_for_suffix(ref.model_suffix), "--model_suffix '" + ref.model_suffix + "'"};
+  }
+  if (!by_direction.first.empty() && !by_name.first.empty() && by_direction.first != by_name.first) {
+    fail(by_direction.second + " and " + by_name.second + " name different generators: give one of them");
+  }
+  return by_name.first.empty() ? by_direction : by_name;
+}
+
+LoadedGenerator load_from_flags(const CLI::App& cmd, const NetConfig& typed, const ModelRef& ref, const std::string& epoch,
+                                const std::pair<std::string, std::string>& generator = {}) {
   if (!ref.name.empty() && !ref.weights.empty()) {
     fail("--name " + ref.name + " and --weights " + ref.weights + " both name a generator: give one of them");
   }
@@ -53,6 +74,8 @@ LoadedGenerator load_from_flags(const CLI::App& cmd, const NetConfig& typed, con
   source.weights = ref.weights;
   if (source.weights.empty() && !ref.name.empty()) source.run_dir = (fs::path(ref.checkpoints_dir) / ref.name).string();
   source.epoch = epoch;
+  source.generator = generator.first;
+  source.generator_flag = generator.second;
   const nlohmann::json values = to_json(typed);
   nlohmann::json overrides = nlohmann::json::object();
   for (const char* flag :
@@ -74,14 +97,12 @@ nlohmann::json provenance(const LoadedGenerator& m) {
 // A test of a named run is listed on that run's report page (tests.jsonl + report.html). The report is
 // derived output: failing to update it is a warning, not a failed test.
 void link_into_run_report(const ModelRef& ref, const std::string& phase, const std::string& epoch,
-                          const std::string& out, const TestReport& r) {
+                          const std::string& out, const nlohmann::json& scores, long count) {
   if (ref.name.empty() || !ref.weights.empty()) return;
   const fs::path run = fs::path(ref.checkpoints_dir) / ref.name;
   if (!fs::exists(run / "history.jsonl")) return;
   try {
-    nlohmann::json scores = {{"l1", r.mean.l1}, {"psnr", r.mean.psnr}, {"ssim", r.mean.ssim}};
-    if (r.scores.is_object()) scores.update(r.scores);
-    record_test_result(run.string(), phase, epoch, out, scores, static_cast<long>(r.scored));
+    record_test_result(run.string(), phase, epoch, out, scores, count);
     write_run_report(run.string(), /*live=*/false);
   } catch (const std::exception& e) {
     std::cerr << "warning: " << (run / "report.html").string() << " not updated: " << e.what() << "\n";
@@ -105,30 +126,78 @@ void register_test(CLI::App& app) {
   auto ref = std::make_shared<ModelRef>();
   auto rt = std::make_shared<RuntimeOptions>();
   auto compat = std::make_shared<ReferenceCompat>();
+  compat->models = {"pix2pix", "cycle_gan", "test"};
   add_generator_options(*cmd, *net);
   add_data_options(*cmd, *data, DataUse::test);
   add_test_options(*cmd, *test);
   add_inference_options(*cmd, *test);
   add_model_ref_options(*cmd, *ref, /*allow_weights=*/true);
+  add_generator_choice_options(*cmd, *ref, /*direction=*/false, /*model_suffix=*/true);
   add_runtime_options(*cmd, *rt);
   add_reference_options(*cmd, *compat, DisplayFlags::base);
   auto realism = std::make_shared<RealismOptions>();
   add_realism_options(*cmd, *realism, /*test=*/true);
   cmd->callback([=] {
     apply_reference_options(*cmd, *compat, std::cerr);
+    // Which test: the reference's --model (pix2pix: pairs; cycle_gan: both generators on unaligned
+    // folders; test: one generator over one folder), or by default what the run is.
+    std::string model = compat->model;
+    const bool typed_model = given(*cmd, "--model"), typed_mode = given(*cmd, "--dataset_mode");
+    if (typed_mode && data->dataset_mode == "single" && model != "test") {
+      fail("--dataset_mode single (one folder of inputs, no targets) is the reference's TestModel: add --model test "
+           "(and --model_suffix _A or _B for a generator of a CycleGAN run)");
+    }
+    if (model == "test" && typed_mode && data->dataset_mode != "single") {
+      fail("--model test translates one folder (--dataset_mode single), not --dataset_mode " + data->dataset_mode);
+    }
+    if (given(*cmd, "--model_suffix") && model != "test") {
+      fail("--model_suffix picks the generator of --model test; with --model " + model +
+           (model == "cycle_gan" ? " both generators run" : " use --generator G_A or G_B"));
+    }
+    if (model == "cycle_gan" && given(*cmd, "--generator")) {
+      fail("--generator " + ref->generator + ": --model cycle_gan runs both generators (G_A on <phase>A, G_B on "
+           "<phase>B); for one of them use --model test --dataset_mode single --model_suffix _A or _B");
+    }
+    if (model != "cycle_gan" && typed_mode && data->dataset_mode == "unaligned") {
+      fail("--dataset_mode unaligned holds no pairs to test G on: use --model cycle_gan with a CycleGAN run");
+    }
+    std::pair<std::string, std::string> choice = chosen_generator(*cmd, *ref, /*direction=*/false);
+    if (model == "test" && choice.first.empty()) choice = {"G", "--model_suffix ''"};  // the reference's default
     const c10::Device device = setup_runtime(*rt, std::cerr);
-    LoadedGenerator m = load_from_flags(*cmd, *net, *ref, test->epoch);
+    LoadedGenerator m = load_from_flags(*cmd, *net, *ref, test->epoch, choice);  // cycle_gan: the first, checked below
+    if (!typed_model && m.cycle_gan && m.generator == "G_A" && choice.first.empty() &&
+        !(typed_mode && data->dataset_mode != "unaligned")) {
+      model = "cycle_gan";  // a CycleGAN run is tested as one unless told otherwise
+    }
+    if (model == "cycle_gan" && !m.cycle_gan) {
+      fail("--model cycle_gan: " + m.weights + " is not a CycleGAN run (it holds one generator, G); test it with "
+           "--model pix2pix, or name a run trained with --model cycle_gan (or a reference folder with <epoch>_net_G_A.pth "
+           "and <epoch>_net_G_B.pth)");
+    }
+    if (model == "cycle_gan" && m.generator != "G_A") {
+      m = load_from_flags(*cmd, *net, *ref, test->epoch, {"G_A", "--model cycle_gan"});
+    }
+    std::optional<LoadedGenerator> m_B;  // cycle_gan: G_B beside G_A
+    if (model == "cycle_gan") m_B = load_from_flags(*cmd, *net, *ref, test->epoch, {"G_B", "--model cycle_gan"});
     // Data options: the training run's, then whatever was typed.
     DataConfig d = generator_data_config(m);
-    apply_typed(d, *data, *cmd,
-                {"--dataroot", "--dataset_mode", "--folder_names", "--pair_replace", "--direction", "--preprocess",
-                 "--load_size", "--crop_size", "--max_dataset_size"},
-                "command line");
+    if (model != "cycle_gan" && d.dataset_mode == "unaligned") d.dataset_mode = "auto";  // G_A on paired data
+    // --model test reads one folder: no dataset mode applies (single is no mode of a run's data).
+    if (model == "test") {
+      apply_typed(d, *data, *cmd, {"--dataroot", "--preprocess", "--load_size", "--crop_size", "--max_dataset_size"},
+                  "command line");
+    } else {
+      apply_typed(d, *data, *cmd,
+                  {"--dataroot", "--dataset_mode", "--folder_names", "--pair_replace", "--direction", "--preprocess",
+                   "--load_size", "--crop_size", "--max_dataset_size"},
+                  "command line");
+    }
     if (d.dataroot.empty()) fail("--dataroot: required (the run's config names none)");
     d.dataroot = fs::absolute(d.dataroot).lexically_normal().string();
     d.phase = test->phase;
     setup_blas_threads(*rt, device, {false, m.net, d.crop_size, 1}, std::cerr);
     prepare_for_inference(m, device, test->eval);
+    if (m_B) prepare_for_inference(*m_B, device, test->eval);
     seed_everything(test->seed, false);  // the paper's test mode draws dropout masks
     const std::string name = ref->name.empty() ? fs::path(m.weights).stem().string() : ref->name;
     if (test->results_dir.empty()) fail("--results_dir is empty; name the folder for the results");
@@ -142,8 +211,42 @@ void register_test(CLI::App& app) {
       scoring.palette = !m.run_dir.empty() && fs::exists(stored) ? stored.string() : d.palette;
       if (scoring.palette_distance < 0) scoring.palette_distance = d.palette_distance;
     }
+    if (model == "cycle_gan" && (!scoring.palette.empty() || !scoring.lpips_weights.empty() || !scoring.alexnet_weights.empty()) &&
+        truth_dir(d, test->phase, d.direction == "BtoA" ? 'B' : 'A').empty()) {
+      fail(std::string(scoring.palette.empty() ? "--lpips_weights" : "--palette") + " compares each fake_B with its true "
+           "partner, which unaligned data lacks: it needs <dataroot>/truth/" + test->phase +
+           "B (`p2p data unpair` writes it); FID and KID compare with the real B images");
+    }
     std::unique_ptr<RealismScorer> scorer;
     if (scoring.any()) scorer = std::make_unique<RealismScorer>(scoring, device);
+    if (model == "cycle_gan") {
+      const CycleTestReport r = run_cycle_test(*m.G, *m_B->G, d, *test, device, out, provenance(m), std::cerr, scorer.get());
+      nlohmann::json scores = nlohmann::json::object();
+      for (const auto* dr : {&r.AtoB, &r.BtoA}) {
+        std::cout << (dr == &r.AtoB ? "G_A" : "G_B") << ": translated " << dr->translated << " of " << dr->available
+                  << " images from " << dr->input_dir;
+        if (dr->scored > 0) std::cout << "; against " << dr->scored << " true partners: mean " << mean_line(dr->mean);
+        std::cout << "\n";
+      }
+      if (r.AtoB.scored > 0) scores = {{"l1", r.AtoB.mean.l1}, {"psnr", r.AtoB.mean.psnr}, {"ssim", r.AtoB.mean.ssim}};
+      if (!r.failed.empty()) std::cout << r.failed.size() << " failed (listed above)\n";
+      if (!r.scores_summary.empty()) std::cout << "fake_B: " << r.scores_summary << "\n";
+      if (r.scores.is_object()) scores.update(r.scores);
+      std::cout << "results: " << out << "/index.html\n";
+      link_into_run_report(*ref, test->phase, test->epoch, out, scores, static_cast<long>(r.AtoB.translated));
+      if (!r.failed.empty()) exit_status() = 1;
+      return;
+    }
+    if (model == "test") {
+      const TestReport r = run_single_test(*m.G, d, *test, device, out, provenance(m), std::cerr, scorer.get());
+      std::cout << "translated " << r.scored << " of " << r.available << " images with " << m.generator << " ("
+                << m.weights << ")";
+      if (!r.failed.empty()) std::cout << " (" << r.failed.size() << " failed, listed above)";
+      if (!r.scores_summary.empty()) std::cout << "\n" << r.scores_summary;
+      std::cout << "\nresults: " << out << "/index.html\n";
+      if (!r.failed.empty()) exit_status() = 1;
+      return;
+    }
     const TestReport r = run_test(*m.G, d, *test, device, out, provenance(m), std::cerr, scorer.get());
     std::cout << "scored " << r.scored << " of " << r.available << " pairs";
     if (!r.failed.empty()) std::cout << " (" << r.failed.size() << " failed, listed above)";
@@ -151,7 +254,9 @@ void register_test(CLI::App& app) {
     std::cout << "\nmean " << mean_line(r.mean);
     if (!r.scores_summary.empty()) std::cout << "\n" << r.scores_summary;
     std::cout << "\nresults: " << out << "/index.html\n";
-    link_into_run_report(*ref, test->phase, test->epoch, out, r);
+    nlohmann::json scores = {{"l1", r.mean.l1}, {"psnr", r.mean.psnr}, {"ssim", r.mean.ssim}};
+    if (r.scores.is_object()) scores.update(r.scores);
+    link_into_run_report(*ref, test->phase, test->epoch, out, scores, static_cast<long>(r.scored));
     if (!r.failed.empty()) exit_status() = 1;
   });
 }
@@ -167,6 +272,7 @@ void register_translate(CLI::App& app) {
   auto test = std::make_shared<TestConfig>();
   add_generator_options(*cmd, *net);
   add_model_ref_options(*cmd, *ref, /*allow_weights=*/true);
+  add_generator_choice_options(*cmd, *ref, /*direction=*/true, /*model_suffix=*/false);
   add_runtime_options(*cmd, *rt);
   add_reference_options(*cmd, *compat, DisplayFlags::none);
   auto options = std::make_shared<TranslateOptions>();
@@ -181,7 +287,7 @@ void register_translate(CLI::App& app) {
     if (output->empty()) fail("--output is empty; name the folder for the translated images (. for the working folder)");
     apply_reference_options(*cmd, *compat, std::cerr);
     const c10::Device device = setup_runtime(*rt, std::cerr);
-    LoadedGenerator m = load_from_flags(*cmd, *net, *ref, test->epoch);
+    LoadedGenerator m = load_from_flags(*cmd, *net, *ref, test->epoch, chosen_generator(*cmd, *ref, /*direction=*/true));
     // Timed at the tile size, or at the size the run trained on (whole images vary).
     const int64_t size = options->tiles.tile > 0 ? options->tiles.tile : generator_data_config(m).crop_size;
     setup_blas_threads(*rt, device, {false, m.net, size, 1}, std::cerr);
@@ -214,11 +320,11 @@ void register_export(CLI::App& app) {
   auto out = std::make_shared<std::string>();
   add_generator_options(*cmd, *net);
   add_model_ref_options(*cmd, *ref, /*allow_weights=*/true);
+  add_generator_choice_options(*cmd, *ref, /*direction=*/true, /*model_suffix=*/false);
   add_export_options(*cmd, *format, *out, test->epoch, test->eval);
   cmd->callback([=] {
-    LoadedGenerator m = load_from_flags(*cmd, *net, *ref, test->epoch);
-    nlohmann::json config = {{"net", to_json(m.net)}};
-    if (m.config.is_object() && m.config.contains("data")) config["data"] = m.config["data"];
+    LoadedGenerator m = load_from_flags(*cmd, *net, *ref, test->epoch, chosen_generator(*cmd, *ref, /*direction=*/true));
+    const nlohmann::json config = generator_config(m);  // G_B of a CycleGAN run: its own channels
     if (*format == "torchscript") {
       set_eval_mode(*m.G, test->eval);
       const int64_t multiple = std::max<int64_t>(1, m.G->size_multiple());
@@ -227,7 +333,7 @@ void register_export(CLI::App& app) {
     } else {
       export_generator_safetensors(*out, *m.G, config, m.weights);
     }
-    std::cout << "exported G (" << m.net.netG << ", " << count_parameters(*m.G) << " parameters) from " << m.weights
+    std::cout << "exported " << m.generator << " (" << m.net.netG << ", " << count_parameters(*m.G) << " parameters) from " << m.weights
               << " -> " << *out << " (" << *format << ")\n";
   });
 }

@@ -1,5 +1,5 @@
 // Small subcommands: `p2p metrics` (score a folder of outputs), `p2p info` (network sizes and cost),
-// `p2p data` (combine A/B folders into AB images; split train/val; propose a label palette).
+// `p2p data` (combine A/B folders into AB images; split train/val; unpair for CycleGAN; propose a label palette).
 #include "cli/commands.h"
 #include "cli/options.h"
 
@@ -7,6 +7,7 @@
 #include "p2p/data/combine.h"
 #include "p2p/data/palette.h"
 #include "p2p/data/preview.h"
+#include "p2p/data/unpair.h"
 #include "p2p/core/runtime.h"
 #include "p2p/eval/metrics.h"
 #include "p2p/eval/realism.h"
@@ -134,7 +135,7 @@ void register_info(CLI::App& app) {
 }
 
 void register_data(CLI::App& app) {
-  auto* cmd = app.add_subcommand("data", "dataset tools: combine A/B folders into AB images, split train/val, propose a label palette");
+  auto* cmd = app.add_subcommand("data", "dataset tools: combine A/B folders into AB images, split train/val, unpair AB images for CycleGAN, propose a label palette");
   cmd->require_subcommand(1);
   auto* combine = cmd->add_subcommand("combine", "write [A | B] images from name-paired A and B folders");
   struct CombineOpts {
@@ -162,6 +163,25 @@ void register_data(CLI::App& app) {
     const SplitCounts n = split_train_val(s->dir, s->out, s->val_fraction);
     std::cout << "split " << (n.train + n.val) << " images of " << s->dir << ": " << n.train << " to " << s->out
               << "/train, " << n.val << " to " << s->out << "/val\n";
+  });
+  auto* unpair = cmd->add_subcommand(
+      "unpair", "make an AB dataset unaligned (for --model cycle_gan): <out>/<split>A/<stem>.png and <split>B/b_0001.png ... "
+                "with the pairing hidden; <out>/partners.csv and <out>/truth/ record the true partners");
+  unpair->footer("Score outputs named by A stem against the true partners with:\n"
+                 "  p2p metrics --pred OUTPUTS --target <out>/truth/testB");
+  struct UnpairOpts {
+    std::string dir, out;
+    uint64_t seed = 0;
+  };
+  auto u = std::make_shared<UnpairOpts>();
+  unpair->add_option("--dir", u->dir, "AB dataset root: train/, val/, test/ of [A | B] images")->required();
+  unpair->add_option("--out", u->out, "new dataset folder (must not exist, or be empty)")->required();
+  unpair->add_option("--seed", u->seed, "draws which number each B file gets")->capture_default_str();
+  unpair->callback([u] {
+    for (const UnpairCounts& c : unpair_dataset(u->dir, u->out, u->seed)) {
+      std::cout << c.split << ": " << c.a << " A files to " << u->out << "/" << c.split << "A, " << c.b << " B files to "
+                << u->out << "/" << c.split << "B (true partners: partners.csv, truth/" << c.split << "B)\n";
+    }
   });
   auto* preview = cmd->add_subcommand("preview", "write augmented A | B training pairs as the networks see them");
   struct PreviewOpts {

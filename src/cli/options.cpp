@@ -158,12 +158,30 @@ void add_model_ref_options(CLI::App& app, ModelRef& c, bool allow_weights) {
   }
 }
 
+void add_generator_choice_options(CLI::App& app, ModelRef& c, bool direction, bool model_suffix) {
+  app.add_option("--generator", c.generator,
+                 "which generator of a CycleGAN run: G_A (A -> B, the default) or G_B (B -> A); G for a pix2pix run")
+      ->check(CLI::IsMember({"G", "G_A", "G_B"}));
+  if (direction) {
+    app.add_option("--direction", c.direction, "CycleGAN runs: AtoB uses G_A, BtoA G_B (the same as --generator)")
+        ->check(CLI::IsMember({"AtoB", "BtoA"}));
+  }
+  if (model_suffix) {
+    app.add_option("--model_suffix", c.model_suffix,
+                   "the reference's generator suffix for --model test: '' (<epoch>_net_G.pth), _A (G_A) or _B (G_B)")
+        ->check(CLI::IsMember({"", "_A", "_B"}));
+  }
+}
+
 void add_data_options(CLI::App& app, DataConfig& c, DataUse use) {
   const bool train = use == DataUse::train;
   app.add_option("--dataroot", c.dataroot, "dataset folder holding <phase>/ (AB images or A/ and B/ subfolders)");
   if (train) opt(app, "--phase", c.phase, "dataset split to train on");
-  opt(app, "--dataset_mode", c.dataset_mode, "auto, aligned (AB images), folders (A/ and B/ paired by name)")
-      ->check(CLI::IsMember({"auto", "aligned", "folders"}));
+  opt(app, "--dataset_mode", c.dataset_mode,
+      "auto, aligned (AB images), folders (A/ and B/ paired by name), unaligned (<phase>A/ and <phase>B/, cycle_gan)" +
+          std::string(train ? "" : ", single (one folder of inputs, --model test)"))
+      ->check(train ? CLI::IsMember({"auto", "aligned", "folders", "unaligned"})
+                    : CLI::IsMember({"auto", "aligned", "folders", "unaligned", "single"}));
   opt(app, "--folder_names", c.folder_names, "folders mode: A and B subfolder names as A_NAME:B_NAME (e.g. s1:s2)");
   app.add_option("--pair_replace", c.pair_replace, "folders mode: FROM:TO turns an A file name into its B partner's (e.g. _s1_:_s2_)");
   opt(app, "--direction", c.direction, "AtoB or BtoA")->check(CLI::IsMember({"AtoB", "BtoA"}));
@@ -210,14 +228,16 @@ void add_augment_options(CLI::App& app, DataConfig& c) {
 
 void add_train_options(CLI::App& app, TrainConfig& c) {
   opt(app, "--name", c.name, "experiment name: checkpoints go to <checkpoints_dir>/<name>")->check(run_name());
-  opt(app, "--model", c.model, "pix2pix (G and D), or segmentation (photo -> class ids under cross-entropy; needs --palette)")
+  opt(app, "--model", c.model,
+      "pix2pix (G and D), segmentation (photo -> class ids under cross-entropy; needs --palette), or cycle_gan "
+      "(unpaired: G_A, G_B, D_A, D_B on trainA/ and trainB/)")
       ->check(CLI::Validator(
           [](std::string& v) -> std::string {
-            if (v == "pix2pix" || v == "segmentation") return "";
-            return "--model " + v + ": pix2pix.cpp trains the reference's pix2pix model and segmenters (not cycle_gan, "
-                   "test, colorization or template); use --model pix2pix or segmentation";
+            if (v == "pix2pix" || v == "segmentation" || v == "cycle_gan") return "";
+            return "--model " + v + ": pix2pix.cpp trains the reference's pix2pix and cycle_gan models and segmenters "
+                   "(not test, colorization or template); use --model pix2pix, cycle_gan or segmentation";
           },
-          "pix2pix|segmentation"));
+          "pix2pix|segmentation|cycle_gan"));
   opt(app, "--checkpoints_dir", c.checkpoints_dir, "where run folders live");
   add_loss_options(app, c);
   add_stabiliser_options(app, c);
@@ -264,6 +284,12 @@ void add_loss_options(CLI::App& app, TrainConfig& c) {
       ->check(CLI::IsMember({"vanilla", "lsgan", "hinge", "wgangp"}));
   opt(app, "--lambda_L1", c.lambda_L1, "weight of the L1 term")->check(non_negative_real());
   opt(app, "--lambda_gp", c.lambda_gp, "weight of the WGAN-GP gradient penalty")->check(non_negative_real());
+  const std::string cyc = "CycleGAN (--model cycle_gan)";
+  opt(app, "--lambda_A", c.lambda_A, "weight of the cycle loss A -> B -> A")->check(non_negative_real())->group(cyc);
+  opt(app, "--lambda_B", c.lambda_B, "weight of the cycle loss B -> A -> B")->check(non_negative_real())->group(cyc);
+  opt(app, "--lambda_identity", c.lambda_identity,
+      "identity loss weight as a fraction of the cycle weights (G_A(B) ~ B, G_B(A) ~ A; 0 = off)")
+      ->check(non_negative_real())->group(cyc);
   add_objective_options(app, c);
 }
 
@@ -397,7 +423,15 @@ void add_launch_options(CLI::App& app, LaunchOptions& c) {
 
 void add_reference_options(CLI::App& app, ReferenceCompat& c, DisplayFlags display) {
   // train has its own --model (TrainConfig::model: pix2pix or segmentation).
-  if (display != DisplayFlags::train) opt(app, "--model", c.model, "the reference's model name: pix2pix (the only one here)");
+  if (display != DisplayFlags::train) {
+    std::string names;
+    for (const std::string& m : c.models) names += (names.empty() ? "" : ", ") + m;
+    opt(app, "--model", c.model,
+        c.models.size() == 1 ? "the reference's model name: pix2pix (the only one here)"
+                             : "the reference's model name: " + names +
+                                   " (cycle_gan: both generators of a CycleGAN run; test: one generator over one folder, "
+                                   "--dataset_mode single)");
+  }
   if (display == DisplayFlags::none) return;
   const std::string ignored = "accepted for reference command lines and ignored (display only)";
   auto hidden = [&](CLI::Option* o) { o->group(kIgnoredGroup); };
@@ -421,9 +455,13 @@ void add_reference_options(CLI::App& app, ReferenceCompat& c, DisplayFlags displ
 }
 
 void apply_reference_options(const CLI::App& app, const ReferenceCompat& c, std::ostream& note) {
-  if (c.model != "pix2pix") {
-    fail("--model " + c.model + ": pix2pix.cpp implements the reference's pix2pix model only (not cycle_gan, "
-         "test, colorization or template); use --model pix2pix or leave it out");
+  if (std::find(c.models.begin(), c.models.end(), c.model) == c.models.end()) {
+    if (c.models.size() > 1) {
+      fail("--model " + c.model + ": this command runs the reference's pix2pix, cycle_gan and test models (not " +
+           "colorization or template); use one of those or leave it out");
+    }
+    fail("--model " + c.model + ": this command uses the reference's pix2pix model only (cycle_gan and test are " +
+         "options of p2p test; not colorization or template); use --model pix2pix or leave it out");
   }
   std::string list;  // the display flags given, in registration order
   for (const CLI::Option* o : app.get_options()) {

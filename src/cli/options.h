@@ -16,6 +16,7 @@
 
 #include <ostream>
 #include <string>
+#include <vector>
 
 namespace p2p::cli {
 
@@ -30,11 +31,15 @@ struct ModelRef {
   std::string name;
   std::string checkpoints_dir = "./checkpoints";
   std::string weights;  // a pix2pix.cpp checkpoint or a reference *_net_G.pth
+  // Which generator of a CycleGAN run (GeneratorSource::generator): --generator G|G_A|G_B, --direction
+  // AtoB|BtoA (translate, export), the reference's --model_suffix ''|_A|_B (test).
+  std::string generator, direction, model_suffix;
 };
 
 // Options of the reference's command lines that do not change results here.
 struct ReferenceCompat {
   std::string model = "pix2pix";
+  std::vector<std::string> models = {"pix2pix"};  // the --model values the command runs (test: + cycle_gan, test)
   int display_id = 0, display_port = 0, display_freq = 0, update_html_freq = 0, display_ncols = 0, display_winsize = 0;
   std::string display_server, display_env, wandb_project_name;
   bool no_html = false, use_wandb = false;
@@ -63,6 +68,9 @@ void add_init_options(CLI::App& app, NetConfig& c);
 // All three (info, bench).
 void add_net_options(CLI::App& app, NetConfig& c);
 void add_model_ref_options(CLI::App& app, ModelRef& c, bool allow_weights);
+// --generator G|G_A|G_B; with `direction` also --direction AtoB|BtoA (commands without a data
+// --direction); with `model_suffix` the reference's --model_suffix (test).
+void add_generator_choice_options(CLI::App& app, ModelRef& c, bool direction, bool model_suffix);
 // Which data options a command uses: training reads all; test only those that decide what a pair is.
 enum class DataUse { train, test };
 void add_data_options(CLI::App& app, DataConfig& c, DataUse use);
@@ -86,10 +94,10 @@ void add_launch_options(CLI::App& app, LaunchOptions& c);
 // Which of the reference's display-only flags a command accepts: none; those of its base options, which
 // its test command lines carry (--display_winsize, --use_wandb, --wandb_project_name); or all (train).
 enum class DisplayFlags { none, base, train };
-// --model (pix2pix only), and the display-only flags `display` names.
+// --model (one of c.models), and the display-only flags `display` names.
 void add_reference_options(CLI::App& app, ReferenceCompat& c, DisplayFlags display);
 
-// Refuses --model other than pix2pix; prints one note listing the display-only flags given.
+// Refuses a --model not in c.models; prints one note listing the display-only flags given.
 void apply_reference_options(const CLI::App& app, const ReferenceCompat& c, std::ostream& note);
 
 // True when the user gave `--flag` on the command line of `app` (as opposed to the default).

@@ -33,11 +33,11 @@ TEST(CliStudies, ExampleSpecsAreValidAndDryRunListsCommands) {
       const auto r = test::run_p2p("sweep '" + e.path().string() + "' --out '" + test::scratch_dir("cli_sweep_dry") +
                                    "' --dry_run" + quick);
       EXPECT_EQ(r.exit_code, 0) << e.path() << quick << "\n" << r.output;
-      EXPECT_NE(r.output.find("[new]\n  " + std::string(P2P_TEST_BIN) + " train --dataroot"), std::string::npos)
-          << r.output;
+      EXPECT_NE(r.output.find("[new]\n  " + std::string(P2P_TEST_BIN) + " train --"), std::string::npos) << r.output;
+      EXPECT_NE(r.output.find(" --dataroot "), std::string::npos) << r.output;
     }
   }
-  EXPECT_EQ(specs, 5) << "loss ablation, receptive field, batch size, norm, attention";
+  EXPECT_EQ(specs, 6) << "loss ablation, receptive field, batch size, norm, attention, CycleGAN identity";
   const auto rf = test::run_p2p("sweep '" + examples + "/receptive_field.json' --out x --dry_run");
   EXPECT_NE(rf.output.find("receptive_field__D-image_286  [new]\n  " + std::string(P2P_TEST_BIN) + " train"),
             std::string::npos)

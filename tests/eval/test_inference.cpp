@@ -228,8 +228,7 @@ TEST(Inference, LoadsCheckpointGeneratorPart) {
   init_weights(*dst, "normal", 0.02);
   set_eval_mode(*dst, true);
   const std::string path = test::scratch_dir("weights_ckpt") + "/latest.pt";
-  TrainingState state;
-  state.G = src.get();
+  const TrainingState state = TrainingState::pix2pix(src.get());
   save_checkpoint(path, state, CheckpointMeta{});
   at::Tensor a = at::rand({3, 32, 32}) * 2 - 1;
   ASSERT_FALSE(at::equal(translate_tensor(*dst, a, kCpu), translate_tensor(*src, a, kCpu)));

@@ -33,10 +33,34 @@ const std::string& dataset() {
   return root;
 }
 
-std::string base_args(const std::string& ck, const std::string& name) {
-  return "train --dataroot '" + dataset() + "' --checkpoints_dir '" + ck + "' --name " + name + test::kTinyRun +
-         " --val_fraction 0.34 --batch_size 1 --n_epochs 2 --n_epochs_decay 1 --seed 3 --deterministic"
+// CycleGAN's data: 4 A and 3 B images (4 samples per epoch), testA/B for its validation samples.
+const std::string& unaligned_dataset() {
+  static const std::string root = [] {
+    const std::string r = test::scratch_dir("resume_unaligned");
+    const std::vector<std::pair<std::string, int>> folders = {{"trainA", 4}, {"trainB", 3}, {"testA", 2}, {"testB", 2}};
+    for (const auto& [folder, n] : folders) {
+      fs::create_directories(r + "/" + folder);
+      for (int i = 0; i < n; ++i) {
+        test::write_random_png(r + "/" + folder + "/" + std::to_string(i) + ".png", 32, 32, 3, 100 + i + 10 * folder[5]);
+      }
+    }
+    return r;
+  }();
+  return root;
+}
+
+// Everything but the data, the network and its size (the defaults: pix2pix on 6 pairs, 2 held out).
+std::string base_args(const std::string& ck, const std::string& name, const std::string& data = "") {
+  const std::string paired = " --dataroot '" + dataset() + "'" + test::kTinyRun + " --val_fraction 0.34";
+  return "train --checkpoints_dir '" + ck + "' --name " + name + (data.empty() ? paired : data) +
+         " --batch_size 1 --n_epochs 2 --n_epochs_decay 1 --seed 3 --deterministic"
          " --num_samples 0 --print_freq 1000 --save_epoch_freq 0 ";
+}
+
+const std::string& cycle_data() {
+  static const std::string args = " --model cycle_gan --dataroot '" + unaligned_dataset() +
+                                  "' --netG resnet_6blocks --ngf 8 --ndf 8 --load_size 36 --crop_size 32 --num_threads 1";
+  return args;
 }
 
 // Byte-for-byte equality (at::equal would call -0 and 0 equal, and NaN unequal to itself).
@@ -94,9 +118,11 @@ std::vector<nlohmann::json> history(const std::string& run) {
 // with the same history of losses, learning rates and validation metrics. `launch`: a prefix that runs
 // each command (data parallelism).
 void expect_exact_resumes(const std::string& tag, const std::string& flags,
-                          const std::vector<std::vector<int64_t>>& stop_plans, const std::string& launch = "") {
+                          const std::vector<std::vector<int64_t>>& stop_plans, const std::string& launch = "",
+                          const std::string& data = "",
+                          const std::vector<std::string>& sections_expected = {"G", "D", "opt_G", "opt_D", "rng", "trainer"}) {
   const std::string ck = test::scratch_dir("resume_" + tag);
-  const auto full = test::run_p2p(launch + base_args(ck, "full") + flags);
+  const auto full = test::run_p2p(launch + base_args(ck, "full", data) + flags);
   ASSERT_EQ(full.exit_code, 0) << full.output;
   const std::vector<nlohmann::json> full_history = history(ck + "/full");
   for (size_t p = 0; p < stop_plans.size(); ++p) {
@@ -105,7 +131,7 @@ void expect_exact_resumes(const std::string& tag, const std::string& flags,
     for (size_t k = 0; k < stop_plans[p].size(); ++k) {
       const int64_t stop = stop_plans[p][k];
       plan += (k ? "," : "") + std::to_string(stop);
-      const std::string args = k == 0 ? base_args(ck, name) + flags
+      const std::string args = k == 0 ? base_args(ck, name, data) + flags
                                       : "train --checkpoints_dir '" + ck + "' --name " + name + " --continue_train";
       const auto r = test::run_p2p(launch + args + " --max_iters " + std::to_string(stop));
       ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -122,7 +148,7 @@ void expect_exact_resumes(const std::string& tag, const std::string& flags,
     EXPECT_EQ(rest.output.find("the pool starts empty"), std::string::npos) << rest.output;
     const std::map<std::string, int> sections =
         expect_same_checkpoint(ck + "/full/latest.pt", ck + "/" + name + "/latest.pt");
-    for (const char* s : {"G", "D", "opt_G", "opt_D", "rng", "trainer"}) EXPECT_GT(sections.count(s), 0u) << s;
+    for (const std::string& s : sections_expected) EXPECT_GT(sections.count(s), 0u) << s;
     const std::vector<nlohmann::json> h = history(ck + "/" + name);
     ASSERT_EQ(h.size(), full_history.size());
     for (size_t i = 0; i < h.size(); ++i) {
@@ -138,6 +164,13 @@ void expect_exact_resumes(const std::string& tag, const std::string& flags,
 // starts empty).
 TEST(FaultsResume, ImagePoolResumesExactly) {
   expect_exact_resumes("pool", " --pool_size 3", {{2 * kBatchesPerEpoch}});
+}
+
+// CycleGAN: four networks, two optimizers, two pools (size 3 over 12 steps: they fill and then draw), B
+// drawn at random per sample, identity on; stopped mid-epoch and where the decay phase begins.
+TEST(FaultsResume, CycleGanResumesExactly) {
+  expect_exact_resumes("cycle", " --pool_size 3", {{kBatchesPerEpoch + 1, 2 * kBatchesPerEpoch}}, "", cycle_data(),
+                       {"G_A", "G_B", "D_A", "D_B", "opt_G", "opt_D", "rng", "trainer"});
 }
 
 // Everything that carries state from step to step, at once: stopped in the middle of epoch 2 (a loss

@@ -41,7 +41,7 @@ Batch batch(uint64_t seed) {
 }
 
 TrainingState state_of(Pix2PixModel& m) {
-  return {&m.generator(), m.discriminator(), &m.optimizer_G(), m.optimizer_D()};
+  return TrainingState::pix2pix(&m.generator(), m.discriminator(), &m.optimizer_G(), m.optimizer_D());
 }
 
 TEST(Checkpoint, ReloadedModelContinuesIdentically) {
@@ -190,7 +190,7 @@ TEST(Checkpoint, ResumeRefusesACheckpointMissingASection) {
     EXPECT_NE(msg.find(file), std::string::npos) << prefix << ": " << msg;
     EXPECT_NE(msg.find(needle), std::string::npos) << prefix << ": " << msg;
     // For inference (no resume) only the networks matter.
-    EXPECT_NO_THROW(load_checkpoint(file, {&b.generator(), nullptr, nullptr, nullptr}, /*resume=*/false));
+    EXPECT_NO_THROW(load_checkpoint(file, TrainingState::pix2pix(&b.generator()), /*resume=*/false));
   }
   EXPECT_NO_THROW(load_checkpoint(path, state_of(b), /*resume=*/true));
 }
@@ -248,7 +248,7 @@ TEST(Checkpoint, EveryEntryCarriesAChecksumThatIsVerified) {
     if (e.first.rfind("G.", 0) == 0 || e.first == "meta") stripped.push_back(e);
   }
   write_state_dict(dir + "/stripped.pt", stripped);
-  EXPECT_NO_THROW(load_checkpoint(dir + "/stripped.pt", {&b.generator(), nullptr, nullptr, nullptr}, false));
+  EXPECT_NO_THROW(load_checkpoint(dir + "/stripped.pt", TrainingState::pix2pix(&b.generator()), false));
 }
 
 TEST(Checkpoint, NonFiniteCheckpointIsRefusedAndNothingLoaded) {

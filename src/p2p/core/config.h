@@ -41,7 +41,7 @@ struct NetConfig {
 struct DataConfig {
   std::string dataroot;              // folder holding <phase>/ (aligned AB files, or A/ and B/ subfolders)
   std::string phase = "train";
-  std::string dataset_mode = "auto";  // auto | aligned | folders
+  std::string dataset_mode = "auto";  // auto | aligned | folders | unaligned (trainA/ trainB/: cycle_gan)
   std::string folder_names = "A:B";  // folders mode: names of the A and B subfolders of <phase>/
   std::string pair_replace;          // folders mode: "FROM:TO" maps an A file name to its B partner
   std::string direction = "AtoB";    // AtoB | BtoA
@@ -80,7 +80,8 @@ struct DataConfig {
 struct TrainConfig {
   std::string name = "experiment";
   // pix2pix (G and D, the objective of --loss) | segmentation (G alone: photo -> per-class logits under
-  // per-pixel cross-entropy, ignore label respected; needs --palette).
+  // per-pixel cross-entropy, ignore label respected; needs --palette) | cycle_gan (G_A, G_B, D_A, D_B on
+  // unaligned data: train/cycle_gan.h).
   std::string model = "pix2pix";
   std::string checkpoints_dir = "./checkpoints";
   std::string loss = "cgan+l1";      // cgan+l1 | gan+l1 | cgan | gan | l1  (paper's loss ablation) | ce (segmentation)
@@ -99,6 +100,11 @@ struct TrainConfig {
   std::string perc_layers = "relu1_1,relu2_1";
   double lambda_fm = 0.0;            // discriminator feature matching (pix2pixHD)
   std::string loss_schedule;         // "1:L1=100,GAN=1; 51:L1=50,ssim=10": weights from an epoch on
+  // cycle_gan: cycle-consistency weights (A -> B -> A, B -> A -> B) and the identity weight, a fraction
+  // of them (the reference's defaults).
+  double lambda_A = 10.0;
+  double lambda_B = 10.0;
+  double lambda_identity = 0.5;
   // Stabilisers.
   double real_label = 1.0;           // D's target for real pairs (label smoothing: 0.9)
   double fake_label = 0.0;           // D's target for fake pairs
@@ -198,7 +204,9 @@ void for_each_train_field(C& c, F&& f) {
   f("lambda_grad", c.lambda_grad, R::identity), f("grad_op", c.grad_op, R::identity);
   f("lambda_perc", c.lambda_perc, R::identity), f("vgg_weights", c.vgg_weights, R::identity);
   f("perc_layers", c.perc_layers, R::identity), f("lambda_fm", c.lambda_fm, R::identity);
-  f("loss_schedule", c.loss_schedule, R::identity), f("real_label", c.real_label, R::identity);
+  f("loss_schedule", c.loss_schedule, R::identity), f("lambda_A", c.lambda_A, R::identity);
+  f("lambda_B", c.lambda_B, R::identity), f("lambda_identity", c.lambda_identity, R::identity);
+  f("real_label", c.real_label, R::identity);
   f("fake_label", c.fake_label, R::identity), f("g_steps_per_d", c.g_steps_per_d, R::identity);
   f("d_steps_per_g", c.d_steps_per_g, R::identity), f("clip_grad_G", c.clip_grad_G, R::identity);
   f("clip_grad_D", c.clip_grad_D, R::identity), f("pool_size", c.pool_size, R::identity);

@@ -61,7 +61,7 @@ const Bounds& bounds_of(const char* what) {
        {"rotate", 0, 180, false, false, "a number from 0 to 180"},
        {"scale_jitter", 0, 1, false, true, "a number in [0, 1)"},
        {"palette_distance", 0, HUGE_VAL, true, false, "a positive finite number"}},
-      {{"dataset_mode", {"auto", "aligned", "folders"}},
+      {{"dataset_mode", {"auto", "aligned", "folders", "unaligned", "single"}},
        {"direction", {"AtoB", "BtoA"}},
        {"preprocess", {"resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"}},
        {"augment", {"none", "basic", "strong"}},

@@ -232,6 +232,11 @@ PairedDataset::PairedDataset(std::vector<PairRecord> records, DataConfig cfg, bo
   }
 }
 
+std::string PairedDataset::describe(size_t index) const {
+  const PairRecord& r = records_.at(index);
+  return r.aligned ? r.a_path : r.a_path + " / " + r.b_path;
+}
+
 Sample PairedDataset::get(size_t index, uint64_t seed) const {
   const PairRecord& r = records_.at(index);
   // Loading, --direction and SAR dB live in normalization.cpp, shared with the statistics pass and inference.

@@ -54,15 +54,27 @@ struct Splits {
 };
 Splits train_val_split(const DataConfig& cfg);
 
-class PairedDataset {
+// What the loader draws samples from: paired data (below) or unaligned data (unaligned.h).
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  virtual size_t size() const = 0;
+  // Sample `index`; every random choice comes from `seed` alone.
+  virtual Sample get(size_t index, uint64_t seed) const = 0;
+  // The file(s) sample `index` is read from, for messages.
+  virtual std::string describe(size_t index) const = 0;
+};
+
+class PairedDataset : public Dataset {
  public:
   // augment = false: deterministic preprocessing only (no random crop position: centre crop; no flip).
   PairedDataset(std::vector<PairRecord> records, DataConfig cfg, bool augment);
-  size_t size() const { return records_.size(); }
+  size_t size() const override { return records_.size(); }
   const PairRecord& record(size_t i) const { return records_.at(i); }
   // Loads and preprocesses pair i; random choices come from `seed` only. Throws p2p::Error naming the
   // file when it is unreadable, an AB image has odd width, or it is smaller than crop_size.
-  Sample get(size_t index, uint64_t seed) const;
+  Sample get(size_t index, uint64_t seed) const override;
+  std::string describe(size_t index) const override;
 
  private:
   std::vector<PairRecord> records_;
@@ -84,7 +96,7 @@ class DataLoader {
   // `shard`: this rank's share of every epoch in a data-parallel job (shard_positions in sampling.h);
   // the default is the whole epoch.
   using Shard = DataShard;
-  DataLoader(const PairedDataset& dataset, int batch_size, bool shuffle, int num_threads, Shard shard = {},
+  DataLoader(const Dataset& dataset, int batch_size, bool shuffle, int num_threads, Shard shard = {},
              int prefetch = 4);
   ~DataLoader();
   DataLoader(const DataLoader&) = delete;
@@ -99,7 +111,7 @@ class DataLoader {
 
  private:
   struct State;
-  const PairedDataset& dataset_;
+  const Dataset& dataset_;
   int batch_size_;
   bool shuffle_;
   int num_threads_;

@@ -19,8 +19,6 @@ namespace p2p {
 
 namespace {
 
-std::string describe(const PairRecord& r) { return r.aligned ? r.a_path : r.a_path + " / " + r.b_path; }
-
 // What an epoch visits on this rank: dataset indices, and the epoch positions that seed their
 // augmentation (k on a single process; k * world + rank on a rank of a data-parallel job).
 struct EpochPlan {
@@ -28,7 +26,7 @@ struct EpochPlan {
 };
 
 // Loads the samples at this rank's entries [first, first + count) and stacks them.
-Batch load_batch(const PairedDataset& dataset, const EpochPlan& plan, int64_t first, int64_t count, uint64_t seed,
+Batch load_batch(const Dataset& dataset, const EpochPlan& plan, int64_t first, int64_t count, uint64_t seed,
                  int64_t epoch) {
   const std::vector<int64_t>& order = plan.index;
   std::vector<Sample> samples;
@@ -40,7 +38,7 @@ Batch load_batch(const PairedDataset& dataset, const EpochPlan& plan, int64_t fi
     } catch (const Error&) {
       throw;
     } catch (const std::exception& e) {
-      fail("loading " + describe(dataset.record(index)) + ": " + e.what());
+      fail("loading " + dataset.describe(index) + ": " + e.what());
     }
   }
   Batch batch;
@@ -50,8 +48,9 @@ Batch load_batch(const PairedDataset& dataset, const EpochPlan& plan, int64_t fi
     if (i > 0 && (s.A.sizes() != samples[0].A.sizes() || s.B.sizes() != samples[0].B.sizes())) {
       const size_t i0 = static_cast<size_t>(order[static_cast<size_t>(first)]);
       const size_t ii = static_cast<size_t>(order[static_cast<size_t>(first) + i]);
-      fail("cannot batch images of different sizes: " + dataset.record(i0).a_path + " gives " +
-           c10::str(samples[0].A.sizes()) + " but " + dataset.record(ii).a_path + " gives " + c10::str(s.A.sizes()) +
+      fail("cannot batch images of different sizes: " + dataset.describe(i0) + " gives " +
+           c10::str(samples[0].A.sizes()) + " / " + c10::str(samples[0].B.sizes()) + " but " + dataset.describe(ii) +
+           " gives " + c10::str(s.A.sizes()) + " / " + c10::str(s.B.sizes()) +
            "; use --batch_size 1 or a cropping --preprocess (resize_and_crop, crop, scale_width_and_crop)");
     }
     as.push_back(s.A);
@@ -86,7 +85,7 @@ struct DataLoader::State {
   std::map<int64_t, Result> ready;
 };
 
-DataLoader::DataLoader(const PairedDataset& dataset, int batch_size, bool shuffle, int num_threads, Shard shard,
+DataLoader::DataLoader(const Dataset& dataset, int batch_size, bool shuffle, int num_threads, Shard shard,
                        int prefetch)
     : dataset_(dataset), batch_size_(batch_size), shuffle_(shuffle), num_threads_(num_threads), shard_(shard),
       prefetch_(prefetch) {

@@ -12,6 +12,7 @@
 #include "p2p/eval/batch.h"
 #include "p2p/eval/metrics.h"
 #include "p2p/eval/realism.h"
+#include "p2p/eval/test_output.h"
 #include "p2p/io/checkpoint.h"
 #include "p2p/io/fs.h"
 #include "p2p/io/image.h"
@@ -64,6 +65,9 @@ at::Tensor reflect_indices(int64_t n, int64_t before, int64_t after) {
 // Smallest multiple of m that is >= n and >= m (a generator needs at least one full block).
 int64_t round_up(int64_t n, int64_t m) { return std::max<int64_t>(m, (n + m - 1) / m * m); }
 
+}  // namespace
+
+namespace detail {
 
 // Writes a [C,H,W] unit-range image as PNG (8 bits) or, for other channel counts, float32 TIFF.
 void save_output(const std::string& path, const at::Tensor& unit) {
@@ -91,9 +95,9 @@ std::string metrics_note(const ImageMetrics& m) {
   return "L1 " + format_fixed(m.l1, 4) + "  PSNR " + format_fixed(m.psnr, 2) + " dB  SSIM " + format_fixed(m.ssim, 4);
 }
 
-// "pix2pix results: <run name> · <checkpoint file> (epoch N) · <phase>", from what is known.
-std::string results_title(const nlohmann::json& provenance, const std::string& phase) {
-  std::string t = "pix2pix results: ";
+// "<model> results: <run name> · <checkpoint file> (epoch N) · <phase>", from what is known.
+std::string results_title(const nlohmann::json& provenance, const std::string& phase, const std::string& model) {
+  std::string t = model + " results: ";
   if (provenance.is_object() && provenance.contains("run") && provenance["run"].is_string()) {
     t += fs::path(provenance["run"].get<std::string>()).filename().string() + " · ";
   }
@@ -154,7 +158,14 @@ void remove_stale(const std::string& path) {
   if (ec) fail("cannot remove old " + path + ": " + ec.message());
 }
 
-}  // namespace
+}  // namespace detail
+
+using detail::as_saved;
+using detail::metrics_note;
+using detail::remove_stale;
+using detail::results_title;
+using detail::save_output;
+using detail::write_results_pages;
 
 at::Tensor translate_tensor(Network& G, const at::Tensor& a, const c10::Device& device) {
   if (a.dim() != 3) fail("translate: expected one image [C,H,W]");
@@ -188,7 +199,10 @@ void load_generator_weights(Network& G, const std::string& path) {
 
 void load_generator_weights(Network& G, const StateDict& file, const std::string& source) {
   if (is_p2p_checkpoint(file)) {
-    load_into(G, checkpoint_section(file, "G."), source + " (generator)");
+    // A CycleGAN checkpoint has no G: its first generator, G_A (load_generator chooses between them).
+    StateDict g = checkpoint_section(file, "G.");
+    if (g.empty()) g = checkpoint_section(file, "G_A.");
+    load_into(G, g, source + " (generator)");
   } else {
     load_into(G, file, source);
   }

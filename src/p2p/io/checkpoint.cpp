@@ -1,7 +1,8 @@
 // Training checkpoints (see checkpoint.h). The file is a flat, PyTorch-loadable state_dict (same zip
 // format as reference *.pth files, so torch.load opens it too) with prefixed keys:
-//   G.<param>  D.<param>             network parameters and buffers
+//   G.<param>  D.<param>             network parameters and buffers (CycleGAN: G_A. G_B. D_A. D_B.)
 //   opt_G.<param>.{step,exp_avg,exp_avg_sq[,max_exp_avg_sq]}   Adam state, keyed by parameter name
+//                                     (opt_G.<net>.<param>... for an optimizer over several nets)
 //   meta                              uint8 tensor holding a JSON object (epoch, iterations, config ...)
 //   rng.cpu [rng.cuda]                generator states, for exact resume
 //   trainer.<name>                    the trainer's own state (image pools, per-rank RNG states)
@@ -51,18 +52,33 @@ void add_module(StateDict& out, const std::string& prefix, const torch::nn::Modu
   for (auto& [name, t] : state_dict_of(net)) out.emplace_back(prefix + name, t.detach());
 }
 
-void add_adam(StateDict& out, const std::string& prefix, torch::optim::Optimizer& opt,
-              const torch::nn::Module& net) {
+using NamedParams = std::vector<std::pair<std::string, at::Tensor>>;
+
+// The parameters an optimizer steps, by the names its moments carry (see the file layout above).
+NamedParams optimizer_params(const TrainingState& state, const TrainingState::Optimizer& opt) {
+  NamedParams out;
+  for (const std::string& net_name : opt.nets) {
+    const torch::nn::Module* net = nullptr;
+    for (const auto& n : state.nets) {
+      if (n.name == net_name) net = n.module;
+    }
+    TORCH_CHECK(net != nullptr, "checkpoint: optimizer ", opt.name, " steps unknown net ", net_name);
+    const std::string prefix = opt.nets.size() > 1 ? net_name + "." : std::string();
+    for (const auto& item : net->named_parameters(/*recurse=*/true)) out.emplace_back(prefix + item.key(), item.value());
+  }
+  return out;
+}
+
+void add_adam(StateDict& out, const std::string& prefix, torch::optim::Optimizer& opt, const NamedParams& named) {
   auto* adam = dynamic_cast<torch::optim::Adam*>(&opt);
   TORCH_CHECK(adam != nullptr, "checkpoint: only Adam optimizers are supported");
-  auto named = net.named_parameters(/*recurse=*/true);
   auto& state = adam->state();
   using Map = std::decay_t<decltype(state)>;
-  for (const auto& item : named) {
-    auto it = state.find(optimizer_state_key<Map>(item.value()));
+  for (const auto& [name, param] : named) {
+    auto it = state.find(optimizer_state_key<Map>(param));
     if (it == state.end()) continue;  // parameter never stepped yet
     auto& s = static_cast<torch::optim::AdamParamState&>(*it->second);
-    const std::string base = prefix + item.key() + ".";
+    const std::string base = prefix + name + ".";
     out.emplace_back(base + "step", at::scalar_tensor(static_cast<int64_t>(s.step()), at::kLong));
     out.emplace_back(base + "exp_avg", s.exp_avg().detach());
     out.emplace_back(base + "exp_avg_sq", s.exp_avg_sq().detach());
@@ -71,7 +87,7 @@ void add_adam(StateDict& out, const std::string& prefix, torch::optim::Optimizer
 }
 
 // `complete`: every parameter must have its moments (a resumed run continues them exactly).
-void load_adam(const StateDict& entries, torch::optim::Optimizer& opt, const torch::nn::Module& net,
+void load_adam(const StateDict& entries, torch::optim::Optimizer& opt, const NamedParams& named,
                const std::string& path, const std::string& which, bool complete) {
   auto* adam = dynamic_cast<torch::optim::Adam*>(&opt);
   TORCH_CHECK(adam != nullptr, "checkpoint: only Adam optimizers are supported");
@@ -79,15 +95,15 @@ void load_adam(const StateDict& entries, torch::optim::Optimizer& opt, const tor
   auto& state = adam->state();
   using Map = std::decay_t<decltype(state)>;
   state.clear();
-  for (const auto& item : net.named_parameters(/*recurse=*/true)) {
-    const std::string base = item.key() + ".";
+  for (const auto& [name, param] : named) {
+    const std::string base = name + ".";
     auto step = by_name.find(base + "step");
     if (step == by_name.end()) {
       if (!complete) continue;
       fail("checkpoint " + path + ": the optimizer state " + which + "." + base + "step is missing, so the run "
            "cannot resume exactly (a damaged or partial checkpoint; resume from another --epoch)");
     }
-    const at::Tensor& p = item.value();
+    const at::Tensor& p = param;
     auto get = [&](const std::string& field) {
       auto it = by_name.find(base + field);
       if (it == by_name.end()) {
@@ -111,13 +127,16 @@ void load_adam(const StateDict& entries, torch::optim::Optimizer& opt, const tor
 // Networks and optimizer moments under the checkpoint's names, on their own device (the finiteness
 // check runs there; write_state_dict copies to the CPU).
 StateDict training_tensors(const TrainingState& state) {
-  TORCH_CHECK(state.G != nullptr, "checkpoint: G is required");
+  TORCH_CHECK(!state.nets.empty() && state.nets.front().module != nullptr, "checkpoint: a generator is required");
   StateDict out;
-  add_module(out, "G.", *state.G);
-  if (state.D) add_module(out, "D.", *state.D);
-  if (state.opt_G) add_adam(out, "opt_G.", *state.opt_G, *state.G);
-  if (state.opt_D && state.D) add_adam(out, "opt_D.", *state.opt_D, *state.D);
+  for (const auto& net : state.nets) add_module(out, net.name + ".", *net.module);
+  for (const auto& opt : state.optimizers) add_adam(out, opt.name + ".", *opt.optimizer, optimizer_params(state, opt));
   return out;
+}
+
+// "generator" / "discriminator" for messages about a net's section.
+std::string net_role(const std::string& name) {
+  return name.rfind('D', 0) == 0 ? "discriminator" : "generator";
 }
 
 std::vector<std::string> non_finite_names(const StateDict& dict) {
@@ -240,25 +259,26 @@ CheckpointMeta load_checkpoint(const std::string& path, const TrainingState& sta
   for (const auto& e : all) {
     const std::string& n = e.first;
     auto under = [&n](const char* prefix) { return n.rfind(prefix, 0) == 0; };
-    if ((state.G && under("G.")) || (state.D && under("D.")) || (state.opt_G && under("opt_G.")) ||
-        (state.opt_D && under("opt_D.")) || (state.trainer && under("trainer."))) {
-      restored.push_back(e);
-    }
+    bool take = state.trainer && under("trainer.");
+    for (const auto& net : state.nets) take = take || under((net.name + ".").c_str());
+    for (const auto& opt : state.optimizers) take = take || under((opt.name + ".").c_str());
+    if (take) restored.push_back(e);
   }
   check_finite(restored, "checkpoint " + path,
                resume ? "it cannot be resumed from; resume from an earlier checkpoint (--epoch best or --epoch N)"
                       : "the weights are unusable (saved from a diverged run, or damaged)");
-  if (state.G) load_into(*state.G, checkpoint_section(all, "G."), path + " (generator)");
-  if (state.D) {
-    StateDict d = checkpoint_section(all, "D.");
-    if (d.empty()) fail("checkpoint " + path + ": has no discriminator (trained with --loss l1?)");
-    load_into(*state.D, d, path + " (discriminator)");
+  for (const auto& net : state.nets) {
+    StateDict section = checkpoint_section(all, net.name + ".");
+    if (section.empty() && net.name == "D") fail("checkpoint " + path + ": has no discriminator (trained with --loss l1?)");
+    if (section.empty()) fail("checkpoint " + path + ": has no " + net.name + " (" + net_role(net.name) + ") entries");
+    const std::string role = net.name == "G" || net.name == "D" ? net_role(net.name) : net.name;
+    load_into(*net.module, section, path + " (" + role + ")");
   }
   // A run that has stepped has moments for every parameter; none at all is a missing section.
   const bool complete = resume && meta.total_iters > 0;
-  if (state.opt_G) load_adam(checkpoint_section(all, "opt_G."), *state.opt_G, *state.G, path, "opt_G", complete);
-  if (state.opt_D && state.D) {
-    load_adam(checkpoint_section(all, "opt_D."), *state.opt_D, *state.D, path, "opt_D", complete);
+  for (const auto& opt : state.optimizers) {
+    load_adam(checkpoint_section(all, opt.name + "."), *opt.optimizer, optimizer_params(state, opt), path, opt.name,
+              complete);
   }
   if (state.trainer) *state.trainer = checkpoint_section(all, "trainer.");
   if (resume) {
@@ -278,6 +298,16 @@ CheckpointMeta load_checkpoint(const std::string& path, const TrainingState& sta
     }
   }
   return meta;
+}
+
+TrainingState TrainingState::pix2pix(torch::nn::Module* G, torch::nn::Module* D, torch::optim::Optimizer* opt_G,
+                                     torch::optim::Optimizer* opt_D) {
+  TrainingState s;
+  s.nets.push_back({"G", G});
+  if (D) s.nets.push_back({"D", D});
+  if (opt_G) s.optimizers.push_back({"opt_G", opt_G, {"G"}});
+  if (opt_D && D) s.optimizers.push_back({"opt_D", opt_D, {"D"}});
+  return s;
 }
 
 CheckpointMeta read_checkpoint_meta(const std::string& path) { return checkpoint_meta(read_state_dict(path), path); }

@@ -28,14 +28,28 @@ struct CheckpointMeta {
   std::string extra_json;       // trainer state of a partly trained epoch (running loss sums)
 };
 
+// The networks and optimizers of a model family, by the names their entries carry in the file:
+// pix2pix G, D, opt_G, opt_D; CycleGAN G_A, G_B, D_A, D_B, opt_G (over G_A and G_B), opt_D.
 struct TrainingState {
-  torch::nn::Module* G = nullptr;           // required
-  torch::nn::Module* D = nullptr;           // may be null (L1-only runs)
-  torch::optim::Optimizer* opt_G = nullptr;  // may be null when loading for inference
-  torch::optim::Optimizer* opt_D = nullptr;
+  struct Net {
+    std::string name;
+    torch::nn::Module* module = nullptr;
+  };
+  struct Optimizer {
+    std::string name;
+    torch::optim::Optimizer* optimizer = nullptr;
+    // The nets whose parameters it steps. One: moments keyed <opt>.<param>; several: <opt>.<net>.<param>.
+    std::vector<std::string> nets;
+  };
+  std::vector<Net> nets;              // the first one is required
+  std::vector<Optimizer> optimizers;  // none when loading for inference
   // The trainer's own state (image pools, per-rank RNG states), stored as "trainer.<name>" entries:
   // saved as given; on load replaced by the file's (empty for files written before it existed).
   StateDict* trainer = nullptr;
+
+  // pix2pix's layout; D, opt_G and opt_D may be null (an L1-only run has no D; inference no optimizers).
+  static TrainingState pix2pix(torch::nn::Module* G, torch::nn::Module* D = nullptr,
+                               torch::optim::Optimizer* opt_G = nullptr, torch::optim::Optimizer* opt_D = nullptr);
 };
 
 // Writes everything to `path` atomically (temp + rename), including the CPU RNG state. Refuses, with
@@ -46,7 +60,7 @@ void save_checkpoint(const std::string& path, const TrainingState& state, const 
 // hold NaN/Inf.
 std::vector<std::string> non_finite_entries(const TrainingState& state);
 
-// Restores what `state` points to (null members are skipped). `resume`: also the RNG state, and every
+// Restores what `state` lists. `resume`: also the RNG state, and every
 // part of an exact resume must be there — a checkpoint missing optimizer moments, the discriminator or
 // the RNG state is refused naming what is missing, instead of silently restarting it.
 // Throws p2p::Error naming the file and the mismatching tensor for another architecture, naming the

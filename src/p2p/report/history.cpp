@@ -103,6 +103,10 @@ std::vector<std::string> loss_names(const std::vector<EpochRecord>& records) {
   }
   // JSON objects come back sorted by name; read them in the order of the objective instead.
   auto rank = [](const std::string& n) {
+    // CycleGAN's, in the reference's order.
+    static const std::vector<std::string> cycle = {"D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B"};
+    auto c = std::find(cycle.begin(), cycle.end(), n);
+    if (c != cycle.end()) return 10 + static_cast<int>(c - cycle.begin());
     if (n == "G_total") return 0;
     if (n == "G_GAN") return 1;
     if (n == "G_L1") return 2;

@@ -64,7 +64,21 @@ std::vector<PlotPanel> loss_panels(const std::vector<EpochRecord>& h) {
   for (const auto& r : h) {
     if (!r.baseline) trained.push_back(r);
   }
-  for (const std::string& n : loss_names(trained)) {
+  const std::vector<std::string> names = loss_names(trained);
+  if (std::find(names.begin(), names.end(), "cycle_A") != names.end()) {
+    // CycleGAN: the generators' adversarial terms, the cycle and identity terms (weighted, as logged), both Ds.
+    PlotPanel adversarial{"Generators, adversarial", "epoch", "loss", {}, NAN, ""};
+    PlotPanel cycle{"Cycle and identity (weighted)", "epoch", "loss", {}, NAN, ""};
+    PlotPanel ds{"Discriminators", "epoch", "loss", {}, NAN, ""};
+    for (const std::string& n : names) {
+      PlotSeries s = series_of(trained, n, loss_of, n);
+      if (n == "G_A" || n == "G_B") adversarial.series.push_back(std::move(s));
+      else if (n == "D_A" || n == "D_B") ds.series.push_back(std::move(s));
+      else cycle.series.push_back(std::move(s));
+    }
+    return {adversarial, cycle, ds};
+  }
+  for (const std::string& n : names) {
     PlotSeries s = series_of(trained, n, loss_of, n);
     if (n == "G_total") total.series.push_back(std::move(s));
     else if (n.rfind("D_", 0) == 0) disc.series.push_back(std::move(s));

@@ -6,6 +6,9 @@
 #include "p2p/core/runtime.h"
 #include "p2p/data/dataset.h"
 #include "p2p/data/normalization.h"
+#include "p2p/data/unaligned.h"
+#include "p2p/io/checkpoint.h"
+#include "p2p/io/state_dict.h"
 #include "p2p/eval/inference.h"
 #include "p2p/io/fs.h"
 #include "p2p/io/image.h"
@@ -107,8 +110,16 @@ RunInfo load_run(const std::string& dir) {
 struct RunModel {
   NetworkPtr G;
   DataConfig data;
-  std::unique_ptr<PairedDataset> val;
+  std::unique_ptr<Dataset> val;
   std::map<std::string, size_t> index;  // stem -> position in val
+  // The target shown beside sample i: B of a pair; for unaligned data (CycleGAN) the input's true partner
+  // where the dataset records one (an unrelated B would mislead), else none.
+  at::Tensor target(size_t i) const {
+    const auto* unaligned = dynamic_cast<const UnalignedDataset*>(val.get());
+    if (!unaligned) return val->get(i, 0).B;
+    auto it = unaligned->partners().find(val->get(i, 0).stem);
+    return it == unaligned->partners().end() ? at::Tensor() : unaligned->load_partner(it->second);
+  }
 };
 
 RunModel load_model(const RunInfo& run, const CompareOptions& opt) {
@@ -118,12 +129,25 @@ RunModel load_model(const RunInfo& run, const CompareOptions& opt) {
   if (run.config.contains("data")) update_from_json(m.data, run.config["data"], run.dir + "/config.json");
   const std::string weights = existing_checkpoint(run.dir, opt.checkpoint, /*reference=*/false);
   m.G = make_generator(net);
-  load_generator_weights(*m.G, weights);
+  const bool cycle = run.config.contains("train") && run.config["train"].value("model", "") == "cycle_gan";
+  if (cycle) {  // G_A: the run's A -> B translator
+    load_into(*m.G, checkpoint_section(read_state_dict(weights), "G_A."), weights + " (G_A)");
+  } else {
+    load_generator_weights(*m.G, weights);
+  }
   m.G->to(opt.device);
   m.data.input_nc = net.input_nc;
   m.data.output_nc = m.data.palette.empty() ? net.output_nc : 3;  // label maps are read as RGB
   m.data.size_multiple = static_cast<int>(m.G->size_multiple());
-  m.val = std::make_unique<PairedDataset>(train_val_split(m.data).val, m.data, /*augment=*/false);
+  if (m.data.dataset_mode == "unaligned") {
+    std::string phase = m.data.phase;  // validated on val, else test, else the training images (trainer.cpp)
+    for (const char* p : {"test", "val"}) {
+      if (has_unaligned(m.data.dataroot, p)) phase = p;
+    }
+    m.val = std::make_unique<UnalignedDataset>(find_unaligned(m.data, m.data.dataroot, phase), m.data, /*augment=*/false);
+  } else {
+    m.val = std::make_unique<PairedDataset>(train_val_split(m.data).val, m.data, /*augment=*/false);
+  }
   for (size_t i = 0; i < m.val->size(); ++i) m.index[m.val->get(i, 0).stem] = i;
   return m;
 }
@@ -343,7 +367,8 @@ void compare_runs(const CompareOptions& opt, std::ostream& log) {
           const at::Tensor fake = m.G->forward(s.A.unsqueeze(0).to(opt.device)).squeeze(0).cpu();
           tiles.push_back(tile(to_unit_range(fake), h, w));
         }
-        tiles.push_back(tile(to_unit_range(s0.B), h, w));
+        const at::Tensor target = first->target(k);
+        tiles.push_back(target.defined() ? tile(to_unit_range(target), h, w) : at::full({3, h, w}, 0.5));
         const std::string file = "samples/sample_" + std::to_string(k) + ".png";
         save_png((out / file).string(), at::cat(tiles, 2));
         rows.emplace_back(s0.stem, file);

@@ -60,21 +60,21 @@ void DataParallel::check_supported(const NetConfig& net, const TrainConfig& cfg,
   }
 }
 
-void DataParallel::attach(Pix2PixModel& model, uint64_t seed, const at::Tensor& rng_state) {
-  std::vector<at::Tensor> state = state_tensors(model.generator());
-  if (torch::nn::Module* D = model.discriminator()) {
-    for (const at::Tensor& t : state_tensors(*D)) state.push_back(t);
+void DataParallel::attach(TrainModel& model, uint64_t seed, const at::Tensor& rng_state) {
+  std::vector<at::Tensor> state;
+  for (torch::nn::Module* net : model.networks()) {
+    for (const at::Tensor& t : state_tensors(*net)) state.push_back(t);
   }
   comm_->broadcast(state, 0);
   auto group = std::make_shared<CommunicatorStatistics>(*comm_);
-  attach_statistics_group(model.generator(), group);
-  if (torch::nn::Module* D = model.discriminator()) attach_statistics_group(*D, group);
-  sync_G_ = std::make_unique<GradientSync>(*comm_, model.generator().parameters());
-  Pix2PixModel::BackwardHooks hooks;
+  for (torch::nn::Module* net : model.networks()) attach_statistics_group(*net, group);
+  sync_G_ = std::make_unique<GradientSync>(*comm_, model.parameters_G());
+  BackwardHooks hooks;
   hooks.before_G = [this] { sync_G_->prepare_for_backward(); };
   hooks.after_G = [this] { sync_G_->finish_backward(); };
-  if (torch::nn::Module* D = model.discriminator()) {
-    sync_D_ = std::make_unique<GradientSync>(*comm_, D->parameters());
+  const std::vector<at::Tensor> params_D = model.parameters_D();
+  if (!params_D.empty()) {
+    sync_D_ = std::make_unique<GradientSync>(*comm_, params_D);
     hooks.before_D = [this] { sync_D_->prepare_for_backward(); };
     hooks.after_D = [this] { sync_D_->finish_backward(); };
   }

@@ -12,7 +12,7 @@
 
 #include "p2p/dist/communicator.h"
 #include "p2p/dist/env.h"
-#include "p2p/train/model.h"
+#include "p2p/train/family.h"
 
 #include <memory>
 #include <string>
@@ -37,7 +37,7 @@ class DataParallel {
   // WGAN-GP mix): `rng_state` when defined (this rank's state from a checkpoint of a job of the same
   // world size, so the resume is exact), else reseeded from (seed, rank, iteration), so ranks draw
   // differently.
-  void attach(Pix2PixModel& model, uint64_t seed, const at::Tensor& rng_state = at::Tensor());
+  void attach(TrainModel& model, uint64_t seed, const at::Tensor& rng_state = at::Tensor());
   // True on every rank when any rank asks to stop.
   bool any(bool local);
   // Element-wise mean over ranks.

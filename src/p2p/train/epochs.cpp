@@ -73,7 +73,7 @@ void Run::train_epochs() {
 bool Run::finish_epoch(int64_t epoch, double factor, double train_seconds) {
   check_state_finite(epoch, loader_->batches_per_epoch());  // a poisoned epoch is neither recorded nor best
   ValResult val;  // rank 0 validates; the others take its metric, so every schedule moves alike
-  if (writer()) val = validate(*model_, *val_set_, data_, cfg_, epoch, samples_dir_, false, segmenter_.get());
+  if (writer()) val = model_->validate({*val_set_, data_, cfg_, epoch, samples_dir_, false, segmenter_.get()});
   if (val.has) val_seconds_ = val.seconds;
   nlohmann::json means = sums_.means();
   bool has_metric = val.has;
@@ -97,7 +97,7 @@ bool Run::finish_epoch(int64_t epoch, double factor, double train_seconds) {
                            {"iters", model_->iteration()},
                            {"lr_G", cfg_.lr * factor},
                            {"lr_D", lr_D_ * factor},
-                           {"weights", model_->objective().weights()},
+                           {"weights", model_->weights()},
                            {"train", means},
                            {"seconds", train_seconds},
                            {"it_per_s", sums_.count() / std::max(train_seconds, 1e-9)},
@@ -110,7 +110,7 @@ bool Run::finish_epoch(int64_t epoch, double factor, double train_seconds) {
   summary << std::fixed << std::setprecision(4) << "epoch " << epoch << "/" << last_epoch_ << " done in "
           << std::setprecision(1) << train_seconds << "s  lr " << std::scientific << std::setprecision(2)
           << cfg_.lr * factor << std::fixed << std::setprecision(4);
-  for (const char* term : {"G_L1", "G_CE"}) {  // the objective's per-pixel term: the reference's progress number
+  for (const char* term : {"G_L1", "G_CE", "cycle_A", "cycle_B"}) {  // the per-pixel terms: the reference's progress numbers
     if (means.contains(term)) summary << "  " << term << " " << means[term].get<double>();
   }
   if (val.has) summary << "  " << val_summary(val);

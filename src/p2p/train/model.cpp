@@ -4,6 +4,7 @@
 #include "p2p/train/model.h"
 
 #include "p2p/core/error.h"
+#include "p2p/train/cycle_gan.h"
 #include "p2p/data/palette.h"
 #include "p2p/train/fused_adam.h"
 
@@ -26,9 +27,13 @@ LossSetup parse_loss(const std::string& loss) {
   return s;
 }
 
-void apply_model_defaults(NetConfig& net, const DataConfig& data, TrainConfig& train,
+void apply_model_defaults(NetConfig& net, DataConfig& data, TrainConfig& train,
                           const std::function<bool(const std::string&)>& given) {
-  check_choice("--model", train.model, "pix2pix|segmentation");
+  check_choice("--model", train.model, "pix2pix|segmentation|cycle_gan");
+  if (train.model == "cycle_gan") return apply_cycle_gan_defaults(net, data, train, given);
+  if (data.dataset_mode == "unaligned") {
+    fail("--dataset_mode unaligned: unpaired data trains --model cycle_gan; --model " + train.model + " needs pairs");
+  }
   const bool by_segmenter = train.best_metric == "val_miou" || train.best_metric == "val_pixel_acc";
   if (train.model == "pix2pix") {
     if (train.loss == "ce") fail("--loss ce is the segmentation model's objective: add --model segmentation --palette ...");

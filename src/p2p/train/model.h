@@ -8,6 +8,7 @@
 #include "p2p/losses/gan_loss.h"
 #include "p2p/models/multiscale.h"
 #include "p2p/models/networks.h"
+#include "p2p/train/family.h"
 #include "p2p/train/image_pool.h"
 #include "p2p/train/objective.h"
 #include "p2p/train/step_losses.h"
@@ -36,7 +37,7 @@ LossSetup parse_loss(const std::string& loss);  // throws p2p::Error naming --lo
 // instance norm and no dropout unless typed (batch-size independent, deterministic when used), best.pt by
 // val_miou. pix2pix: refuses --loss ce, and val_miou / val_pixel_acc without --val_segmenter. `given(flag)`
 // says whether the user typed a flag: typed values win, contradictions throw p2p::Error naming the flag.
-void apply_model_defaults(NetConfig& net, const DataConfig& data, TrainConfig& train,
+void apply_model_defaults(NetConfig& net, DataConfig& data, TrainConfig& train,
                           const std::function<bool(const std::string&)>& given);
 
 // D's learning rate: --lr_D when given, else --lr times --lr_D_ratio when given, else --lr.
@@ -45,7 +46,9 @@ double effective_lr_D(const TrainConfig& cfg);
 // Checks the stabiliser flags (labels, step ratios, clipping, pool); throws p2p::Error naming the flag.
 void check_stabilisers(const TrainConfig& cfg);
 
-class Pix2PixModel {
+// The pix2pix and segmentation families. The TrainModel glue (checkpoint layout, start line, validation)
+// is in family.cpp.
+class Pix2PixModel : public TrainModel {
  public:
   // Builds and initialises the networks (with the current global seed), the optimizers and the
   // objective (which loads the VGG file when the perceptual term is on).
@@ -54,31 +57,36 @@ class Pix2PixModel {
   // One optimisation step on `batch`: a D step when iteration % g_steps_per_d == 0, a G step when
   // iteration % d_steps_per_g == 0. Throws NonFiniteLoss naming the loss before any optimizer steps on a
   // non-finite value, and p2p::Error when the batch's size does not suit G.
-  StepLosses optimize(const Batch& batch);
+  StepLosses optimize(const Batch& batch) override;
 
-  // Called around backward() of each D and G step, before the optimizer steps (data parallelism
-  // averages the gradients over ranks there). Empty: nothing.
-  struct BackwardHooks {
-    std::function<void()> before_D, after_D, before_G, after_G;
-  };
-  void set_backward_hooks(BackwardHooks hooks) { hooks_ = std::move(hooks); }
+  void set_backward_hooks(BackwardHooks hooks) override { hooks_ = std::move(hooks); }
+  void set_learning_rates(double lr_G, double lr_D) override;
+  void set_epoch(int64_t epoch) override { objective_->set_epoch(epoch); }
 
-  void set_learning_rates(double lr_G, double lr_D);
-  void set_epoch(int64_t epoch) { objective_->set_epoch(epoch); }
-
-  Network& generator() { return *G_; }
+  Network& generator() override { return *G_; }
   // The module holding D's weights as checkpoints store them: the single PatchGAN itself when num_D is 1
   // (reference keys), else the multi-scale stack (scale0.*, scale1.*). Null for --loss l1.
   torch::nn::Module* discriminator();
   MultiScaleDiscriminator* discriminators() { return D_.get(); }
   torch::optim::Adam& optimizer_G() { return *opt_G_; }
   torch::optim::Adam* optimizer_D() { return opt_D_.get(); }
-  const c10::Device& device() const { return device_; }
+  const c10::Device& device() const override { return device_; }
   const LossSetup& losses() const { return setup_; }
   Objective& objective() { return *objective_; }
   ImagePool& pool() { return pool_; }  // its contents travel in checkpoints (run_checkpoints.cpp)
-  int64_t iteration() const { return iteration_; }
-  void set_iteration(int64_t it) { iteration_ = it; }
+  int64_t iteration() const override { return iteration_; }
+  void set_iteration(int64_t it) override { iteration_ = it; }
+
+  // TrainModel (family.cpp).
+  TrainingState training_state() override;
+  std::vector<std::pair<std::string, ImagePool*>> pools() override { return {{"pool", &pool_}}; }
+  std::vector<torch::nn::Module*> networks() override;
+  std::vector<at::Tensor> parameters_G() override;
+  std::vector<at::Tensor> parameters_D() override;
+  std::string describe_networks() const override;
+  std::string describe_objective() const override;
+  nlohmann::json weights() const override;
+  ValResult validate(const ValidationContext& ctx) override;
 
  private:
   at::Tensor discriminator_input(const at::Tensor& A, const at::Tensor& B) const;

@@ -12,7 +12,7 @@
 #include "p2p/io/fs.h"
 #include "p2p/report/tensorboard.h"
 #include "p2p/train/data_parallel.h"
-#include "p2p/train/model.h"
+#include "p2p/train/family.h"
 #include "p2p/io/run_folder.h"
 #include "p2p/train/schedule.h"
 #include "p2p/train/step_losses.h"
@@ -53,6 +53,7 @@ class Run {
   bool resume();  // false: nothing left to train
   void start_fresh();
   void make_best_consistent(const std::string& from, const CheckpointMeta& meta);
+  void load_data();  // train_set_, val_set_, data_summary_ (and the input statistics of --normalize dataset)
   void print_start_line() const;
   void train_epochs();
   bool finish_epoch(int64_t epoch, double lr_factor, double train_seconds);  // false: stop the run
@@ -82,11 +83,11 @@ class Run {
   const double lr_D_;
   LrSchedule schedule_;
   std::unique_ptr<DataParallel> dp_;  // null: this process trains alone
-  std::unique_ptr<Pix2PixModel> model_;
+  std::unique_ptr<TrainModel> model_;
   std::shared_ptr<Segmenter> segmenter_;  // --val_segmenter: scores the validation outputs
   TrainingState state_;
-  Splits splits_;
-  std::unique_ptr<PairedDataset> train_set_, val_set_;
+  std::unique_ptr<Dataset> train_set_, val_set_;
+  std::string data_summary_;  // "400 train pairs, 100 val pairs (from ...)" for the start line
   std::unique_ptr<DataLoader> loader_;
   std::unique_ptr<FolderLock> lock_;
   std::unique_ptr<EventWriter> events_;  // TensorBoard; null when the file could not be created

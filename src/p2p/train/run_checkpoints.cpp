@@ -104,20 +104,26 @@ bool Run::resume() {
   return true;
 }
 
-// Layout of the "trainer." entries, per rank r (a single process is rank 0):
-//   pool.<r>.count   int64 scalar: images in rank r's pool (present even when 0, so an empty pool and a
-//                    file from before pools were saved are told apart)
-//   pool.<r>.<i>     its image in slot i, [C, H, W]
-//   rng.<r>          data-parallel only: rank r's CPU generator state (rank 0's is also rng.cpu)
+// Layout of the "trainer." entries, per rank r (a single process is rank 0) and per image pool of the
+// model family (pix2pix: pool; CycleGAN: pool_fake_B, pool_fake_A):
+//   <pool>.<r>.count  int64 scalar: images in rank r's pool (present even when 0, so an empty pool and a
+//                     file from before pools were saved are told apart)
+//   <pool>.<r>.<i>    its image in slot i, [C, H, W]
+//   rng.<r>           data-parallel only: rank r's CPU generator state (rank 0's is also rng.cpu)
 void Run::gather_trainer_state() {
   if (trainer_state_iter_ == model_->iteration()) return;  // latest, best, epoch_N of one epoch: gathered once
-  std::vector<at::Tensor> local;  // [rng state when data-parallel], pool images
+  // This rank's [rng state when data-parallel], then per pool its count and images.
+  std::vector<at::Tensor> local;
   if (dp_) {
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
     local.push_back(gen.get_state());
   }
-  for (const at::Tensor& image : model_->pool().images()) local.push_back(image);
+  const auto pools = model_->pools();
+  for (const auto& [name, pool] : pools) {
+    local.push_back(at::scalar_tensor(static_cast<int64_t>(pool->images().size()), at::kLong));
+    for (const at::Tensor& image : pool->images()) local.push_back(image);
+  }
   std::vector<std::vector<at::Tensor>> ranks;
   if (dp_) {
     ranks = dp_->gather_to_rank0(local);
@@ -127,37 +133,43 @@ void Run::gather_trainer_state() {
   trainer_state_.clear();
   for (size_t r = 0; r < ranks.size(); ++r) {
     const std::string rank = std::to_string(r);
-    size_t first_image = 0;
-    if (dp_) trainer_state_.emplace_back("rng." + rank, ranks[r].at(0)), first_image = 1;
-    trainer_state_.emplace_back("pool." + rank + ".count",
-                                at::scalar_tensor(static_cast<int64_t>(ranks[r].size() - first_image), at::kLong));
-    for (size_t i = first_image; i < ranks[r].size(); ++i) {
-      trainer_state_.emplace_back("pool." + rank + "." + std::to_string(i - first_image), ranks[r][i]);
+    size_t next = 0;
+    if (dp_) trainer_state_.emplace_back("rng." + rank, ranks[r].at(next++));
+    for (const auto& [name, pool] : pools) {
+      const at::Tensor count = ranks[r].at(next++);
+      trainer_state_.emplace_back(name + "." + rank + ".count", count);
+      for (int64_t i = 0; i < count.item<int64_t>(); ++i) {
+        trainer_state_.emplace_back(name + "." + rank + "." + std::to_string(i), ranks[r].at(next++));
+      }
     }
   }
   trainer_state_iter_ = model_->iteration();
 }
 
-// This rank's pool (any world size: a rank the checkpoint has no pool for starts with an empty one) and,
+// This rank's pools (any world size: a rank the checkpoint has no pool for starts with an empty one) and,
 // resuming a data-parallel job of the same world size, its RNG state (for attach).
 void Run::restore_trainer_state(const StateDict& saved, const CheckpointMeta& meta, const std::string& from) {
   const std::string rank = std::to_string(dp_ ? dp_->rank() : 0);
   std::map<std::string, at::Tensor> by_name(saved.begin(), saved.end());
-  auto count = by_name.find("pool." + rank + ".count");
-  std::vector<at::Tensor> images;
-  if (count != by_name.end()) {
-    for (int64_t i = 0; i < count->second.item<int64_t>(); ++i) {
-      auto image = by_name.find("pool." + rank + "." + std::to_string(i));
-      if (image == by_name.end()) {
-        fail("checkpoint " + from + ": image-pool entry trainer.pool." + rank + "." + std::to_string(i) +
-             " is missing, so the run cannot resume exactly (a damaged checkpoint; resume from another --epoch)");
+  for (const auto& [name, pool] : model_->pools()) {
+    auto count = by_name.find(name + "." + rank + ".count");
+    std::vector<at::Tensor> images;
+    if (count != by_name.end()) {
+      for (int64_t i = 0; i < count->second.item<int64_t>(); ++i) {
+        const std::string key = name + "." + rank + "." + std::to_string(i);
+        auto image = by_name.find(key);
+        if (image == by_name.end()) {
+          fail("checkpoint " + from + ": image-pool entry trainer." + key +
+               " is missing, so the run cannot resume exactly (a damaged checkpoint; resume from another --epoch)");
+        }
+        images.push_back(image->second.to(model_->device()));
       }
-      images.push_back(image->second.to(model_->device()));
+    } else if (cfg_.pool_size > 0 && meta.total_iters > 0 && saved_world_size(meta) == world_size()) {
+      log_ << "note: " << from << " holds no image pool" << (name == "pool" ? std::string() : " " + name)
+           << " (written before pools were saved); the pool starts empty\n";
     }
-  } else if (cfg_.pool_size > 0 && meta.total_iters > 0 && saved_world_size(meta) == world_size()) {
-    log_ << "note: " << from << " holds no image pool (written before pools were saved); the pool starts empty\n";
+    pool->restore(images, "checkpoint " + from);
   }
-  model_->pool().restore(images, "checkpoint " + from);
   if (dp_ && saved_world_size(meta) == world_size()) {
     auto rng = by_name.find("rng." + rank);
     if (rng != by_name.end()) rank_rng_ = rng->second;

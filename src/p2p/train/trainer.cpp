@@ -10,6 +10,7 @@
 #include "p2p/core/runtime.h"
 #include "p2p/data/normalization.h"
 #include "p2p/data/palette.h"
+#include "p2p/data/unaligned.h"
 #include "p2p/models/networks.h"
 #include "p2p/report/run_report.h"
 #include "p2p/train/run.h"
@@ -57,7 +58,8 @@ Run::Run(const NetConfig& net, DataConfig data, const TrainConfig& cfg, const c1
       schedule_(cfg) {
   if (cfg_.batch_size < 1) fail("--batch_size: must be >= 1");
   check_run_name(cfg_.name);
-  if ((cfg_.model == "segmentation") != (cfg_.loss == "ce") || (cfg_.model == "segmentation" && data_.palette.empty())) {
+  if ((cfg_.model == "segmentation") != (cfg_.loss == "ce") || (cfg_.model == "segmentation" && data_.palette.empty()) ||
+      (cfg_.model == "cycle_gan") != (data_.dataset_mode == "unaligned")) {
     fail("--model " + cfg_.model + " with --loss " + cfg_.loss + (data_.palette.empty() ? "" : " and --palette " + data_.palette) +
          ": the options were not completed by apply_model_defaults (train/model.h)");
   }
@@ -75,7 +77,7 @@ Run::Run(const NetConfig& net, DataConfig data, const TrainConfig& cfg, const c1
                                 {"batch_per_rank", cfg_.batch_size}};
   }
   seed_everything(cfg_.seed, cfg_.deterministic);
-  model_ = std::make_unique<Pix2PixModel>(net_, cfg_, device);  // initialised from the seed (replaced on resume)
+  model_ = make_train_model(net_, cfg_, device);  // initialised from the seed (replaced on resume)
   Network& G = model_->generator();
   data_.size_multiple = static_cast<int>(G.size_multiple());
   data_.input_nc = net_.input_nc;
@@ -88,15 +90,7 @@ Run::Run(const NetConfig& net, DataConfig data, const TrainConfig& cfg, const c1
          std::to_string(G.size_multiple()) + ", which --netG " + net_.netG + " needs (each stride-2 level halves it)");
   }
   if (net_.num_D > 1 && crops) check_num_D(net_, data_.crop_size);
-  splits_ = train_val_split(data_);
-  if (data_.normalize == "dataset" && data_.mean_A.empty()) {
-    // Once per run: a resumed run reads them back from config.json, test/translate from the checkpoint.
-    compute_input_statistics(data_, splits_.train);
-    resolved_["data"]["mean_A"] = data_.mean_A;
-    resolved_["data"]["std_A"] = data_.std_A;
-  }
-  train_set_ = std::make_unique<PairedDataset>(splits_.train, data_, /*augment=*/true);
-  val_set_ = std::make_unique<PairedDataset>(splits_.val, data_, /*augment=*/false);
+  load_data();
   loader_ = std::make_unique<DataLoader>(*train_set_, cfg_.batch_size, /*shuffle=*/!data_.serial_batches,
                                          data_.num_threads, DataLoader::Shard{dist.rank, dist.world_size});
   if (loader_->batches_per_epoch() == 0) fail("--dataroot " + data_.dataroot + ": no training pairs");
@@ -104,7 +98,7 @@ Run::Run(const NetConfig& net, DataConfig data, const TrainConfig& cfg, const c1
     fail("--lr_policy plateau is fed the validation metric, but there are no validation pairs (add a val/ folder "
          "or set --val_fraction above 0)");
   }
-  state_ = {&G, model_->discriminator(), &model_->optimizer_G(), model_->optimizer_D()};
+  state_ = model_->training_state();
   result_.run_dir = run_dir_.string();
 }
 
@@ -141,8 +135,8 @@ TrainResult Run::execute() {
 
   if (!cfg_.continue_train && writer()) {
     // Baseline: the untrained generator's validation metrics, so the history shows what training bought.
-    const ValResult v0 = validate(*model_, *val_set_, data_, cfg_, first_epoch_ - 1, samples_dir_, /*stoppable=*/true,
-                                  segmenter_.get());
+    const ValResult v0 =
+        model_->validate({*val_set_, data_, cfg_, first_epoch_ - 1, samples_dir_, /*stoppable=*/true, segmenter_.get()});
     val_seconds_ = v0.seconds;
     if (v0.has) {
       nlohmann::json record = {{"epoch", first_epoch_ - 1}, {"iters", 0}, {"baseline", true}, {"val", val_json(v0)}};
@@ -184,22 +178,46 @@ void Run::refresh_report(bool live) {
     log_ << "warning: run report not refreshed: " << e.what() << "\n";
   }
 }
+// Unaligned data (cycle_gan): <dataroot>/<phase>A|B, validated on valA|B, else testA|B (the reference has
+// no validation: there it only gives samples and, where `p2p data unpair` recorded true partners, scores),
+// else the first training images. Paired data: train_val_split (dataset.h).
+void Run::load_data() {
+  std::ostringstream summary;
+  if (data_.dataset_mode == "unaligned") {
+    if (data_.dataroot.empty()) fail("--dataroot is required: the folder holding " + data_.phase + "A/ and " + data_.phase + "B/");
+    UnalignedFiles train = find_unaligned(data_, data_.dataroot, data_.phase);
+    std::string val_phase;
+    for (const char* p : {"val", "test"}) {
+      if (val_phase.empty() && p != data_.phase && has_unaligned(data_.dataroot, p)) val_phase = p;
+    }
+    UnalignedFiles val = val_phase.empty() ? train : find_unaligned(data_, data_.dataroot, val_phase);
+    summary << with_commas(static_cast<int64_t>(train.A.size())) << " " << data_.phase << "A + "
+            << with_commas(static_cast<int64_t>(train.B.size())) << " " << data_.phase << "B images, validation on "
+            << (val_phase.empty() ? "the first training images (samples only; no valA/B or testA/B)" : val_phase + "A/B");
+    train_set_ = std::make_unique<UnalignedDataset>(std::move(train), data_, /*augment=*/true);
+    val_set_ = std::make_unique<UnalignedDataset>(std::move(val), data_, /*augment=*/false);
+  } else {
+    Splits splits = train_val_split(data_);
+    if (data_.normalize == "dataset" && data_.mean_A.empty()) {
+      // Once per run: a resumed run reads them back from config.json, test/translate from the checkpoint.
+      compute_input_statistics(data_, splits.train);
+      resolved_["data"]["mean_A"] = data_.mean_A;
+      resolved_["data"]["std_A"] = data_.std_A;
+    }
+    summary << with_commas(static_cast<int64_t>(splits.train.size())) << " train pairs, "
+            << with_commas(static_cast<int64_t>(splits.val.size())) << " val pairs (" << splits.val_source << ")";
+    train_set_ = std::make_unique<PairedDataset>(std::move(splits.train), data_, /*augment=*/true);
+    val_set_ = std::make_unique<PairedDataset>(std::move(splits.val), data_, /*augment=*/false);
+  }
+  data_summary_ = summary.str();
+}
+
 void Run::print_start_line() const {
-  Network& G = model_->generator();
   std::ostringstream line;
   line << "training on " << model_->device().str() << " (" << at::get_num_threads() << " threads";
   if (dp_) line << " per rank, " << dp_->world_size() << " data-parallel ranks x batch " << cfg_.batch_size;
-  line << "): "
-       << with_commas(static_cast<int64_t>(splits_.train.size())) << " train pairs, "
-       << with_commas(static_cast<int64_t>(splits_.val.size())) << " val pairs (" << splits_.val_source << "); G "
-       << net_.netG << " " << with_commas(count_parameters(G)) << " parameters";
-  if (torch::nn::Module* D = model_->discriminator()) {
-    line << ", D " << net_.netD << (net_.num_D > 1 ? " x" + std::to_string(net_.num_D) + " scales" : std::string())
-         << " " << with_commas(count_parameters(*D)) << " parameters";
-  } else {
-    line << ", no D (--loss " << cfg_.loss << ")";
-  }
-  log_ << line.str() << "\nobjective: G = " << model_->objective().describe() << "\n";
+  line << "): " << data_summary_ << "; " << model_->describe_networks();
+  log_ << line.str() << "\nobjective: " << (cfg_.model == "cycle_gan" ? "" : "G = ") << model_->describe_objective() << "\n";
 }
 }  // namespace detail
 

@@ -25,26 +25,6 @@ namespace p2p {
 
 namespace {
 
-// Runs `fn` and then puts back G's buffers (BatchNorm running stats) and the RNG state, so that
-// evaluating in the paper's test mode (batch statistics, dropout on) leaves training untouched.
-template <typename Fn>
-void without_side_effects(torch::nn::Module& G, Fn&& fn) {
-  std::vector<at::Tensor> saved;
-  for (auto& b : G.buffers()) saved.push_back(b.clone());
-  at::Tensor rng;
-  auto gen = at::detail::getDefaultCPUGenerator();
-  {
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    rng = gen.get_state();
-  }
-  fn();
-  at::NoGradGuard no_grad;
-  size_t i = 0;
-  for (auto& b : G.buffers()) b.copy_(saved[i++]);
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(rng);
-}
-
 // Side-by-side [A | fake_B | B] in [0,1], gray expanded to RGB when channel counts differ; N-channel
 // sides show their first bands. A is mapped back from the network range by the run's own input mapping
 // (unit*2-1, or the dataset statistics of --normalize dataset), so it shows what the file held.
@@ -71,6 +51,27 @@ at::Tensor label_triplet(const at::Tensor& A, const at::Tensor& pred, const at::
                  2);
 }
 }  // namespace
+
+void run_without_side_effects(const std::vector<torch::nn::Module*>& nets, const std::function<void()>& fn) {
+  std::vector<at::Tensor> saved;
+  for (torch::nn::Module* net : nets) {
+    for (auto& b : net->buffers()) saved.push_back(b.clone());
+  }
+  at::Tensor rng;
+  auto gen = at::detail::getDefaultCPUGenerator();
+  {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    rng = gen.get_state();
+  }
+  fn();
+  at::NoGradGuard no_grad;
+  size_t i = 0;
+  for (torch::nn::Module* net : nets) {
+    for (auto& b : net->buffers()) b.copy_(saved[i++]);
+  }
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(rng);
+}
 
 nlohmann::json val_json(const ValResult& v) {
   nlohmann::json j = nlohmann::json::object();
@@ -126,7 +127,7 @@ ValResult validate(Pix2PixModel& model, const PairedDataset& val, const DataConf
   std::vector<std::pair<std::string, ImageMetrics>> per_image;
   bool stopped = false;
   int64_t count = 0;
-  without_side_effects(G, [&] {
+  run_without_side_effects({&G}, [&] {
     at::NoGradGuard no_grad;
     // Paper test mode for translators (dropout on, batch statistics); a segmenter is used in eval mode.
     set_eval_mode(G, segmentation);

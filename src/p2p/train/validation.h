@@ -17,7 +17,9 @@
 #include <optional>
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 namespace p2p {
 
@@ -48,6 +50,10 @@ std::string val_summary(const ValResult& v);
 ValResult validate(Pix2PixModel& model, const PairedDataset& val, const DataConfig& data, const TrainConfig& cfg,
                    int64_t epoch, const std::string& samples_dir, bool stoppable = false,
                    const Segmenter* segmenter = nullptr);
+
+// Runs `fn`, then puts back the buffers of `nets` (BatchNorm running statistics) and the global RNG state:
+// a validation in the paper's test mode (batch statistics, dropout on) leaves training untouched.
+void run_without_side_effects(const std::vector<torch::nn::Module*>& nets, const std::function<void()>& fn);
 
 // --best_metric: its value in `v` (NaN when `v` lacks it), and whether higher is better (PSNR, SSIM, mIoU,
 // pixel accuracy) or lower (L1). Throws p2p::Error naming --best_metric for unknown names.
