@@ -52,6 +52,14 @@ nlohmann::json sections(const NetConfig& n, const DataConfig& d, const TrainConf
 
 // --continue_train: the run's saved options become n, d, t, with what `cmd` typed judged by
 // merge_for_resume (notes printed). Returns the run's override history, this resume's changes appended.
+// A folder of the reference's training checkpoints (<epoch>_net_G.pth or <epoch>_net_G_A.pth) with no
+// run of ours in it.
+bool reference_run_folder(const std::string& run_dir, const std::string& epoch) {
+  std::error_code ec;
+  if (fs::exists(fs::path(run_dir) / "config.json", ec) || fs::exists(fs::path(run_dir) / "latest.pt", ec)) return false;
+  return fs::exists(fs::path(run_dir) / (epoch + "_net_G.pth"), ec) || fs::exists(fs::path(run_dir) / (epoch + "_net_G_A.pth"), ec);
+}
+
 nlohmann::json resume_options(const CLI::App& cmd, NetConfig& n, DataConfig& d, TrainConfig& t) {
   const std::string run_dir = (fs::path(t.checkpoints_dir) / t.name).string();
   const nlohmann::json saved = read_run_config(run_dir);
@@ -105,14 +113,20 @@ void register_train(CLI::App& app) {
     d.dataroot = absolute(d.dataroot);
     t.checkpoints_dir = absolute(t.checkpoints_dir);
     nlohmann::json overrides = nlohmann::json::array();
-    if (t.continue_train) {
+    // A reference run folder (its <epoch>_net_*.pth, no config.json of ours) resumes with the options typed
+    // now, as the reference's --continue_train does (the trainer loads the networks from those files).
+    const bool reference_run = t.continue_train && reference_run_folder((fs::path(t.checkpoints_dir) / t.name).string(), t.epoch);
+    if (reference_run) {
+      if (d.dataroot.empty()) fail("--dataroot is required to continue a reference run (its options are not stored here)");
+    } else if (t.continue_train) {
       overrides = resume_options(*cmd, n, d, t);
     } else if (d.dataroot.empty()) {
       fail("--dataroot is required (the folder holding " + d.phase + "/ and optionally val/)");
     }
     // A resumed run's options come from its config.json, where the model's defaults were already applied
     // (and may have been overridden by typed flags then): treat every option as given.
-    apply_model_defaults(n, d, t, [&](const std::string& flag) { return t.continue_train || given(*cmd, flag); });
+    apply_model_defaults(n, d, t,
+                         [&](const std::string& flag) { return (t.continue_train && !reference_run) || given(*cmd, flag); });
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     d.num_threads = capped_threads("--num_threads", d.num_threads, 4 * cores, std::cerr);  // loaders wait on files
     // Timed on the run's own generator, size and batch; the ranks of a job take turns (one measures).

@@ -17,6 +17,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 namespace fs = std::filesystem;
@@ -116,6 +117,42 @@ TEST(CliCycle, TrainsRecordsAndValidatesAgainstTruePartners) {
   ASSERT_EQ(row.size(2), 3 * 32) << "input | G_A's output | true partner";
   const at::Tensor partner = load_image(data + "/truth/testB/t0.png", 3);
   EXPECT_TRUE(at::equal(row.narrow(2, 64, 32), partner));
+}
+
+// A reference CycleGAN run folder (latest_net_{G_A,G_B,D_A,D_B}.pth, one with old InstanceNorm keys) goes
+// on training here as the reference's --continue_train would: networks from its files (at a learning rate
+// too small to move them, the first checkpoint holds them to 1e-6), fresh optimizers, --epoch_count.
+TEST(CliCycle, ContinuesAReferenceRunFolder) {
+  ASSERT_TRUE(test::python_can_import("torch", "python3-torch"));
+  const std::string data = write_unpaired(test::scratch_dir("cycle_refrun_data"));
+  const std::string ck = test::scratch_dir("cycle_refrun_ck");
+  const auto py = test::run_python_script("cli/reference_cycle_run.py", "'" + ck + "/ref'");
+  ASSERT_EQ(py.exit_code, 0) << py.output;
+  const auto r = test::run_p2p("train --continue_train --dataroot '" + data + "' --checkpoints_dir '" + ck + "' --name ref" +
+                               kCycleTiny + " --n_epochs 1 --n_epochs_decay 1 --epoch_count 2 --lr 1e-12 --max_iters 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_CONTAINS(r.output, "networks from latest_net_G_A.pth, latest_net_G_B.pth, latest_net_D_A.pth, latest_net_D_B.pth");
+  EXPECT_CONTAINS(r.output, "stopped at iteration 1 (epoch 2, batch 1)");
+  EXPECT_EQ(r.output.find("warning"), std::string::npos) << r.output;
+  const StateDict ours = read_state_dict(ck + "/ref/latest.pt");
+  for (const char* net : {"G_A", "G_B", "D_A", "D_B"}) {
+    const StateDict theirs = read_state_dict(ck + "/ref/latest_net_" + std::string(net) + ".pth");
+    const StateDict section = checkpoint_section(ours, std::string(net) + ".");
+    std::map<std::string, at::Tensor> by_name(section.begin(), section.end());
+    int compared = 0;
+    for (const auto& [name, t] : theirs) {
+      if (name.find("running_") != std::string::npos) continue;  // the old InstanceNorm entries, dropped
+      ASSERT_EQ(by_name.count(name), 1u) << net << "." << name;
+      EXPECT_LE((by_name[name] - t).abs().max().item<double>(), 1e-6) << net << "." << name;
+      ++compared;
+    }
+    EXPECT_GT(compared, 5) << net;
+  }
+  // From then on it is a run of ours: config.json written, --continue_train resumes from latest.pt.
+  EXPECT_TRUE(fs::exists(ck + "/ref/config.json"));
+  const auto more = test::run_p2p("train --continue_train --checkpoints_dir '" + ck + "' --name ref --max_iters 2");
+  ASSERT_EQ(more.exit_code, 0) << more.output;
+  EXPECT_CONTAINS(more.output, "resuming " + ck + "/ref from");
 }
 
 TEST(CliCycle, RefusesWhatTheModelCannotUse) {

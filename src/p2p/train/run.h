@@ -51,6 +51,7 @@ class Run {
 
  private:
   bool resume();  // false: nothing left to train
+  bool resume_from_reference();
   void start_fresh();
   void make_best_consistent(const std::string& from, const CheckpointMeta& meta);
   void load_data();  // train_set_, val_set_, data_summary_ (and the input statistics of --normalize dataset)

@@ -1,5 +1,7 @@
 // Saving, resuming and guarding the training state (see run.h).
 #include "p2p/core/error.h"
+#include "p2p/io/integrity.h"
+#include "p2p/io/state_dict.h"
 #include "p2p/train/run.h"
 
 #include <ATen/ATen.h>
@@ -54,7 +56,34 @@ int64_t batches_to_skip(const CheckpointMeta& meta, int batch_size, int world_si
 
 }  // namespace
 
+// A reference run folder (<epoch>_net_G.pth and _net_D.pth; CycleGAN: _net_G_A, _net_G_B, _net_D_A,
+// _net_D_B) and no checkpoint of ours: the networks start from those files, the optimizers fresh and the
+// schedule at --epoch_count, as the reference's own --continue_train does. False when the files are not
+// all there.
+bool Run::resume_from_reference() {
+  if (fs::exists(latest_)) return false;
+  std::vector<std::string> files;
+  for (const auto& net : state_.nets) {
+    files.push_back((run_dir_ / (cfg_.epoch + "_net_" + net.name + ".pth")).string());
+    if (!fs::exists(files.back())) return false;
+  }
+  std::string names;
+  for (size_t i = 0; i < files.size(); ++i) {
+    StateDict weights = read_state_dict(files[i]);
+    check_finite(weights, files[i], "the weights are unusable (saved from a diverged run, or damaged)");
+    load_into(*state_.nets[i].module, weights, files[i]);
+    names += (i ? ", " : "") + fs::path(files[i]).filename().string();
+  }
+  first_epoch_ = cfg_.epoch_count;
+  if (writer()) write_text_atomically(history_, "");  // the reference's loss log is not ours to continue
+  log_ << "resuming the reference run " << run_dir_.string() << ": networks from " << names
+       << "; the optimizers start fresh (the reference saves none) and training goes on at epoch " << first_epoch_
+       << " (--epoch_count)\n";
+  return true;
+}
+
 bool Run::resume() {
+  if (resume_from_reference()) return true;
   if (describe_checkpoints(run_dir_.string()) == "no checkpoints") {
     fail("--continue_train: " + run_dir_.string() + " has no checkpoint yet (its first run stopped before one "
          "was saved); start it again without --continue_train");
