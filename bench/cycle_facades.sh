@@ -62,16 +62,14 @@ out = sys.argv[1]
 m = json.load(open(f"{out}/results/cycle/test_latest/metrics.json"))
 gt = json.load(open(f"{out}/gt.json"))
 hist = [json.loads(l) for l in open(f"{out}/runs/cycle/history.jsonl") if l.strip()]
-def fcn(d):
-    for key in ("fcn", "fcn_score", "segmentation"):
-        if isinstance(d.get(key), dict): return d[key]
-    return {}
+def fcn(d):  # the FCN-score's keys sit at the top level of metrics.json and of metrics --json
+    return d if "mean_iou" in d else {}
 rows = ["| direction | images | L1 | PSNR | SSIM | FCN pixel acc | FCN class acc | FCN mIoU |", "|---|---|---|---|---|---|---|---|"]
 for name, key in (("labels → photos (G_A)", "AtoB"), ("photos → labels (G_B)", "BtoA")):
     d = m.get(key, {}); mean = d.get("mean", {})
     f = fcn(m) if key == "AtoB" else {}
     cell = lambda v, p: f"{v:.{p}f}" if isinstance(v, (int, float)) else "–"
-    rows.append(f"| {name} | {d.get('scored', d.get('count', '–'))} | {cell(mean.get('l1'), 4)} | {cell(mean.get('psnr'), 2)} | "
+    rows.append(f"| {name} | {d.get('count', '–')} | {cell(mean.get('l1'), 4)} | {cell(mean.get('psnr'), 2)} | "
                 f"{cell(mean.get('ssim'), 4)} | {cell(f.get('pixel_acc'), 3)} | {cell(f.get('class_acc'), 3)} | {cell(f.get('mean_iou'), 3)} |")
 g = fcn(gt)
 rows.append(f"| ground truth (real photos) | | | | | {g.get('pixel_acc', 0):.3f} | {g.get('class_acc', 0):.3f} | {g.get('mean_iou', 0):.3f} |")
