@@ -37,4 +37,13 @@ int terminal_width() {
 
 bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
 
+std::string with_commas(int64_t n) {
+  std::string digits = std::to_string(n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
 }  // namespace p2p

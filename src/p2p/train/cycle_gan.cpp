@@ -3,6 +3,7 @@
 // its input's content instead of any image the discriminator likes (paper, Sec. 3.2).
 #include "p2p/train/cycle_gan.h"
 
+#include "p2p/core/console.h"
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
 #include "p2p/data/normalization.h"
@@ -11,11 +12,11 @@
 #include "p2p/io/fs.h"
 #include "p2p/io/image.h"
 #include "p2p/train/fused_adam.h"
+#include "p2p/train/step_tools.h"
 #include "p2p/train/model.h"
 #include "p2p/train/validation.h"
 
 #include <ATen/ATen.h>
-#include <torch/nn/utils/clip_grad.h>
 
 #include <chrono>
 #include <filesystem>
@@ -80,41 +81,12 @@ NetConfig reversed_generator(const NetConfig& net) {
 
 namespace {
 
-void set_requires_grad(torch::nn::Module& net, bool flag) {
-  for (auto& p : net.parameters()) p.set_requires_grad(flag);
-}
-
-void clear_grads(torch::optim::Optimizer& opt) {
-  for (auto& group : opt.param_groups()) {
-    for (auto& p : group.params()) p.mutable_grad() = at::Tensor();
-  }
-}
-
-void clip(torch::optim::Optimizer& opt, double max_norm) {
-  if (max_norm <= 0) return;
-  std::vector<at::Tensor> params;
-  for (auto& group : opt.param_groups()) {
-    for (auto& p : group.params()) {
-      if (p.grad().defined()) params.push_back(p);
-    }
-  }
-  torch::nn::utils::clip_grad_norm_(params, max_norm);
-}
-
 std::vector<at::Tensor> joined(torch::nn::Module& a, torch::nn::Module& b) {
   std::vector<at::Tensor> out = a.parameters();
   for (auto& p : b.parameters()) out.push_back(p);
   return out;
 }
 
-std::string with_commas(int64_t n) {
-  std::string digits = std::to_string(n), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -186,7 +158,7 @@ StepLosses CycleGanModel::optimize(const Batch& batch) {
   if (hooks_.before_G) hooks_.before_G();
   loss_G.backward();
   if (hooks_.after_G) hooks_.after_G();
-  clip(*opt_G_, train_.clip_grad_G);
+  clip_grads(*opt_G_, train_.clip_grad_G);
   opt_G_->step();
 
   // 3. D step on pooled fakes. D_A's and D_B's parameters are disjoint, so one backward of the sum
@@ -206,7 +178,7 @@ StepLosses CycleGanModel::optimize(const Batch& batch) {
   if (hooks_.before_D) hooks_.before_D();
   (D_A_loss + D_B_loss).backward();
   if (hooks_.after_D) hooks_.after_D();
-  clip(*opt_D_, train_.clip_grad_D);
+  clip_grads(*opt_D_, train_.clip_grad_D);
   opt_D_->step();
   ++iteration_;
 

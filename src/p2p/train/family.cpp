@@ -2,23 +2,13 @@
 // interface (its checkpoint layout G, D, opt_G, opt_D; its start line; its validation).
 #include "p2p/train/family.h"
 
+#include "p2p/core/console.h"
 #include "p2p/core/error.h"
 #include "p2p/train/cycle_gan.h"
 #include "p2p/train/model.h"
 #include "p2p/train/validation.h"
 
 namespace p2p {
-
-namespace {
-std::string with_commas(int64_t n) {
-  std::string digits = std::to_string(n), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
-}  // namespace
 
 std::unique_ptr<TrainModel> make_train_model(const NetConfig& net, const TrainConfig& train, const c10::Device& device) {
   check_choice("--model", train.model, "pix2pix|segmentation|cycle_gan");

@@ -7,10 +7,10 @@
 #include "p2p/train/cycle_gan.h"
 #include "p2p/data/palette.h"
 #include "p2p/train/fused_adam.h"
+#include "p2p/train/step_tools.h"
 
 #include <ATen/ATen.h>
 #include <torch/nn/module.h>
-#include <torch/nn/utils/clip_grad.h>
 
 #include <cmath>
 #include <sstream>
@@ -101,31 +101,6 @@ void check_stabilisers(const TrainConfig& c) {
   if (c.lr_D > 0 && c.lr_D_ratio > 0) fail("--lr_D_ratio: give either --lr_D or --lr_D_ratio, not both");
 }
 
-namespace {
-void set_requires_grad(torch::nn::Module& net, bool flag) {
-  for (auto& p : net.parameters()) p.set_requires_grad(flag);
-}
-
-// Drops gradients instead of zero-filling them: backward then writes fresh ones, saving a pass over
-// every parameter (54M for unet_256) per step. Numerically identical to zero_grad() + accumulate.
-void clear_grads(torch::optim::Optimizer& opt) {
-  for (auto& group : opt.param_groups()) {
-    for (auto& p : group.params()) p.mutable_grad() = at::Tensor();
-  }
-}
-
-void clip(torch::optim::Optimizer& opt, double max_norm) {
-  if (max_norm <= 0) return;
-  std::vector<at::Tensor> params;
-  for (auto& group : opt.param_groups()) {
-    for (auto& p : group.params()) {
-      if (p.grad().defined()) params.push_back(p);
-    }
-  }
-  torch::nn::utils::clip_grad_norm_(params, max_norm);
-}
-}  // namespace
-
 Pix2PixModel::Pix2PixModel(const NetConfig& net, const TrainConfig& train, const c10::Device& device)
     : net_(net), train_(train), device_(device), setup_(parse_loss(train.loss)),
       gan_mode_(parse_gan_mode(train.gan_mode)), pool_(train.pool_size) {
@@ -205,7 +180,7 @@ void Pix2PixModel::backward_D(const at::Tensor& A, const at::Tensor& B, const at
   if (hooks_.before_D) hooks_.before_D();
   loss.backward();
   if (hooks_.after_D) hooks_.after_D();
-  clip(*opt_D_, train_.clip_grad_D);
+  clip_grads(*opt_D_, train_.clip_grad_D);
   opt_D_->step();
   out.set("D_real", loss_real.item<double>());
   out.set("D_fake", loss_fake.item<double>());
@@ -230,7 +205,7 @@ void Pix2PixModel::backward_G(const at::Tensor& A, const at::Tensor& B, const at
   if (hooks_.before_G) hooks_.before_G();
   loss.backward();
   if (hooks_.after_G) hooks_.after_G();
-  clip(*opt_G_, train_.clip_grad_G);
+  clip_grads(*opt_G_, train_.clip_grad_G);
   opt_G_->step();
   out.set("G_total", loss.item<double>());
   for (const auto& [name, value] : terms.values()) out.set(name, value);

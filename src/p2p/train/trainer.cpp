@@ -6,6 +6,7 @@
 // consistent again on resume when a stop fell between their writes (run_checkpoints.cpp).
 #include "p2p/train/trainer.h"
 
+#include "p2p/core/console.h"
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
 #include "p2p/data/normalization.h"
@@ -27,15 +28,6 @@ namespace p2p {
 namespace detail {
 
 namespace {
-
-std::string with_commas(int64_t n) {
-  std::string digits = std::to_string(n), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
 
 void append_line(const std::string& path, const std::string& line) {
   std::ofstream out(path, std::ios::app);
