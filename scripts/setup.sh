@@ -17,11 +17,14 @@ PACKAGES=(
   libgdal-dev gdal-bin    # windowed raster I/O and GeoTIFF georeferencing for tiled translation (gdalinfo in tests)
   libcairo2-dev fonts-dejavu-core   # run-report plots (PNG) and their text
   libgloo-dev             # headers of c10d's Gloo process group (data-parallel training)
-  chromium                # headless check of the HTML reports in tests
+  chromium                # headless check of the HTML reports and the serving page in tests
+  libcpp-httplib-dev      # p2p serve: the HTTP server (and the test client)
+  wrk                     # bench/serve_load.sh and bench/http_libraries: loopback load
   python3 python3-torch python3-numpy python3-pil python3-skimage   # reference fixtures and comparisons
   python3-torchvision python3-tifffile                             # VGG and TIFF references in tests
   python3-crc32c python3-protobuf                                  # independent TensorBoard event reader in tests
   python3-gdal                                                     # GeoTIFF fixtures in tests
+  python3-websocket                                                # drives headless Chromium (DevTools) in the page test
 )
 
 if [ "${P2P_SKIP_APT:-0}" != "1" ]; then

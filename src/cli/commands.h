@@ -18,6 +18,7 @@ void register_compare(CLI::App& app);
 void register_sweep(CLI::App& app);
 void register_launch(CLI::App& app);
 void register_export(CLI::App& app);
+void register_serve(CLI::App& app);
 
 // Exit status of a run whose work ended early but cleanly (e.g. stopped by a signal).
 int& exit_status();

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   p2p::cli::register_sweep(app);
   p2p::cli::register_launch(app);
   p2p::cli::register_export(app);
+  p2p::cli::register_serve(app);
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;
     std::string names;

@@ -381,13 +381,46 @@ void add_inference_options(CLI::App& app, TestConfig& c) {
       ->check(non_negative_int64());
 }
 
-void add_translate_options(CLI::App& app, TranslateOptions& c) {
-  opt(app, "--tile", c.tiles.tile,
+void add_tile_options(CLI::App& app, TileOptions& c) {
+  opt(app, "--tile", c.tile,
       "translate in tiles of this size, blended (0: whole image; images over 4096x4096 are tiled at 1024)")
       ->check(non_negative_int64());
-  opt(app, "--overlap", c.tiles.overlap, "pixels neighbouring tiles share, blended with a smooth window")
+  opt(app, "--overlap", c.overlap, "pixels neighbouring tiles share, blended with a smooth window")
       ->check(non_negative_int64());
-  opt(app, "--tile_batch", c.tiles.tile_batch, "tiles per forward pass")->check(positive_int64());
+  opt(app, "--tile_batch", c.tile_batch, "tiles per forward pass")->check(positive_int64());
+}
+
+void add_serve_options(CLI::App& app, ServeCli& c) {
+  app.add_option("--name", c.names,
+                 "a run to serve: <checkpoints_dir>/<name>; repeat for several models; ALIAS=NAME serves it as ALIAS");
+  app.add_option("--weights", c.weights,
+                 "a generator file to serve (checkpoint, reference .pth, .safetensors); repeatable; ALIAS=FILE names it");
+  opt(app, "--host", c.server.host, "address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface)");
+  opt(app, "--port", c.server.port, "TCP port (0: any free port, printed on the start line)")
+      ->check(integer_in(0, 65535, "a port number from 0 to 65535", "0..65535"));
+  app.add_option("--token", c.server.token,
+                 "require 'Authorization: Bearer TOKEN' on every endpoint but /healthz (the page also takes ?token=)");
+  app.add_option("--token_file", c.token_file, "read the token from this file (first line), kept out of the process list")
+      ->check(CLI::ExistingFile);
+  opt(app, "--max_body_mb", c.server.max_body_mb, "largest request body in MiB; larger ones get 413")
+      ->check(real_in(0, 4096, true, false, "a number above 0 and at most 4096", "(0, 4096]"));
+  opt(app, "--max_queue", c.server.max_queue,
+      "translate requests admitted at once (waiting or running); more get 503 with Retry-After")
+      ->check(integer_in(1, 4096, "a whole number from 1 to 4096", "1..4096"));
+  opt(app, "--batch_wait_ms", c.server.batch_wait_ms,
+      "how long a request waits for others to share its forward pass (0: no wait)")
+      ->check(integer_in(0, 10000, "a whole number of milliseconds from 0 to 10000", "0..10000"));
+  opt(app, "--max_batch", c.server.max_batch, "images per forward pass at most")
+      ->check(integer_in(1, 1024, "a whole number from 1 to 1024", "1..1024"));
+  opt(app, "--timeout_s", c.server.timeout_s, "a translate request not answered this long after admission gets 504")
+      ->check(real_in(0, 86400, true, false, "a number of seconds above 0 and at most 86400", "(0, 86400]"));
+  app.add_option("--palette", c.palette,
+                 "label colours for the drawing page: cityscapes, facades or a palette JSON file (default: the run's "
+                 "palette.json, if any)");
+}
+
+void add_translate_options(CLI::App& app, TranslateOptions& c) {
+  add_tile_options(app, c.tiles);
   app.add_flag("--resume", c.resume, "skip inputs whose output already exists (outputs are written atomically)");
 }
 

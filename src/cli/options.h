@@ -10,6 +10,7 @@
 #include "p2p/eval/realism.h"
 #include "p2p/eval/translate.h"
 #include "p2p/models/calibration.h"
+#include "p2p/serve/server.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -87,6 +88,18 @@ void add_inference_options(CLI::App& app, TestConfig& c);
 void add_runtime_options(CLI::App& app, RuntimeOptions& c);
 // `translate`: --tile, --overlap, --tile_batch, --resume.
 void add_translate_options(CLI::App& app, TranslateOptions& c);
+// --tile, --overlap, --tile_batch (translate, serve).
+void add_tile_options(CLI::App& app, TileOptions& c);
+
+// `p2p serve`: the models (--name and --weights, repeatable, NAME=... to name them), the address, the
+// token and the limits.
+struct ServeCli {
+  std::vector<std::string> names, weights;
+  std::string token_file;
+  std::string palette;
+  p2p::serve::ServeOptions server;
+};
+void add_serve_options(CLI::App& app, ServeCli& c);
 // `export`: --format, --out, --epoch, --eval.
 void add_export_options(CLI::App& app, std::string& format, std::string& out, std::string& epoch, bool& eval);
 // `launch`: --nproc, --nnodes, --node_rank, --master_addr, --master_port, --grace.

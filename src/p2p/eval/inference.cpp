@@ -167,12 +167,12 @@ using detail::results_title;
 using detail::save_output;
 using detail::write_results_pages;
 
-at::Tensor translate_tensor(Network& G, const at::Tensor& a, const c10::Device& device) {
+at::Tensor translate_tensor(Network& G, const at::Tensor& a, const c10::Device& device, const BatchForward& forward) {
   if (a.dim() != 3) fail("translate: expected one image [C,H,W]");
-  return translate_batch(G, a.unsqueeze(0), device).squeeze(0);
+  return translate_batch(G, a.unsqueeze(0), device, forward).squeeze(0);
 }
 
-at::Tensor translate_batch(Network& G, const at::Tensor& batch, const c10::Device& device) {
+at::Tensor translate_batch(Network& G, const at::Tensor& batch, const c10::Device& device, const BatchForward& forward) {
   if (batch.dim() != 4) fail("translate: expected a batch [N,C,H,W]");
   const int64_t h = batch.size(2), w = batch.size(3);
   if (h < 1 || w < 1) fail("translate: empty image");
@@ -183,8 +183,13 @@ at::Tensor translate_batch(Network& G, const at::Tensor& batch, const c10::Devic
   at::Tensor x = batch.detach().to(at::kCPU, at::kFloat);
   if (ph > 0) x = x.index_select(2, reflect_indices(h, top, ph - top));
   if (pw > 0) x = x.index_select(3, reflect_indices(w, left, pw - left));
-  torch::NoGradGuard no_grad;
-  at::Tensor y = G.forward(x.to(device));
+  at::Tensor y;
+  if (forward) {
+    y = forward(x.contiguous());
+  } else {
+    torch::NoGradGuard no_grad;
+    y = G.forward(x.to(device));
+  }
   return y.narrow(2, top, h).narrow(3, left, w).to(at::kCPU).contiguous();
 }
 

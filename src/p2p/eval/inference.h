@@ -3,6 +3,7 @@
 
 #include "p2p/core/config.h"
 #include "p2p/eval/metrics.h"
+#include "p2p/eval/tiling.h"
 #include "p2p/io/state_dict.h"
 #include "p2p/models/networks.h"
 
@@ -20,9 +21,11 @@ namespace p2p {
 
 // Runs G on one image [C,H,W] in [-1,1] of any size: reflect-pads H and W up to the next multiple of
 // G->size_multiple(), runs G (batch of 1), crops back. Returns [output_nc,H,W] in [-1,1] on the CPU.
-at::Tensor translate_tensor(Network& G, const at::Tensor& a, const c10::Device& device);
+at::Tensor translate_tensor(Network& G, const at::Tensor& a, const c10::Device& device,
+                            const BatchForward& forward = {});
 // The same for a batch [N,C,H,W] of equally sized images (tiles): [N,output_nc,H,W].
-at::Tensor translate_batch(Network& G, const at::Tensor& x, const c10::Device& device);
+at::Tensor translate_batch(Network& G, const at::Tensor& x, const c10::Device& device,
+                           const BatchForward& forward = {});
 
 // Loads generator weights from `path`: a pix2pix.cpp checkpoint (.pt, its G part) or a reference
 // state_dict (*_net_G.pth). Wrong architecture / truncated files throw p2p::Error naming the tensor/file.

@@ -85,7 +85,8 @@ at::Tensor blend_ramp(int64_t n, int64_t overlap) {
 
 void translate_raster(Network& G, RasterReader& in, RasterWriter& out,
                       const std::function<at::Tensor(const at::Tensor&)>& to_network, const TileOptions& options,
-                      const c10::Device& device, std::ostream& log, const std::function<void(int64_t, int64_t)>& on_tile) {
+                      const c10::Device& device, std::ostream& log, const std::function<void(int64_t, int64_t)>& on_tile,
+                      const BatchForward& forward) {
   const int64_t H = in.info().height, W = in.info().width;
   const int64_t m = std::max<int64_t>(1, G.size_multiple());
   TileOptions t = options;
@@ -100,7 +101,7 @@ void translate_raster(Network& G, RasterReader& in, RasterWriter& out,
       if (on_tile) on_tile(0, 1);
       const at::Tensor x = to_network(in.read(0, 0, W, H));
       check_network_window(x, in, 0, 0);
-      const at::Tensor y = translate_tensor(G, x, device);
+      const at::Tensor y = translate_tensor(G, x, device, forward);
       check_network_output(y, in, 0, 0, W, H);
       out.write(0, 0, to_unit_range(y));
       if (on_tile) on_tile(1, 1);
@@ -141,7 +142,7 @@ void translate_raster(Network& G, RasterReader& in, RasterWriter& out,
         tiles.push_back(to_network(in.read(xs[i], y0, tw, th)));
         check_network_window(tiles.back(), in, xs[i], y0);
       }
-      const at::Tensor y = translate_batch(G, at::stack(tiles), device);
+      const at::Tensor y = translate_batch(G, at::stack(tiles), device, forward);
       check_network_output(y, in, xs[first], y0, xs[last - 1] + tw - xs[first], th);
       if (!acc.defined()) acc = at::zeros({y.size(1), th, W}, at::kFloat);
       for (size_t i = first; i < last; ++i) {

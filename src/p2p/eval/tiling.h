@@ -21,6 +21,10 @@
 
 namespace p2p {
 
+// G's forward pass on a padded batch [N,C,H,W] (float, on the CPU) giving [N,output_nc,H,W]; empty means
+// G.forward on the device. `p2p serve` passes one that runs the batches of concurrent requests together.
+using BatchForward = std::function<at::Tensor(const at::Tensor&)>;
+
 struct TileOptions {
   int64_t tile = 0;        // tile side in pixels; 0 = whole image (tiled at kAutoTile beyond kAutoTileArea)
   int64_t overlap = 32;    // pixels shared by neighbouring tiles, blended
@@ -61,6 +65,6 @@ at::Tensor blend_ramp(int64_t n, int64_t overlap);
 void translate_raster(Network& G, RasterReader& in, RasterWriter& out,
                       const std::function<at::Tensor(const at::Tensor&)>& to_network, const TileOptions& t,
                       const c10::Device& device, std::ostream& log,
-                      const std::function<void(int64_t, int64_t)>& on_tile = {});
+                      const std::function<void(int64_t, int64_t)>& on_tile = {}, const BatchForward& forward = {});
 
 }  // namespace p2p

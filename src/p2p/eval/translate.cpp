@@ -187,7 +187,7 @@ std::vector<std::string> collect_inputs(const std::string& input) {
 
 void translate_file(Network& G, const std::string& input, const std::string& output, const DataConfig& data,
                     const TileOptions& tiles, const c10::Device& device, std::ostream& log,
-                    const std::function<void(int64_t, int64_t)>& on_tile) {
+                    const std::function<void(int64_t, int64_t)>& on_tile, const BatchForward& forward) {
   const auto to_network = [&](const at::Tensor& window) { return input_window_to_network(window, data); };
   check_output_format(output);
   std::error_code ec;
@@ -199,7 +199,7 @@ void translate_file(Network& G, const std::string& input, const std::string& out
   std::unique_ptr<RasterReader> mask;
   if (in->info().has_nodata) mask = open_raster(input, data.input_nc, "--input_nc");
   OutputRaster out(output, in->info(), data.output_nc, input, mask.get());
-  translate_raster(G, *in, out, to_network, tiles, device, log, on_tile);
+  translate_raster(G, *in, out, to_network, tiles, device, log, on_tile, forward);
   out.finish();
 }
 

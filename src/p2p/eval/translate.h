@@ -59,7 +59,7 @@ std::string output_path(const std::string& file, const std::string& output_dir, 
 // and its nodata pixels hold it.
 void translate_file(Network& G, const std::string& input, const std::string& output, const DataConfig& data,
                     const TileOptions& tiles, const c10::Device& device, std::ostream& log,
-                    const std::function<void(int64_t, int64_t)>& on_tile = {});
+                    const std::function<void(int64_t, int64_t)>& on_tile = {}, const BatchForward& forward = {});
 
 // `p2p translate`: every input (collect_inputs) -> output_path with the input's size, tiled per
 // `options.tiles` (tiling.h). Command mistakes (no inputs, name clashes, an output that would replace its
