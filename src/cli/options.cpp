@@ -415,8 +415,8 @@ void add_serve_options(CLI::App& app, ServeCli& c) {
   opt(app, "--timeout_s", c.server.timeout_s, "a translate request not answered this long after admission gets 504")
       ->check(real_in(0, 86400, true, false, "a number of seconds above 0 and at most 86400", "(0, 86400]"));
   app.add_option("--palette", c.palette,
-                 "label colours for the drawing page: cityscapes, facades or a palette JSON file (default: the run's "
-                 "palette.json, if any)");
+                 "label colours for the drawing page: cityscapes, facades, a palette JSON file, or none (default: the "
+                 "run's palette.json, else the colours of its training inputs when they are label maps)");
 }
 
 void add_translate_options(CLI::App& app, TranslateOptions& c) {

@@ -9,7 +9,10 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cmath>
 #include <filesystem>
+#include <set>
 #include <fstream>
 #include <map>
 #include <thread>
@@ -353,4 +356,45 @@ TEST(ServeApi, SigtermFinishesAdmittedRequestsAndExitsZero) {
   EXPECT_NE(server.output().find("SIGTERM"), std::string::npos) << server.output();
   httplib::Client after("127.0.0.1", server.port());
   EXPECT_FALSE(after.Get("/healthz")) << "still accepting after SIGTERM";
+}
+
+TEST(ServeApi, ALabelMapRunsPageGetsTheColoursOfItsTrainingInputs) {
+  const std::string facades = shared_dataset("facades");
+  if (facades.empty()) GTEST_SKIP() << "../shared/datasets/facades is absent";
+  const std::string dir = scratch_dir("serve_palette");
+  // Labels -> photos (BtoA: the label maps are the inputs) and photos -> labels.
+  for (const char* direction : {"BtoA", "AtoB"}) {
+    const CommandResult t = run_p2p("train --dataroot '" + facades + "' --checkpoints_dir '" + dir + "' --name " + direction +
+                                    " --direction " + direction + " --max_dataset_size 2 --n_epochs 1 --n_epochs_decay 0 "
+                                    "--val_fraction 0" + std::string(kTinyRun));
+    ASSERT_EQ(t.exit_code, 0) << t.output;
+  }
+  ServeProcess server("--name BtoA --name AtoB --checkpoints_dir '" + dir + "' --eval");
+  ASSERT_TRUE(server.running()) << server.output();
+  httplib::Client c("127.0.0.1", server.port());
+  const auto labels = nlohmann::json::parse(c.Get("/v1/model?model=BtoA")->body);
+  ASSERT_EQ(labels.at("label_map"), true) << labels.dump(2);
+  EXPECT_NE(labels.at("palette_source").get<std::string>().find("training inputs"), std::string::npos);
+  // Every proposed colour is one of the 12 facade classes (the jet colours of the facades label maps, as
+  // the built-in `facades` palette lists them), and nearly all of them are found.
+  const std::vector<std::array<int, 3>> cmp = {{0, 0, 222},    {0, 48, 255},   {0, 128, 255}, {1, 207, 255},
+                                               {32, 255, 224}, {112, 254, 142}, {192, 255, 63}, {255, 240, 1},
+                                               {255, 159, 0},  {255, 80, 0},    {253, 1, 0},    {174, 0, 1}};
+  std::set<size_t> found;
+  for (const auto& k : labels.at("palette").at("classes")) {
+    double best = 1e9;
+    size_t at = 0;
+    for (size_t i = 0; i < cmp.size(); ++i) {
+      double d = 0;
+      for (int ch = 0; ch < 3; ++ch) d += std::pow(k.at("color")[ch].get<double>() - cmp[i][ch], 2);
+      if (d < best) best = d, at = i;
+    }
+    EXPECT_LT(std::sqrt(best), 12.0) << "proposed colour " << k.at("color").dump() << " is no facade class";
+    found.insert(at);
+  }
+  EXPECT_GE(found.size(), 10u) << labels.at("palette").dump();
+  // Photos as inputs: no palette (the page offers a free colour).
+  const auto photos = nlohmann::json::parse(c.Get("/v1/model?model=AtoB")->body);
+  EXPECT_EQ(photos.at("label_map"), false);
+  EXPECT_TRUE(photos.at("palette").is_null());
 }

@@ -2,6 +2,8 @@
 // through a lazily filled 24-bit lookup table, and palette proposals from the colour histogram of flat areas.
 #include "p2p/data/palette.h"
 
+#include "p2p/data/dataset.h"
+
 #include "p2p/core/error.h"
 #include "p2p/io/image.h"
 
@@ -398,6 +400,13 @@ void append_flat_keys(const uint8_t* rgb, int64_t h, int64_t w, std::vector<uint
 nlohmann::json propose_palette(const std::vector<std::string>& files, int max_classes, double merge_distance,
                                double min_share) {
   if (files.empty()) fail("propose palette: no label images given");
+  return propose_palette(files.size(), [&](size_t i) { return load_image(files[i], 3); }, max_classes, merge_distance,
+                         min_share);
+}
+
+nlohmann::json propose_palette(size_t count, const std::function<at::Tensor(size_t)>& load, int max_classes,
+                               double merge_distance, double min_share) {
+  if (count == 0) fail("propose palette: no label images given");
   if (max_classes < 1 || max_classes > kMaxPaletteColours) {
     fail("propose palette: the number of classes must be 1.." + std::to_string(kMaxPaletteColours) + ", got " +
          std::to_string(max_classes));
@@ -413,8 +422,8 @@ nlohmann::json propose_palette(const std::vector<std::string>& files, int max_cl
   std::unordered_map<uint32_t, int64_t> hist;
   int64_t pixels = 0, flat = 0;
   std::vector<uint32_t> keys;
-  for (const std::string& path : files) {
-    const at::Tensor rgb = to_rgb8(load_image(path, 3));
+  for (size_t i = 0; i < count; ++i) {
+    const at::Tensor rgb = to_rgb8(load(i));
     keys.clear();
     append_flat_keys(rgb.data_ptr<uint8_t>(), rgb.size(1), rgb.size(2), keys);
     std::sort(keys.begin(), keys.end());
@@ -428,7 +437,7 @@ nlohmann::json propose_palette(const std::vector<std::string>& files, int max_cl
     flat += static_cast<int64_t>(keys.size());
   }
   if (flat == 0) {
-    fail("propose palette: the " + std::to_string(files.size()) + " images have no flat areas (pixels whose " +
+    fail("propose palette: the " + std::to_string(count) + " images have no flat areas (pixels whose " +
          "neighbours have nearly their colour); label maps paint each class in one colour");
   }
   std::vector<std::pair<int64_t, uint32_t>> by_count;
@@ -476,7 +485,7 @@ nlohmann::json propose_palette(const std::vector<std::string>& files, int max_cl
   }
   if (kept.empty()) {
     fail("propose palette: no colour holds " + std::to_string(min_share) + " of the flat pixels of the " +
-         std::to_string(files.size()) + " label images");
+         std::to_string(count) + " label images");
   }
   if (kept.size() > static_cast<size_t>(max_classes)) kept.resize(static_cast<size_t>(max_classes));
 
@@ -492,13 +501,28 @@ nlohmann::json propose_palette(const std::vector<std::string>& files, int max_cl
   }
   // Two class colours could round alike only for seeds closer than 2 * kCentreRadius, which merge_distance
   // keeps apart unless it is that small; load_palette then reports the repeat.
-  nlohmann::json source{{"images", files.size()},
+  nlohmann::json source{{"images", count},
                         {"pixels", pixels},
                         {"flat_pixels", flat},
                         {"merge_distance", merge_distance},
                         {"min_share", min_share},
                         {"unclassified_share", rounded(double(flat - classified) / double(flat))}};
   return nlohmann::json{{"name", "proposed"}, {"source", source}, {"classes", classes}};
+}
+
+nlohmann::json propose_input_palette(const DataConfig& data, int max_images) {
+  const std::string dir = (std::filesystem::path(data.dataroot) / "train").string();
+  DataConfig d = data;
+  d.max_dataset_size = max_images;
+  const std::vector<PairRecord> pairs = find_pairs(d, dir);
+  const bool a_is_input = data.direction != "BtoA";
+  return propose_palette(pairs.size(), [&](size_t i) {
+    const PairRecord& p = pairs[i];
+    if (!p.aligned) return load_image(a_is_input ? p.a_path : p.b_path, 3);
+    const at::Tensor ab = load_image(p.a_path, 3);  // A | B side by side
+    const int64_t half = ab.size(2) / 2;
+    return a_is_input ? ab.narrow(2, 0, half) : ab.narrow(2, half, ab.size(2) - half);
+  }, kMaxPaletteColours);
 }
 
 }  // namespace p2p

@@ -9,10 +9,13 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 namespace p2p {
+
+struct DataConfig;
 
 // The id of a pixel that is no class: its colour is an ignore entry or too far from every colour. Scores
 // skip such target pixels (as the Cityscapes trainId 255).
@@ -92,5 +95,13 @@ constexpr double kDefaultMinShare = 0.004;
 // p2p::Error when there is no image, an image is unreadable, or no colour qualifies.
 nlohmann::json propose_palette(const std::vector<std::string>& files, int max_classes,
                                double merge_distance = kDefaultMergeDistance, double min_share = kDefaultMinShare);
+// The same over `count` images that `load(i)` gives as [3,H,W] in [0,1] (e.g. one half of aligned pairs).
+nlohmann::json propose_palette(size_t count, const std::function<at::Tensor(size_t)>& load, int max_classes,
+                               double merge_distance = kDefaultMergeDistance, double min_share = kDefaultMinShare);
+
+// A palette proposed from the network inputs of a run's training split (<dataroot>/train; the A half of
+// aligned pairs, or B with --direction BtoA), at most `max_images` of them: the colours a person drawing
+// an input for that run should use. Throws p2p::Error as propose_palette, or naming the missing folder.
+nlohmann::json propose_input_palette(const DataConfig& data, int max_images = 100);
 
 }  // namespace p2p
