@@ -137,6 +137,7 @@ void register_serve(CLI::App& app) {
     } else if (options.token.empty() && options.host != "127.0.0.1" && options.host != "localhost" && options.host != "::1") {
       std::cerr << "warning: --host " << options.host << " without --token: anyone who reaches this port can use the model\n";
     }
+    if (options.batch_wait_ms < 0) options.batch_wait_ms = device.is_cuda() ? 5 : 0;
     serve::ServeMetrics metrics;
     serve::ModelService service(std::move(models), {options.max_batch, options.batch_wait_ms}, metrics);
     serve::run_server(service, metrics, options, std::cout, std::cerr);

@@ -408,8 +408,9 @@ void add_serve_options(CLI::App& app, ServeCli& c) {
       "translate requests admitted at once (waiting or running); more get 503 with Retry-After")
       ->check(integer_in(1, 4096, "a whole number from 1 to 4096", "1..4096"));
   opt(app, "--batch_wait_ms", c.server.batch_wait_ms,
-      "how long a request waits for others to share its forward pass (0: no wait)")
-      ->check(integer_in(0, 10000, "a whole number of milliseconds from 0 to 10000", "0..10000"));
+      "how long a request waits for others to share its forward pass (-1: 0 on the CPU, where one forward fills "
+      "the cores and requests queued behind it batch anyway; 5 on a GPU)")
+      ->check(integer_in(-1, 10000, "a whole number of milliseconds from 0 to 10000, or -1", "-1..10000"));
   opt(app, "--max_batch", c.server.max_batch, "images per forward pass at most")
       ->check(integer_in(1, 1024, "a whole number from 1 to 1024", "1..1024"));
   opt(app, "--timeout_s", c.server.timeout_s, "a translate request not answered this long after admission gets 504")

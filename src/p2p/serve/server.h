@@ -22,7 +22,7 @@ struct ServeOptions {
   std::string token;           // empty: no token asked
   double max_body_mb = 64;     // MiB
   int max_queue = 16;          // translate requests admitted at once (waiting or running)
-  int batch_wait_ms = 5;
+  int batch_wait_ms = -1;      // -1: 0 on the CPU, 5 on a GPU (BENCHMARKS.md "Serving")
   int max_batch = 8;
   double timeout_s = 30;       // from admission to reply
 };
