@@ -7,7 +7,6 @@
 
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
-#include "p2p/data/palette.h"
 #include "p2p/io/fs.h"
 #include "p2p/serve/server.h"
 
@@ -22,9 +21,6 @@ namespace fs = std::filesystem;
 namespace p2p::cli {
 
 namespace {
-
-// Training inputs whose proposed palette leaves more of their flat pixels unclassified are taken as photos.
-constexpr double kLabelMapUnclassified = 0.02;
 
 // "ALIAS=WHAT" -> {ALIAS, WHAT}; "WHAT" -> {"", WHAT}.
 std::pair<std::string, std::string> split_alias(const std::string& spec) {
@@ -42,39 +38,6 @@ std::string read_token_file(const std::string& path) {
   return token;
 }
 
-// The page's palette: --palette, else the run folder's palette.json (one put there; a segmentation run's
-// describes its outputs), else one proposed from the run's training inputs when they are label maps.
-nlohmann::json page_palette(const std::string& flag_value, const LoadedGenerator& g, std::string& source) {
-  if (flag_value == "none") return nullptr;
-  if (!flag_value.empty()) {
-    source = "--palette " + flag_value;
-    return palette_to_json(load_palette(flag_value));
-  }
-  if (!g.run_dir.empty()) {
-    const fs::path stored = fs::path(g.run_dir) / "palette.json";
-    if (fs::exists(stored) && generator_data_config(g).palette.empty()) {  // a segmentation run's palette is its outputs'
-      source = stored.string();
-      return palette_to_json(load_palette(stored.string()));
-    }
-  }
-  // A label-map model: the colours of its training inputs. Label maps put nearly every flat pixel in a
-  // class (facades, JPEG: 0.8% left out); photos leave more out (facades photos: 3.9%, in 22 "classes"), and
-  // then the page offers a free colour instead. A heuristic: --palette decides where it errs.
-  const DataConfig d = generator_data_config(g);
-  if (g.net.input_nc != 3 || d.dataroot.empty() || !fs::is_directory(fs::path(d.dataroot) / "train")) return nullptr;
-  try {
-    nlohmann::json proposed = propose_input_palette(d);
-    const double unclassified = proposed["source"]["unclassified_share"].get<double>();
-    if (proposed["classes"].size() < 2 || unclassified > kLabelMapUnclassified) return nullptr;
-    source = "proposed from " + std::to_string(proposed["source"]["images"].get<int64_t>()) + " training inputs in " +
-             (fs::path(d.dataroot) / "train").string();
-    return proposed;
-  } catch (const Error& e) {
-    std::cerr << "note: no palette for the page (" << e.what() << "); give --palette\n";
-    return nullptr;
-  }
-}
-
 }  // namespace
 
 void register_serve(CLI::App& app) {
@@ -87,7 +50,6 @@ void register_serve(CLI::App& app) {
   auto serve = std::make_shared<ServeCli>();
   add_generator_options(*cmd, *net);
   add_serve_options(*cmd, *serve);
-  cmd->add_option("--checkpoints_dir", ref->checkpoints_dir, "where run folders live")->capture_default_str();
   add_generator_choice_options(*cmd, *ref, /*direction=*/true, /*model_suffix=*/false);
   add_inference_options(*cmd, *test);
   add_tile_options(*cmd, *tiles);
@@ -108,6 +70,7 @@ void register_serve(CLI::App& app) {
       auto [alias, what] = split_alias(spec);
       if (what.empty()) fail(std::string(is_weights ? "--weights" : "--name") + " '" + spec + "': nothing after '='");
       ModelRef r = *ref;
+      r.checkpoints_dir = serve->checkpoints_dir;
       r.name = is_weights ? "" : what;
       r.weights = is_weights ? what : "";
       if (is_weights && !fs::is_regular_file(what)) fail("--weights " + what + ": no such file");
@@ -117,7 +80,7 @@ void register_serve(CLI::App& app) {
       }
       LoadedGenerator g = load_from_flags(*cmd, *net, r, test->epoch, choice);
       std::string source;
-      nlohmann::json palette = page_palette(serve->palette, g, source);
+      nlohmann::json palette = serve::page_palette(serve->palette, g, source, std::cerr);
       const int64_t size = tiles->tile > 0 ? tiles->tile : generator_data_config(g).crop_size;
       if (models.empty()) setup_blas_threads(*rt, device, {false, g.net, size, 1}, std::cerr);
       auto m = serve::make_served_model(name, std::move(g), device, test->eval, *tiles, test->seed);

@@ -393,6 +393,7 @@ void add_tile_options(CLI::App& app, TileOptions& c) {
 void add_serve_options(CLI::App& app, ServeCli& c) {
   app.add_option("--name", c.names,
                  "a run to serve: <checkpoints_dir>/<name>; repeat for several models; ALIAS=NAME serves it as ALIAS");
+  opt(app, "--checkpoints_dir", c.checkpoints_dir, "where run folders live");
   app.add_option("--weights", c.weights,
                  "a generator file to serve (checkpoint, reference .pth, .safetensors); repeatable; ALIAS=FILE names it");
   opt(app, "--host", c.server.host, "address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface)");

@@ -95,6 +95,7 @@ void add_tile_options(CLI::App& app, TileOptions& c);
 // token and the limits.
 struct ServeCli {
   std::vector<std::string> names, weights;
+  std::string checkpoints_dir = "./checkpoints";
   std::string token_file;
   std::string palette;
   p2p::serve::ServeOptions server;

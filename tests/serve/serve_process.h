@@ -19,8 +19,11 @@ namespace p2p::test {
 
 class ServeProcess {
  public:
-  // `args` after `p2p serve` (shell-quoted); the port is --port 0 unless args give one.
-  explicit ServeProcess(const std::string& args, const std::string& dir = scratch_dir("serve")) : dir_(dir) {
+  // `args` after `p2p serve` (shell-quoted); the port is --port 0 unless args give one. Returns once the
+  // start line is printed, or once the output holds `wait_for` when given (then the port is not read).
+  explicit ServeProcess(const std::string& args, const std::string& dir = scratch_dir("serve"),
+                        const std::string& wait_for = "")
+      : dir_(dir) {
     out_ = dir_ + "/serve.out";
     err_ = dir_ + "/serve.err";
     const std::string cmd = "exec '" + std::string(P2P_TEST_BIN) + "' serve " + args +
@@ -36,7 +39,8 @@ class ServeProcess {
     while (std::chrono::steady_clock::now() < until) {
       std::smatch m;
       const std::string out = read_file(out_);
-      if (std::regex_search(out, m, line)) {
+      if (!wait_for.empty() && (out + read_file(err_)).find(wait_for) != std::string::npos) return;
+      if (wait_for.empty() && std::regex_search(out, m, line)) {
         port_ = std::stoi(m[1]);
         return;
       }

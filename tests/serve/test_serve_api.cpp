@@ -233,6 +233,7 @@ TEST(ServeApi, ErrorsAnswerTheirStatusAndNameTheProblem) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, k.status) << k.type << " / " << k.expect << ": " << r->body;
     EXPECT_NE(error_message(r).find(k.expect), std::string::npos) << error_message(r);
+    EXPECT_EQ(r->body.find("p2p-serve."), std::string::npos) << "a temp path in the reply: " << r->body;
   }
   r = c.Post("/v1/translate", auth, httplib::MultipartFormDataItems{{"file", png, "ok.png", "image/png"}});
   EXPECT_EQ(r->status, 400);
@@ -328,7 +329,8 @@ TEST(ServeApi, SeveralModelsByNameAndThePaletteForThePage) {
 TEST(ServeApi, SigtermFinishesAdmittedRequestsAndExitsZero) {
   const std::string dir = scratch_dir("serve_sigterm");
   write_random_png(dir + "/large.png", 1024, 1024, 3, 9);
-  ServeProcess server("--name tiny --checkpoints_dir '" + tiny_serve_run() + "' --eval");
+  // The request waits 1.5 s for companions, so it is surely in flight when the signal comes.
+  ServeProcess server("--name tiny --checkpoints_dir '" + tiny_serve_run() + "' --eval --batch_wait_ms 1500");
   ASSERT_TRUE(server.running()) << server.output();
   int reply_status = 0;
   std::string reply_body;
@@ -397,4 +399,16 @@ TEST(ServeApi, ALabelMapRunsPageGetsTheColoursOfItsTrainingInputs) {
   const auto photos = nlohmann::json::parse(c.Get("/v1/model?model=AtoB")->body);
   EXPECT_EQ(photos.at("label_map"), false);
   EXPECT_TRUE(photos.at("palette").is_null());
+}
+
+TEST(ServeApi, SigtermWhileTheModelsLoadStopsTheServerOnceItIsUp) {
+  // The signal comes after the first model is loaded, while 16 more load (each a few tens of ms): after the
+  // handlers are installed and before the server listens.
+  std::string more;
+  for (int i = 0; i < 16; ++i) more += " --name m" + std::to_string(i) + "=tiny";
+  ServeProcess server("--name tiny" + more + " --checkpoints_dir '" + tiny_serve_run() + "' --eval",
+                      scratch_dir("serve_early"), /*wait_for=*/"model tiny:");
+  ASSERT_GT(server.pid(), 0) << server.output();
+  EXPECT_EQ(server.stop(SIGTERM, 30), 0) << "not stopped (or not cleanly) by a SIGTERM during start-up:\n"
+                                        << server.output();
 }

@@ -3,7 +3,7 @@
 
 #include "p2p/core/config.h"
 #include "p2p/eval/metrics.h"
-#include "p2p/eval/tiling.h"
+#include "p2p/eval/batch_forward.h"
 #include "p2p/io/state_dict.h"
 #include "p2p/models/networks.h"
 

@@ -8,6 +8,7 @@
 // tile sees less context than the whole image does. Blending removes the seams, not that difference.
 #pragma once
 
+#include "p2p/eval/batch_forward.h"
 #include "p2p/io/raster.h"
 #include "p2p/models/networks.h"
 
@@ -20,10 +21,6 @@
 #include <vector>
 
 namespace p2p {
-
-// G's forward pass on a padded batch [N,C,H,W] (float, on the CPU) giving [N,output_nc,H,W]; empty means
-// G.forward on the device. `p2p serve` passes one that runs the batches of concurrent requests together.
-using BatchForward = std::function<at::Tensor(const at::Tensor&)>;
 
 struct TileOptions {
   int64_t tile = 0;        // tile side in pixels; 0 = whole image (tiled at kAutoTile beyond kAutoTileArea)

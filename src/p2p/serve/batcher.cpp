@@ -12,7 +12,7 @@ namespace p2p::serve {
 
 struct Batcher::Job {
   int model = 0;
-  const Runner* runner = nullptr;
+  Runner runner;  // a copy: a caller that timed out may be gone when its batch runs
   at::Tensor x;
   bool shareable = false;
   Clock::time_point arrived, deadline;
@@ -48,7 +48,7 @@ int64_t Batcher::waiting() const {
 at::Tensor Batcher::run(int model, const Runner& runner, const at::Tensor& x, bool shareable, Clock::time_point deadline) {
   auto job = std::make_shared<Job>();
   job->model = model;
-  job->runner = &runner;
+  job->runner = runner;
   job->x = x;
   job->shareable = shareable;
   job->arrived = Clock::now();
@@ -100,6 +100,7 @@ void Batcher::loop() {
           ++it;
         }
       }
+      running_ = true;  // from the moment its jobs leave the queue (wait_idle)
     }
     // Jobs whose requests gave up are not run.
     std::vector<std::shared_ptr<Job>> live;
@@ -110,12 +111,19 @@ void Batcher::loop() {
         live.push_back(j);
       }
     }
-    if (live.empty()) continue;
+    if (live.empty()) {
+      finish_batch();
+      continue;
+    }
     std::vector<at::Tensor> xs;
     for (const auto& j : live) xs.push_back(j->x);
     try {
       const at::Tensor x = xs.size() == 1 ? xs[0] : at::cat(xs, 0);
-      const at::Tensor y = (*live.front()->runner)(x);
+      const at::Tensor y = live.front()->runner(x);
+      if (!y.defined() || y.dim() < 1 || y.size(0) != x.size(0)) {
+        throw Error("the forward pass returned " + (y.defined() ? std::to_string(y.size(0)) : std::string("no")) +
+                    " images for " + std::to_string(x.size(0)));
+      }
       if (on_batch_) on_batch_(x.size(0));
       int64_t row = 0;
       for (const auto& j : live) {
@@ -126,7 +134,21 @@ void Batcher::loop() {
     } catch (...) {
       for (const auto& j : live) j->done.set_exception(std::current_exception());
     }
+    finish_batch();
   }
+}
+
+void Batcher::finish_batch() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    running_ = false;
+  }
+  idle_.notify_all();
+}
+
+bool Batcher::wait_idle(Clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return idle_.wait_until(lock, deadline, [this] { return queue_.empty() && !running_; });
 }
 
 }  // namespace p2p::serve

@@ -53,17 +53,22 @@ class Batcher {
 
   // Jobs waiting for the thread (not counting the batch being run).
   int64_t waiting() const;
+  // Blocks until no job waits and none runs (a timed-out job's forward may still be running), or until
+  // `deadline`; false then.
+  bool wait_idle(Clock::time_point deadline);
 
  private:
   struct Job;
   void loop();
+  void finish_batch();
 
   BatchPolicy policy_;
   std::function<void(int64_t)> on_batch_;
   mutable std::mutex mutex_;
-  std::condition_variable wake_;
+  std::condition_variable wake_, idle_;
   std::deque<std::shared_ptr<Job>> queue_;
   bool stop_ = false;
+  bool running_ = false;  // a batch is in its forward
   std::thread thread_;
 };
 

@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include <fcntl.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -40,6 +41,12 @@ void on_serve_stop_signal(int sig) {
 }
 
 }  // namespace
+
+// Ends the stopper thread of a server that stops for another reason than a signal.
+static void wake_stopper_to_quit() {
+  const unsigned char zero = 0;
+  (void)!::write(stop_pipe[1], &zero, 1);
+}
 
 void install_stop_handlers() {
   if (stop_pipe[0] < 0 && ::pipe2(stop_pipe, O_CLOEXEC) != 0) fail(std::string("serve: pipe: ") + std::strerror(errno));
@@ -69,6 +76,16 @@ void reply_error(httplib::Response& res, int status, const std::string& message)
   res.set_content(json_error(message), "application/json");
 }
 
+// "64", "0.1": a flag's value as the user would type it.
+std::string flag_number(double v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
+
+// The first line of an exception's text (LibTorch's errors append a backtrace).
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
 // Equal strings in time that does not depend on where they differ.
 bool same_secret(const std::string& a, const std::string& b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
@@ -96,11 +113,18 @@ std::string hex_start(const std::string& bytes) {
   return o.str();
 }
 
-// Counts a translate request as admitted for as long as it lives.
+// Counts a translate request as admitted for as long as it lives; one past `limit` is not counted.
 class Admission {
  public:
-  Admission(std::atomic<int64_t>& depth, int64_t limit) : depth_(depth) { admitted_ = ++depth_ <= limit; }
-  ~Admission() { --depth_; }
+  Admission(std::atomic<int64_t>& depth, int64_t limit) : depth_(depth) {
+    int64_t now = depth_.load();
+    while (now < limit && !depth_.compare_exchange_weak(now, now + 1)) {
+    }
+    admitted_ = now < limit;
+  }
+  ~Admission() {
+    if (admitted_) --depth_;
+  }
   bool admitted() const { return admitted_; }
 
  private:
@@ -140,14 +164,15 @@ void run_server(ModelService& service, ServeMetrics& metrics, const ServeOptions
   const auto authorized = [&o](const httplib::Request& req, httplib::Response& res, bool query_ok) {
     if (o.token.empty()) return true;
     const std::string header = req.get_header_value("Authorization");
-    const std::string prefix = "Bearer ";
-    bool ok = header.size() > prefix.size() && header.compare(0, prefix.size(), prefix) == 0 &&
-              same_secret(header.substr(prefix.size()), o.token);
+    // The scheme name is case-insensitive (RFC 7235).
+    const bool bearer = header.size() > 7 && strncasecmp(header.c_str(), "Bearer ", 7) == 0;
+    bool ok = bearer && same_secret(header.substr(7), o.token);
     if (!ok && query_ok && req.has_param("token")) ok = same_secret(req.get_param_value("token"), o.token);
     if (ok) return true;
     res.set_header("WWW-Authenticate", "Bearer");
     reply_error(res, 401, header.empty() ? "this server needs a token: send 'Authorization: Bearer <token>'"
-                                         : "wrong token in the Authorization header");
+                          : bearer       ? "wrong token in the Authorization header"
+                                         : "the Authorization header is not 'Bearer <token>'");
     return false;
   };
   const auto model_of = [&service](const httplib::Request& req, httplib::Response& res) -> const ServedModel* {
@@ -167,7 +192,7 @@ void run_server(ModelService& service, ServeMetrics& metrics, const ServeOptions
       res.set_content(R"({"status":"draining"})" "\n", "application/json");
       return;
     }
-    res.set_content(nlohmann::json{{"status", "ok"}, {"models", service.names()}}.dump() + "\n", "application/json");
+    res.set_content(R"({"status":"ok"})" "\n", "application/json");  // model names only behind the token
   });
   server.Get("/v1/model", [&](const httplib::Request& req, httplib::Response& res) {
     if (!authorized(req, res, false)) return;
@@ -228,9 +253,12 @@ void run_server(ModelService& service, ServeMetrics& metrics, const ServeOptions
         return;
       }
     }
-    // The library enforces the limit on bodies of declared length; a chunked one is checked here.
-    if (req.body.size() > max_body) {
-      reply_error(res, 413, "request body larger than --max_body_mb " + nlohmann::json(o.max_body_mb).dump() + " MiB");
+    // The library enforces the limit on bodies of declared length; a chunked one (raw or multipart) is
+    // checked here, once read.
+    size_t received = req.body.size();
+    for (const auto& f : req.files) received += f.second.content.size();
+    if (received > max_body) {
+      reply_error(res, 413, "request body larger than --max_body_mb " + flag_number(o.max_body_mb) + " MiB");
       return;
     }
     if (bytes->empty()) {
@@ -263,21 +291,23 @@ void run_server(ModelService& service, ServeMetrics& metrics, const ServeOptions
       res.set_header("X-P2P-Milliseconds", std::to_string(static_cast<int64_t>(seconds * 1000.0 + 0.5)));
       res.set_content(std::move(r.body), r.content_type);
     } catch (const Timeout&) {
-      reply_error(res, 504, "not translated within --timeout_s " + nlohmann::json(o.timeout_s).dump() + " s; dropped");
+      reply_error(res, 504, "not translated within --timeout_s " + flag_number(o.timeout_s) + " s; dropped");
     } catch (const Error& e) {
       reply_error(res, 400, e.what());
+    } catch (const std::exception& e) {  // not the request's fault: the operator's log gets it
+      log << "p2p serve: internal error translating " << name << ": " << first_line(e.what()) << std::endl;
+      reply_error(res, 500, "internal error (see the server's log)");
     }
   });
 
-  server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    std::string what = "internal error";
+  server.set_exception_handler([&log](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
     try {
       std::rethrow_exception(ep);
     } catch (const std::exception& e) {
-      what = std::string("internal error: ") + e.what();
+      log << "p2p serve: internal error on " << req.method << " " << req.path << ": " << first_line(e.what()) << std::endl;
     } catch (...) {
     }
-    reply_error(res, 500, what);
+    reply_error(res, 500, "internal error (see the server's log)");
   });
   // Statuses the library answers itself (no route, body too large, unreadable request) get a JSON body too.
   server.set_error_handler([&o](const httplib::Request& req, httplib::Response& res) {
@@ -294,7 +324,7 @@ void run_server(ModelService& service, ServeMetrics& metrics, const ServeOptions
                     "image/tiff or application/octet-stream (curl: -H 'Content-Type: image/png' --data-binary @FILE), or "
                     "multipart/form-data with the file in field \"image\"";
         } else {
-          message = "request body larger than --max_body_mb " + nlohmann::json(o.max_body_mb).dump() + " MiB";
+          message = "request body larger than --max_body_mb " + flag_number(o.max_body_mb) + " MiB";
         }
         break;
       case 405: message = req.method + " is not allowed on " + req.path; break;
@@ -312,23 +342,40 @@ void run_server(ModelService& service, ServeMetrics& metrics, const ServeOptions
          "address of this machine)");
   }
   if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);  // Linux takes a second listen() as a new backlog
-  // SIGTERM / SIGINT (install_stop_handlers) arrive here.
+  // SIGTERM / SIGINT (install_stop_handlers) arrive here; byte 0 means run_server is returning.
   install_stop_handlers();
+  std::atomic<bool> listening_over{false};
   std::thread stopper([&] {
     unsigned char sig = 0;
     while (::read(stop_pipe[0], &sig, 1) < 0 && errno == EINTR) {
     }
+    if (sig == 0) return;
     draining = true;
+    // A signal that came while models loaded waits until the server runs (stop() does nothing before).
+    while (!server.is_running() && !listening_over) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     log << "p2p serve: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ": not accepting; finishing "
         << metrics.queue_depth.load() << " admitted requests\n";
     log.flush();
     server.stop();
   });
-  stopper.detach();
-  out << "listening on http://" << o.host << ":" << port << "/ (models: ";
+  const bool ipv6 = o.host.find(':') != std::string::npos;
+  out << "listening on http://" << (ipv6 ? "[" + o.host + "]" : o.host) << ":" << port << "/ (models: ";
   for (const auto& n : service.names()) out << n << (n == service.names().back() ? "" : ", ");
   out << "; POST /v1/translate, GET /v1/model, GET /healthz, GET /metrics, GET / )" << std::endl;
-  server.listen_after_bind();
+  bool listened = false;
+  try {
+    listened = server.listen_after_bind();
+  } catch (...) {
+    listening_over = true;
+    wake_stopper_to_quit();
+    stopper.join();
+    throw;
+  }
+  listening_over = true;
+  if (!draining) wake_stopper_to_quit();
+  stopper.join();
+  if (!listened && !draining) fail("p2p serve: the server stopped accepting connections (--host " + o.host + " --port " +
+                                   std::to_string(port) + ")");
   log << "p2p serve: stopped\n";
 }
 

@@ -3,6 +3,7 @@
 #include "p2p/serve/service.h"
 
 #include "p2p/core/runtime.h"
+#include "p2p/data/palette.h"
 #include "p2p/eval/translate.h"
 #include "p2p/io/fs.h"
 
@@ -17,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <ostream>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -60,6 +62,9 @@ struct TempFiles {
     }
   }
 };
+
+// Training inputs whose proposed palette leaves more of their flat pixels unclassified are taken as photos.
+constexpr double kLabelMapUnclassified = 0.02;
 
 }  // namespace
 
@@ -196,9 +201,10 @@ TranslateResult ModelService::translate(const ServedModel& m, const std::string&
     if (m.shareable) {
       translate_file(*m.g.G, in, out, m.data, m.tiles, c10::Device(at::kCPU), log, {}, forward);
     } else {
-      // The global generator draws dropout masks: one such request at a time, seeded as translate seeds a file.
-      std::lock_guard<std::mutex> lock(exclusive_);
-      if (Clock::now() > deadline) throw Timeout("not answered within the request timeout");
+      // The global generator draws dropout masks: one such request at a time, seeded as translate seeds a
+      // file, once no forward of an earlier (timed-out) request still draws from it.
+      std::unique_lock<std::timed_mutex> lock(exclusive_, deadline);
+      if (!lock.owns_lock() || !batcher_.wait_idle(deadline)) throw Timeout("not answered within the request timeout");
       seed_item(m.seed, name);
       translate_file(*m.g.G, in, out, m.data, m.tiles, c10::Device(at::kCPU), log, {}, forward);
     }
@@ -206,7 +212,11 @@ TranslateResult ModelService::translate(const ServedModel& m, const std::string&
     throw;
   } catch (const Error& e) {
     fail(replace_all(replace_all(e.what(), in, name), temp_dir_, "<server temp>"));
+  } catch (const std::exception& e) {  // not the request's fault; never a temp path in the message
+    throw std::runtime_error(replace_all(replace_all(e.what(), in, name), temp_dir_, "<server temp>"));
   }
+  // Decoding, tiling and encoding run outside the batcher's deadline checks.
+  if (Clock::now() > deadline) throw Timeout("not answered within the request timeout");
   std::ifstream f(out, std::ios::binary);
   if (!f) fail("serve: the output of " + name + " was not written");
   TranslateResult r;
@@ -214,5 +224,38 @@ TranslateResult ModelService::translate(const ServedModel& m, const std::string&
   r.content_type = lower_extension(out) == ".png" ? "image/png" : "image/tiff";
   return r;
 }
+
+nlohmann::json page_palette(const std::string& flag_value, const LoadedGenerator& g, std::string& source,
+                            std::ostream& log) {
+  if (flag_value == "none") return nullptr;
+  if (!flag_value.empty()) {
+    source = "--palette " + flag_value;
+    return palette_to_json(load_palette(flag_value));
+  }
+  if (!g.run_dir.empty()) {
+    const fs::path stored = fs::path(g.run_dir) / "palette.json";
+    if (fs::exists(stored) && generator_data_config(g).palette.empty()) {  // a segmentation run's palette is its outputs'
+      source = stored.string();
+      return palette_to_json(load_palette(stored.string()));
+    }
+  }
+  // A label-map model: the colours of its training inputs. Label maps put nearly every flat pixel in a
+  // class (facades, JPEG: 0.8% left out); photos leave more out (facades photos: 3.9%, in 22 "classes"), and
+  // then the page offers a free colour instead. A heuristic: --palette decides where it errs.
+  const DataConfig d = generator_data_config(g);
+  if (g.net.input_nc != 3 || d.dataroot.empty() || !fs::is_directory(fs::path(d.dataroot) / "train")) return nullptr;
+  try {
+    nlohmann::json proposed = propose_input_palette(d);
+    const double unclassified = proposed["source"]["unclassified_share"].get<double>();
+    if (proposed["classes"].size() < 2 || unclassified > kLabelMapUnclassified) return nullptr;
+    source = "proposed from " + std::to_string(proposed["source"]["images"].get<int64_t>()) + " training inputs in " +
+             (fs::path(d.dataroot) / "train").string();
+    return proposed;
+  } catch (const Error& e) {
+    log << "note: no palette for the page (" << e.what() << "); give --palette\n";
+    return nullptr;
+  }
+}
+
 
 }  // namespace p2p::serve

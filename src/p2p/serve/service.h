@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,14 @@ struct ServedModel {
 // against G (check_tile_options).
 std::unique_ptr<ServedModel> make_served_model(const std::string& name, LoadedGenerator g, const c10::Device& device,
                                                bool eval, const TileOptions& tiles, uint64_t seed);
+
+// The drawing page's palette (load_palette's JSON) for g, or null (the page offers a free colour):
+// `flag_value` (--palette: a built-in name, a file, or "none"), else the run folder's palette.json (unless
+// it is a segmentation run's, which describes outputs), else one proposed from the run's training inputs
+// when they look like label maps. `source` says where it came from; a proposal that fails is a note on
+// `log`, not an error.
+nlohmann::json page_palette(const std::string& flag_value, const LoadedGenerator& g, std::string& source,
+                            std::ostream& log);
 
 // True when G, in its current modes, treats every image of a batch alone and deterministically.
 bool batch_independent(torch::nn::Module& G);
@@ -87,7 +96,7 @@ class ModelService {
   Batcher batcher_;
   std::string temp_dir_;
   std::atomic<uint64_t> next_id_{0};
-  std::mutex exclusive_;  // requests of models that draw random numbers run one at a time (global RNG)
+  std::timed_mutex exclusive_;  // requests of models that draw random numbers run one at a time (global RNG)
 };
 
 }  // namespace p2p::serve
