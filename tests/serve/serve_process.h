@@ -4,6 +4,8 @@
 
 #include "testutil/testutil.h"
 
+#include <httplib.h>
+
 #include <chrono>
 #include <csignal>
 #include <fstream>
@@ -92,6 +94,19 @@ class ServeProcess {
   int port_ = 0;
   int exit_code_ = -1;
 };
+
+// Polls GET /metrics (every 5 ms, at most `tries` times) until the server reports `depth` translate
+// requests admitted; false if it never does.
+inline bool wait_for_queue_depth(int port, int depth, int tries) {
+  httplib::Client c("127.0.0.1", port);
+  const std::string line = "p2p_serve_queue_depth " + std::to_string(depth) + "\n";
+  for (int i = 0; i < tries; ++i) {
+    auto m = c.Get("/metrics");
+    if (m && m->body.find(line) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
 
 // A tiny trained run (unet_32, width 8) on random 32x32 pairs, made once per test process:
 // <folder>/ck/tiny. Returns the checkpoints folder.

@@ -342,14 +342,7 @@ TEST(ServeApi, SigtermFinishesAdmittedRequestsAndExitsZero) {
     else reply_body = httplib::to_string(r.error());
   });
   // Wait until the request is admitted (queue depth 1), then stop the server.
-  httplib::Client probe("127.0.0.1", server.port());
-  bool admitted = false;
-  for (int i = 0; i < 400 && !admitted; ++i) {
-    auto m = probe.Get("/metrics");
-    admitted = m && m->body.find("p2p_serve_queue_depth 1\n") != std::string::npos;
-    if (!admitted) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  ASSERT_TRUE(admitted) << "the large request was never seen in the queue";
+  ASSERT_TRUE(wait_for_queue_depth(server.port(), 1, 400)) << "the large request was never seen in the queue";
   const int status = server.stop(SIGTERM, 120);
   client.join();
   EXPECT_EQ(status, 0) << server.output();
