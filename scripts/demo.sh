@@ -28,6 +28,6 @@ else
 fi
 
 "$P2P" train --dataroot "$DATA" --name facades_demo --direction BtoA --device "$P2P_DEMO_DEVICE" \
-  --val_fraction 0.1 --num_threads 2 --print_freq 50 "${SCHEDULE[@]}"
-"$P2P" test --dataroot "$DATA" --name facades_demo --device "$P2P_DEMO_DEVICE" --num_test 0
+  --val_fraction 0.1 --num_threads 2 --print_freq 50 --precision auto "${SCHEDULE[@]}"
+"$P2P" test --dataroot "$DATA" --name facades_demo --device "$P2P_DEMO_DEVICE" --num_test 0 --precision auto
 echo "demo: results page at $(pwd)/results/facades_demo/test_latest/index.html"

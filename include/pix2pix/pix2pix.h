@@ -46,6 +46,9 @@ struct Options {
   // Which generator of a CycleGAN run or checkpoint: "G_A" (A -> B, the default) or "G_B" (B -> A);
   // "" takes the only (pix2pix) or first one. For a reference folder: its <epoch>_net_G_A.pth / _G_B.pth.
   std::string generator;
+  // Arithmetic on the CPU: "fp32"; "bf16" (needs avx512_bf16 or AMX, else the constructor throws); "auto"
+  // (bf16 where the CPU has it and this generator measures faster in it: timed once per machine, cached).
+  std::string precision = "fp32";
 };
 
 // An image in memory: height × width × channels floats, interleaved (row-major, channels last), in the

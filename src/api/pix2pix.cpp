@@ -2,6 +2,7 @@
 // translating the public types and errors to and from the internal ones.
 #include <pix2pix/pix2pix.h>
 
+#include "p2p/core/blas_calibration.h"
 #include "p2p/core/build_info.h"
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
@@ -11,6 +12,7 @@
 #include "p2p/eval/translate.h"
 #include "p2p/eval/tiling.h"
 #include "p2p/io/raster.h"
+#include "p2p/models/calibration.h"
 
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
@@ -75,7 +77,16 @@ Translator::Translator(const std::string& weights_or_run, const Options& options
     impl_->tiles.overlap = options.overlap;
     impl_->tiles.tile_batch = options.tile_batch;
     p2p::check_tile_options(impl_->tiles, impl_->g.G->size_multiple());
-    p2p::prepare_for_inference(impl_->g, impl_->device, options.eval);
+    p2p::Precision precision = p2p::Precision::kFp32;
+    if (options.precision == "auto") {
+      if (impl_->device.is_cpu()) {
+        p2p::CalibrationWorkload work{false, impl_->g.net, impl_->data.crop_size, 1};
+        precision = p2p::choose_precision(work, p2p::default_blas_cache_file()).precision;
+      }
+    } else {
+      precision = p2p::parse_fixed_precision(options.precision, impl_->device, "Options::precision");
+    }
+    p2p::prepare_for_inference(impl_->g, impl_->device, options.eval, precision);
     impl_->seed = options.seed;
   });
 }

@@ -93,6 +93,7 @@ void register_test(CLI::App& app) {
   add_model_ref_options(*cmd, *ref, /*allow_weights=*/true);
   add_generator_choice_options(*cmd, *ref, /*direction=*/false, /*model_suffix=*/true);
   add_runtime_options(*cmd, *rt);
+  add_precision_option(*cmd, rt->precision);
   add_reference_options(*cmd, *compat, DisplayFlags::base);
   auto realism = std::make_shared<RealismOptions>();
   add_realism_options(*cmd, *realism, /*test=*/true);
@@ -154,9 +155,11 @@ void register_test(CLI::App& app) {
     if (d.dataroot.empty()) fail("--dataroot: required (the run's config names none)");
     d.dataroot = fs::absolute(d.dataroot).lexically_normal().string();
     d.phase = test->phase;
-    setup_blas_threads(*rt, device, {false, m.net, d.crop_size, 1}, std::cerr);
-    prepare_for_inference(m, device, test->eval);
-    if (m_B) prepare_for_inference(*m_B, device, test->eval);
+    CalibrationWorkload work{false, m.net, d.crop_size, 1};
+    const Precision precision = setup_precision(rt->precision, device, work, std::cerr);
+    setup_blas_threads(*rt, device, work, std::cerr);
+    prepare_for_inference(m, device, test->eval, precision);
+    if (m_B) prepare_for_inference(*m_B, device, test->eval, precision);
     seed_everything(test->seed, false);  // the paper's test mode draws dropout masks
     const std::string name = ref->name.empty() ? fs::path(m.weights).stem().string() : ref->name;
     if (test->results_dir.empty()) fail("--results_dir is empty; name the folder for the results");
@@ -233,6 +236,7 @@ void register_translate(CLI::App& app) {
   add_model_ref_options(*cmd, *ref, /*allow_weights=*/true);
   add_generator_choice_options(*cmd, *ref, /*direction=*/true, /*model_suffix=*/false);
   add_runtime_options(*cmd, *rt);
+  add_precision_option(*cmd, rt->precision);
   add_reference_options(*cmd, *compat, DisplayFlags::none);
   auto options = std::make_shared<TranslateOptions>();
   cmd->add_option("--input", *input, "an image file, a folder of images, or a list file (.txt, one path per line)")
@@ -249,8 +253,10 @@ void register_translate(CLI::App& app) {
     LoadedGenerator m = load_from_flags(*cmd, *net, *ref, test->epoch, chosen_generator(*cmd, *ref, /*direction=*/true));
     // Timed at the tile size, or at the size the run trained on (whole images vary).
     const int64_t size = options->tiles.tile > 0 ? options->tiles.tile : generator_data_config(m).crop_size;
-    setup_blas_threads(*rt, device, {false, m.net, size, 1}, std::cerr);
-    prepare_for_inference(m, device, test->eval);
+    CalibrationWorkload work{false, m.net, size, 1};
+    const Precision precision = setup_precision(rt->precision, device, work, std::cerr);
+    setup_blas_threads(*rt, device, work, std::cerr);
+    prepare_for_inference(m, device, test->eval, precision);
     seed_everything(test->seed, false);
     // The run's input mapping (SAR dB, --normalize dataset statistics) applies to new inputs too.
     TranslateOptions o = *options;

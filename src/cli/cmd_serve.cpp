@@ -54,6 +54,7 @@ void register_serve(CLI::App& app) {
   add_inference_options(*cmd, *test);
   add_tile_options(*cmd, *tiles);
   add_runtime_options(*cmd, *rt);
+  add_precision_option(*cmd, rt->precision);
   cmd->callback([=] {
     serve::install_stop_handlers();  // a SIGTERM while models load stops the server once it is up
     if (serve->names.empty() && serve->weights.empty()) fail("--name or --weights: name at least one model to serve");
@@ -82,11 +83,14 @@ void register_serve(CLI::App& app) {
       std::string source;
       nlohmann::json palette = serve::page_palette(serve->palette, g, source, std::cerr);
       const int64_t size = tiles->tile > 0 ? tiles->tile : generator_data_config(g).crop_size;
-      if (models.empty()) setup_blas_threads(*rt, device, {false, g.net, size, 1}, std::cerr);
-      auto m = serve::make_served_model(name, std::move(g), device, test->eval, *tiles, test->seed);
+      CalibrationWorkload work{false, g.net, size, 1};
+      const Precision precision = setup_precision(rt->precision, device, work, std::cerr);  // per model (auto)
+      if (models.empty()) setup_blas_threads(*rt, device, work, std::cerr);
+      auto m = serve::make_served_model(name, std::move(g), device, test->eval, *tiles, test->seed, precision);
       m->palette = std::move(palette);
       m->palette_source = source;
-      std::cerr << "model " << m->name << ": " << m->g.net.netG << " from " << m->g.weights << (test->eval ? ", --eval" : "")
+      std::cerr << "model " << m->name << ": " << m->g.net.netG << " from " << m->g.weights << (test->eval ? ", --eval" : "") << ", "
+                << precision_name(m->precision)
                 << (m->shareable ? "; concurrent requests share forward passes"
                                  : "; requests run one at a time (batch statistics or dropout: the paper's test mode; "
                                    "--eval batches them)")

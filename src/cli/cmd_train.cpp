@@ -96,6 +96,7 @@ void register_train(CLI::App& app) {
   add_data_options(*cmd, *data, DataUse::train);
   add_train_options(*cmd, *train);
   add_runtime_options(*cmd, *rt);
+  add_precision_option(*cmd, train->precision);
   add_reference_options(*cmd, *compat, DisplayFlags::train);
   cmd->callback([=] {
     install_stop_handlers();  // first: a signal during set-up ends the run cleanly too
@@ -130,7 +131,9 @@ void register_train(CLI::App& app) {
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     d.num_threads = capped_threads("--num_threads", d.num_threads, 4 * cores, std::cerr);  // loaders wait on files
     // Timed on the run's own generator, size and batch; the ranks of a job take turns (one measures).
-    setup_blas_threads(runtime, device, {true, n, d.crop_size, t.batch_size}, std::cerr);
+    CalibrationWorkload work{true, n, d.crop_size, t.batch_size};
+    t.precision = precision_name(setup_precision(t.precision, device, work, std::cerr, &t));  // recorded as resolved
+    setup_blas_threads(runtime, device, work, std::cerr);
     nlohmann::json resolved = sections(n, d, t);
     resolved["device"] = device.str();
     resolved["build"] = build_record(device);  // what made this run: version, git revision, LibTorch, CPU

@@ -4,12 +4,14 @@
 
 #include "p2p/core/build_info.h"
 #include "p2p/core/error.h"
+#include "p2p/core/runtime.h"
 
 #include <c10/util/Exception.h>
 
 #include <iostream>
 
 int main(int argc, char** argv) {
+  p2p::keep_freed_memory();  // before any large allocation (core/runtime.h)
   CLI::App app{"pix2pix.cpp: paired image-to-image translation with conditional GANs", "p2p"};
   app.require_subcommand(1);
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // as argparse: last one wins

@@ -6,13 +6,19 @@
 #include "p2p/core/blas_calibration.h"
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
+#include "p2p/data/dataset.h"
 #include "p2p/io/run_folder.h"
+#include "p2p/train/family.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
 #include <algorithm>
+#include <iomanip>
 #include <cerrno>
+#include <chrono>
+#include <mutex>
 #include <cmath>
 #include <cstdlib>
 #include <set>
@@ -434,6 +440,13 @@ void add_runtime_options(CLI::App& app, RuntimeOptions& c) {
       ->check(non_negative_int());
 }
 
+void add_precision_option(CLI::App& app, std::string& value) {
+  opt(app, "--precision", value,
+      "arithmetic on the CPU: fp32; bf16 (convolutions in bfloat16 with fp32 weights, optimizer state and losses; "
+      "needs avx512_bf16 or AMX); auto (bf16 where the CPU has it and it measures faster, else fp32)")
+      ->check(CLI::IsMember({"fp32", "bf16", "auto"}));
+}
+
 void add_export_options(CLI::App& app, std::string& format, std::string& out, std::string& epoch, bool& eval) {
   opt(app, "--format", format,
       "safetensors: G's weights, its architecture options and input mapping in the header; torchscript: G "
@@ -540,6 +553,62 @@ c10::Device setup_runtime(const RuntimeOptions& r, std::ostream& note) {
     return torch::cuda::is_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
   }
   return parse_device(r.device, "--device");
+}
+
+Precision setup_precision(const std::string& value, const c10::Device& device, CalibrationWorkload& work,
+                          std::ostream& note, const TrainConfig* train) {
+  if (value != "auto") {
+    work.precision = parse_fixed_precision(value, device, "--precision");
+    return work.precision;
+  }
+  std::ostringstream why;
+  if (!device.is_cpu()) {
+    work.precision = Precision::kFp32;
+    why << "auto: bf16 is for the CPU in this build";
+  } else {
+    std::function<std::function<double()>(Precision)> step_timer;
+    if (train && work.training && train->model != "segmentation") {  // its targets are class ids
+      step_timer = [&work, train, device](Precision p) -> std::function<double()> {
+        std::shared_ptr<TrainModel> model = make_train_model(work.net, *train, device);
+        auto batch = std::make_shared<Batch>();
+        const int64_t n = std::max<int64_t>(1, work.batch), side = work.size;
+        batch->A = at::rand({n, work.net.input_nc, side, side}) * 2 - 1;
+        batch->B = at::rand({n, work.net.output_nc, side, side}) * 2 - 1;
+        batch->stems.assign(n, "calibration");
+        return [model, batch, p] {
+          const PrecisionScope scope(p);
+          const auto t0 = std::chrono::steady_clock::now();
+          model->optimize(*batch);
+          return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        };
+      };
+    }
+    // Building models and running steps draws random numbers: a seeded run must not depend on whether
+    // this measured now or read the cache.
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    at::Tensor state;
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      state = gen.get_state();
+    }
+    const std::string measured = (step_timer ? "a " + train->model + " step of " : "") + workload_name(work);
+    const PrecisionChoice c = choose_precision(work, default_blas_cache_file(), step_timer,
+                                               step_timer ? "step " + train->model : "");
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(state);
+    }
+    work.precision = c.precision;
+    if (c.instructions.empty()) {
+      why << "auto: this CPU has no avx512_bf16 or AMX";
+    } else {
+      why << "auto: " << c.instructions << "; " << measured << " took " << std::setprecision(3)
+          << c.seconds_bf16 << " s in bf16, " << c.seconds_fp32 << " s in fp32"
+          << (c.cached ? ", measured earlier on this machine" : ", measured now");
+    }
+  }
+  note << "note: precision " << precision_name(work.precision) << " (" << why.str() << ")\n";
+  return work.precision;
 }
 
 void setup_blas_threads(const RuntimeOptions& r, const c10::Device& device, const CalibrationWorkload& work,

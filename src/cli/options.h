@@ -25,6 +25,7 @@ struct RuntimeOptions {
   std::string device = "auto";  // auto | cpu | cuda[:N] | reference-style GPU ids (-1 = CPU)
   int torch_threads = 0;        // 0 = one per core
   int blas_threads = 0;         // OpenBLAS threads; 0 = measured once per machine (blas_calibration.h)
+  std::string precision = "fp32";  // fp32 | bf16 | auto (add_precision_option: train, test, translate, bench, serve)
 };
 
 // Which trained model to use for inference: a run folder (--name, --checkpoints_dir) or a file.
@@ -86,6 +87,8 @@ void add_test_options(CLI::App& app, TestConfig& c);
 // `test` and `translate`: --epoch, --eval, --seed.
 void add_inference_options(CLI::App& app, TestConfig& c);
 void add_runtime_options(CLI::App& app, RuntimeOptions& c);
+// --precision fp32|bf16|auto into `value` (core/precision.h; resolved by setup_precision).
+void add_precision_option(CLI::App& app, std::string& value);
 // `translate`: --tile, --overlap, --tile_batch, --resume.
 void add_translate_options(CLI::App& app, TranslateOptions& c);
 // --tile, --overlap, --tile_batch (translate, serve).
@@ -128,6 +131,16 @@ c10::Device setup_runtime(const RuntimeOptions& r, std::ostream& note);
 // nothing is measured: BLAS is not what runs there, and it stays at one thread.
 void setup_blas_threads(const RuntimeOptions& r, const c10::Device& device, const CalibrationWorkload& work,
                         std::ostream& note);
+
+// --precision: fp32; bf16 (refused without native bf16 instructions or off the CPU); auto: bf16 where the
+// CPU has them and `work` (the command's generator, size and batch) measured at most 0.9x as long in
+// bf16 (once per machine and workload, cached). Says which on `note`, and sets work.precision so the
+// BLAS calibration that follows times the work that will run.
+// With `train` (training commands) auto times whole training steps of that model family on random
+// batches, since the discriminator and the optimizer decide as much as G; the global random state is
+// left as it was.
+Precision setup_precision(const std::string& value, const c10::Device& device, CalibrationWorkload& work,
+                          std::ostream& note, const TrainConfig* train = nullptr);
 
 // Caps a thread-count flag at `most` with a note (far more threads than cores only adds overhead).
 int capped_threads(const std::string& flag, int value, int most, std::ostream& note);

@@ -3,6 +3,11 @@
 #include "p2p/core/runtime.h"
 
 #include <ATen/ATen.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+#include <cstdlib>
+#include <cstring>
 #include <gtest/gtest.h>
 
 namespace p2p {
@@ -64,6 +69,26 @@ TEST(StopRequest, SetAndClear) {
   clear_stop_request();
   EXPECT_FALSE(stop_requested());
 }
+
+#if defined(__GLIBC__)
+// After keep_freed_memory, a 64 MB block comes from the heap rather than a mapping of its own, and
+// freeing it keeps the memory in the process (glibc's own accounting, mallinfo2), ready for the next
+// step; with glibc's defaults it would be mapped and unmapped, faulting in again each time.
+TEST(KeepFreedMemory, LargeBlocksStayInTheProcessForReuse) {
+  unsetenv("P2P_MALLOC");
+  ASSERT_TRUE(keep_freed_memory());
+  const size_t size = 64u << 20;
+  char* p = static_cast<char*>(std::malloc(size));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 1, size);
+  EXPECT_LT(mallinfo2().hblkhd, size) << "the block was mapped on its own";
+  std::free(p);
+  EXPECT_GE(mallinfo2().arena, size) << "the freed block went back to the OS";
+  setenv("P2P_MALLOC", "system", 1);
+  EXPECT_FALSE(keep_freed_memory());
+  unsetenv("P2P_MALLOC");
+}
+#endif
 
 }  // namespace
 }  // namespace p2p

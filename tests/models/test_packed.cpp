@@ -3,6 +3,7 @@
 // the same sums): single layers of several shapes, then whole generators in both test modes. A
 // wrong phase, tap or bias would move outputs by the size of a weight, far beyond the 1e-5 allowed.
 #include "p2p/core/config.h"
+#include "p2p/core/precision.h"
 #include "p2p/models/networks.h"
 
 #include <ATen/ATen.h>
@@ -112,6 +113,52 @@ TEST(Packed, GeneratorsComputeTheSameInBothTestModes) {
       at::manual_seed(11);
       const at::Tensor got = G->forward(x);
       EXPECT_LT(max_relative(got, want), 1e-5) << netG << " eval " << eval;
+      EXPECT_GT(want.abs().max().item<double>(), 1e-2) << netG;
+    }
+  }
+}
+
+// bf16 inference (Network::infer after packing in bf16) against LibTorch's fp32 forward of the same
+// weights: in bf16 each operand keeps 8 significant bits and oneDNN sums in fp32, so through a whole
+// generator outputs in [-1, 1] stay within 0.05 of fp32 for unet_32 and 0.1 for the 20-layer
+// resnet_6blocks (measured 0.03 and 0.08; mean within 0.01); a wrong tap, phase or cast
+// would be off by the size of the output itself. The output is fp32 and visibly not fp32's (bf16 ran).
+TEST(Packed, Bf16InferenceStaysWithinBf16RoundingOfFp32) {
+  if (cpu_bf16_instructions().empty()) GTEST_SKIP() << "this CPU has no native bf16 instructions";
+  for (const std::string netG : {"unet_32", "resnet_6blocks"}) {
+    for (const bool eval : {false, true}) {
+      NetConfig n;
+      n.netG = netG;
+      n.ngf = 8;
+      at::manual_seed(5);
+      NetworkPtr G = make_generator(n);
+      init_weights(*G, "xavier", 1.0);  // variance-preserving: rounding is neither drowned nor blown up
+      {
+        torch::NoGradGuard no_grad;
+        for (const auto& m : G->modules()) {  // running statistics as a trained net has them, not 0 / 1
+          if (auto* bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(m.get())) {
+            bn->running_mean.uniform_(-0.05, 0.05);
+            bn->running_var.uniform_(0.5, 2.0);
+            bn->bias.uniform_(-0.3, 0.3);
+          }
+        }
+      }
+      set_eval_mode(*G, eval);
+      if (eval) fold_batch_norm(*G);
+      torch::NoGradGuard no_grad;
+      const at::Tensor x = at::rand({2, 3, 32, 32}) * 2 - 1;
+      at::manual_seed(11);
+      const at::Tensor want = G->forward(x);
+      const int packed = pack_for_cpu_inference(*G, Precision::kBf16);
+      EXPECT_GT(packed, 0) << netG;
+      G->inference_precision = Precision::kBf16;
+      at::manual_seed(11);
+      const at::Tensor got = G->infer(x);
+      ASSERT_EQ(got.scalar_type(), at::kFloat);
+      const double worst = (got - want).abs().max().item<double>();
+      EXPECT_LT(worst, netG == "unet_32" ? 0.05 : 0.1) << netG << " eval " << eval;  // resnet: 20 layers deep
+      EXPECT_LT((got - want).abs().mean().item<double>(), 0.01) << netG << " eval " << eval;
+      EXPECT_GT(worst, 1e-4) << netG << " eval " << eval << ": no bf16 rounding seen";
       EXPECT_GT(want.abs().max().item<double>(), 1e-2) << netG;
     }
   }

@@ -27,11 +27,17 @@ double median(std::vector<double> v) {
 }
 
 // An exclusive lock on <cache>.lock for the life of the object (none when the file cannot be opened:
-// then processes only risk measuring twice).
+// then processes only risk measuring twice). Reentrant on a thread: a measurement may run work that
+// measures something of its own (a training pass choosing its weight-gradient path), and a second
+// flock of the same file from this process would wait for ever.
+thread_local int g_lock_depth = 0;
+
 class CacheLock {
  public:
   explicit CacheLock(const std::string& cache_file) {
     if (cache_file.empty()) return;
+    counted_ = true;
+    if (g_lock_depth++ > 0) return;
     std::error_code ec;
     fs::create_directories(fs::path(cache_file).parent_path(), ec);
     fd_ = ::open((cache_file + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -42,12 +48,14 @@ class CacheLock {
   }
   ~CacheLock() {
     if (fd_ >= 0) ::close(fd_);  // closing releases the lock
+    if (counted_) --g_lock_depth;
   }
   CacheLock(const CacheLock&) = delete;
   CacheLock& operator=(const CacheLock&) = delete;
 
  private:
   int fd_ = -1;
+  bool counted_ = false;
 };
 
 }  // namespace
@@ -63,11 +71,9 @@ std::string default_blas_cache_file() {
   return "";
 }
 
-BlasChoice calibrate_blas_threads(int threads, const std::string& workload, const std::string& cache_file,
-                                  const std::function<double(int)>& time_workload) {
-  BlasChoice choice;
-  if (threads <= 1) return choice;
-  const std::string key = blas_cache_key(threads, workload);
+CachedMeasurement measure_once(const std::string& cache_file, const std::string& key,
+                               const std::function<bool(const nlohmann::json&)>& usable,
+                               const std::function<nlohmann::json()>& measure) {
   // One process measures at a time, the others wait and then read its answer: the ranks of a
   // data-parallel job start together on shared cores, and timings taken side by side would be wrong.
   const CacheLock lock(cache_file);
@@ -78,32 +84,26 @@ BlasChoice calibrate_blas_threads(int threads, const std::string& workload, cons
       try {
         in >> cache;
         const nlohmann::json& entry = cache.at(key);
-        const int t = entry.at("blas_threads").get<int>();
-        if (t == 1 || t == threads) {
-          choice.threads = t;
-          choice.cached = true;
-          return choice;
-        }
+        if (usable(entry)) return {entry, true};
       } catch (const std::exception&) {
         if (!cache.is_object()) cache = nlohmann::json::object();  // corrupt: measured again, rewritten
       }
     }
   }
-  time_workload(1);  // warm-up: first-call allocations and oneDNN kernel selection
-  time_workload(threads);
-  std::vector<double> one, many;
-  for (int round = 0; round < 3; ++round) {
-    one.push_back(time_workload(1));
-    many.push_back(time_workload(threads));
-  }
-  choice.seconds_one = median(one);
-  choice.seconds_many = median(many);
-  // Ties go to one thread: it cannot oversubscribe when the machine gets busier.
-  choice.threads = choice.seconds_many < 0.95 * choice.seconds_one ? threads : 1;
+  CachedMeasurement fresh{measure(), false};
   if (!cache_file.empty()) {
     try {
-      cache[key] = {{"blas_threads", choice.threads}, {"seconds_one", choice.seconds_one},
-                    {"seconds_many", choice.seconds_many}};
+      // Read again: a measurement nested inside this one may have added its own entry meanwhile.
+      std::ifstream again(cache_file);
+      if (again) {
+        try {
+          nlohmann::json now;
+          again >> now;
+          if (now.is_object()) cache = std::move(now);
+        } catch (const std::exception&) {
+        }
+      }
+      cache[key] = fresh.value;
       std::error_code ec;
       fs::create_directories(fs::path(cache_file).parent_path(), ec);
       // Renamed into place so concurrent processes never read half a file. Not io/fs's durable writer:
@@ -119,6 +119,35 @@ BlasChoice calibrate_blas_threads(int threads, const std::string& workload, cons
     } catch (const std::exception&) {
       // Not cached: measured again next time.
     }
+  }
+  return fresh;
+}
+
+BlasChoice calibrate_blas_threads(int threads, const std::string& workload, const std::string& cache_file,
+                                  const std::function<double(int)>& time_workload) {
+  BlasChoice choice;
+  if (threads <= 1) return choice;
+  const auto usable = [threads](const nlohmann::json& entry) {
+    const int t = entry.at("blas_threads").get<int>();
+    return t == 1 || t == threads;
+  };
+  const CachedMeasurement m = measure_once(cache_file, blas_cache_key(threads, workload), usable, [&] {
+    time_workload(1);  // warm-up: first-call allocations and oneDNN kernel selection
+    time_workload(threads);
+    std::vector<double> one, many;
+    for (int round = 0; round < 3; ++round) {
+      one.push_back(time_workload(1));
+      many.push_back(time_workload(threads));
+    }
+    const double s1 = median(one), sn = median(many);
+    // Ties go to one thread: it cannot oversubscribe when the machine gets busier.
+    return nlohmann::json{{"blas_threads", sn < 0.95 * s1 ? threads : 1}, {"seconds_one", s1}, {"seconds_many", sn}};
+  });
+  choice.threads = m.value.at("blas_threads").get<int>();
+  choice.cached = m.cached;
+  if (!m.cached) {
+    choice.seconds_one = m.value.at("seconds_one").get<double>();
+    choice.seconds_many = m.value.at("seconds_many").get<double>();
   }
   return choice;
 }

@@ -13,10 +13,24 @@
 // measures and the others read its answer.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <functional>
 #include <string>
 
 namespace p2p {
+
+// A measurement kept per machine in a JSON cache file: the entry under `key` when `usable` accepts it,
+// else `measure()`, stored there. Processes take turns through a lock beside the file, so one measures
+// and the others read its answer. An unreadable or corrupt cache is measured again and rewritten; one
+// that cannot be written is only not cached. `cache_file` empty: always measured.
+struct CachedMeasurement {
+  nlohmann::json value;
+  bool cached = false;
+};
+CachedMeasurement measure_once(const std::string& cache_file, const std::string& key,
+                               const std::function<bool(const nlohmann::json&)>& usable,
+                               const std::function<nlohmann::json()>& measure);
 
 struct BlasChoice {
   int threads = 1;

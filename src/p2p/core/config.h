@@ -128,6 +128,9 @@ struct TrainConfig {
   std::string epoch = "latest";      // which checkpoint to resume from: latest | best | <N>
   int save_epoch_freq = 5;
   int save_latest_freq = 0;          // iterations between mid-epoch 'latest' checkpoints; 0 = epoch ends only
+  // fp32 | bf16: the arithmetic of the steps (core/precision.h); the CLI resolves --precision auto to one
+  // of them. Weights, optimizer state and checkpoints are fp32 either way.
+  std::string precision = "fp32";
   int print_freq = 100;              // iterations between plain progress lines (non-terminal output)
   int num_samples = 3;               // sample triplets saved per epoch
   int64_t max_iters = 0;             // > 0: stop (with a checkpoint) after this many total iterations
@@ -220,7 +223,7 @@ void for_each_train_field(C& c, F&& f) {
   f("max_iters", c.max_iters, R::per_run), f("seed", c.seed, R::identity);
   f("deterministic", c.deterministic, over), f("max_val", c.max_val, over);
   f("best_metric", c.best_metric, R::identity), f("val_segmenter", c.val_segmenter, over);
-  f("dist_timeout", c.dist_timeout, R::per_run);
+  f("dist_timeout", c.dist_timeout, R::per_run), f("precision", c.precision, over);
 }
 
 // TestConfig is never resumed: every field is the invocation's own.

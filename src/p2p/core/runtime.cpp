@@ -135,3 +135,24 @@ void set_blas_threads(int threads) {
 }
 
 }  // namespace p2p
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+#include <cstdlib>
+#include <cstring>
+
+namespace p2p {
+
+bool keep_freed_memory() {
+  if (const char* e = std::getenv("P2P_MALLOC"); e && std::strcmp(e, "system") == 0) return false;
+#if defined(__GLIBC__)
+  // No allocation gets pages of its own (they would go back to the OS when freed and fault in again
+  // next step), and the top of the heap is never trimmed: freed memory is reused as it is.
+  return mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1 && mallopt(M_TOP_PAD, 64 << 20) == 1;
+#else
+  return false;
+#endif
+}
+
+}  // namespace p2p

@@ -49,6 +49,14 @@ class StopEndsProcess {
   StopEndsProcess& operator=(const StopEndsProcess&) = delete;
 };
 
+// Keeps memory the process frees for reuse instead of handing it back to the OS (glibc's malloc: no
+// separately mapped allocations, no trimming of the heap). A training step frees and reallocates
+// hundreds of MB (gradients, bf16 casts, activations), and every page the OS hands out again costs a
+// page fault: on the measured AMD EPYC VM that was close to half of a unet_128 step at 128 px
+// (BENCHMARKS.md). The price is a resident size that stays at its peak. P2P_MALLOC=system in the
+// environment leaves glibc's defaults. Returns whether it applied. `p2p` calls it first thing.
+bool keep_freed_memory();
+
 // Tells OpenBLAS (when it is the BLAS in use) how many threads to use; a no-op otherwise.
 void set_blas_threads(int threads);
 

@@ -264,12 +264,16 @@ InferencePrepared prepare_network_for_inference(Network& G, const c10::Device& d
   G.to(device);
   set_eval_mode(G, eval);
   if (eval && rewrites.fold) done.folded = fold_batch_norm(G);  // running statistics: norms join the convs
-  if (device.is_cpu() && rewrites.pack) done.packed = pack_for_cpu_inference(G);
+  if (rewrites.precision == Precision::kBf16 && !device.is_cpu()) fail("bf16 inference: only on the CPU in this build");
+  G.inference_precision = rewrites.precision;
+  if (device.is_cpu() && rewrites.pack) done.packed = pack_for_cpu_inference(G, rewrites.precision);
   return done;
 }
 
-void prepare_for_inference(LoadedGenerator& g, const c10::Device& device, bool eval) {
-  prepare_network_for_inference(*g.G, device, eval);
+void prepare_for_inference(LoadedGenerator& g, const c10::Device& device, bool eval, Precision precision) {
+  InferenceRewrites rewrites;
+  rewrites.precision = precision;
+  prepare_network_for_inference(*g.G, device, eval, rewrites);
 }
 
 }  // namespace p2p

@@ -67,6 +67,9 @@ nlohmann::json generator_config(const LoadedGenerator& g);
 struct InferenceRewrites {
   bool fold = true;  // with eval: batch norm folded into the convolutions (fold_batch_norm)
   bool pack = true;  // on the CPU: convolutions on oneDNN with weights prepared once (pack_for_cpu_inference)
+  // bf16 (CPU only, core/precision.h): G computes in bf16 (packed bf16 weights, autocast for the rest)
+  // and Network::infer returns fp32.
+  Precision precision = Precision::kFp32;
 };
 struct InferencePrepared {
   int folded = 0;
@@ -79,6 +82,7 @@ struct InferencePrepared {
 // the API, bench); G must not train afterwards.
 InferencePrepared prepare_network_for_inference(Network& G, const c10::Device& device, bool eval,
                                                 InferenceRewrites rewrites = {});
-void prepare_for_inference(LoadedGenerator& g, const c10::Device& device, bool eval);
+void prepare_for_inference(LoadedGenerator& g, const c10::Device& device, bool eval,
+                           Precision precision = Precision::kFp32);
 
 }  // namespace p2p

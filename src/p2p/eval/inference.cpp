@@ -188,9 +188,9 @@ at::Tensor translate_batch(Network& G, const at::Tensor& batch, const c10::Devic
     y = forward(x.contiguous());
   } else {
     torch::NoGradGuard no_grad;
-    y = G.forward(x.to(device));
+    y = G.infer(x.to(device));
   }
-  return y.narrow(2, top, h).narrow(3, left, w).to(at::kCPU).contiguous();
+  return y.narrow(2, top, h).narrow(3, left, w).to(at::kCPU, at::kFloat).contiguous();
 }
 
 void load_generator_weights(Network& G, const std::string& path) {

@@ -16,7 +16,13 @@ GanMode parse_gan_mode(const std::string& name) {
   return GanMode::kWgangp;
 }
 
-at::Tensor gan_loss(const at::Tensor& prediction, bool target_is_real, GanMode mode) {
+namespace {
+// Logits of a bf16 step (core/precision.h) are scored in fp32, as losses always are.
+at::Tensor fp32(const at::Tensor& t) { return t.scalar_type() == at::kBFloat16 ? t.to(at::kFloat) : t; }
+}  // namespace
+
+at::Tensor gan_loss(const at::Tensor& logits, bool target_is_real, GanMode mode) {
+  const at::Tensor prediction = fp32(logits);
   switch (mode) {
     case GanMode::kVanilla: {
       at::Tensor target = target_is_real ? at::ones_like(prediction) : at::zeros_like(prediction);
@@ -34,7 +40,8 @@ at::Tensor gan_loss(const at::Tensor& prediction, bool target_is_real, GanMode m
   TORCH_CHECK(false, "unreachable gan mode");
 }
 
-at::Tensor discriminator_loss(const at::Tensor& prediction, bool is_real, GanMode mode, double label) {
+at::Tensor discriminator_loss(const at::Tensor& logits, bool is_real, GanMode mode, double label) {
+  const at::Tensor prediction = fp32(logits);
   switch (mode) {
     case GanMode::kVanilla:
       if (!(label >= 0.0 && label <= 1.0)) {
@@ -51,7 +58,8 @@ at::Tensor discriminator_loss(const at::Tensor& prediction, bool is_real, GanMod
   TORCH_CHECK(false, "unreachable gan mode");
 }
 
-at::Tensor generator_gan_loss(const at::Tensor& prediction, GanMode mode) {
+at::Tensor generator_gan_loss(const at::Tensor& logits, GanMode mode) {
+  const at::Tensor prediction = fp32(logits);
   switch (mode) {
     case GanMode::kVanilla:
     case GanMode::kLsgan:

@@ -79,6 +79,29 @@ class UpConv2dImpl : public torch::nn::ConvTranspose2dImpl {
   bool onednn_training = true;
 };
 
+// The U-Net encoder's down-convolution: torch::nn::Conv2d (4x4, stride 2, padding 1; the same parameters
+// and names) whose weight gradient, while a gradient is recorded on the CPU, comes from the faster of
+// oneDNN's backward-weights pass and one GEMM over patches (unet_conv_weight_grad; down_conv.cpp). The
+// forward pass and the input gradient are LibTorch's oneDNN convolution. Anywhere else it is
+// LibTorch's layer, and so is it with onednn_training off (use_onednn_up_convolutions).
+class DownConv2dImpl : public torch::nn::Conv2dImpl {
+ public:
+  using torch::nn::Conv2dImpl::Conv2dImpl;
+  at::Tensor forward(const at::Tensor& x);
+  bool onednn_training = true;
+};
+
+// The weight gradient of a 4x4 / stride-2 / padding-1 convolution (weight [out, in, 4, 4]) for input
+// `in` [n, in, 2H, 2W] and output gradient `out_grad` [n, out, H, W], by the path set below.
+at::Tensor unet_conv_weight_grad(const at::Tensor& out_grad, const at::Tensor& in, const at::Tensor& weight);
+
+// How UpConv2dImpl's and DownConv2dImpl's weight gradients are computed: the faster of oneDNN's backward-weights pass and one
+// GEMM over patches, timed once per shape and type on this machine and cached (measured, the default;
+// oneDNN's where no cache file can be kept), or always one of them
+// (tests: both must give LibTorch's gradient). Process-wide.
+enum class WeightGradPath { measured, onednn, gemm };
+void set_up_conv_weight_grad_path(WeightGradPath path);
+
 // Implemented by our own composite blocks so run_sequential can recurse into them with the counter.
 class BlockForward {
  public:

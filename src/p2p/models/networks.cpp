@@ -81,6 +81,11 @@ NetworkPtr build_generator(const NetConfig& cfg) {
 }
 }  // namespace
 
+at::Tensor Network::infer(const at::Tensor& x) {
+  const PrecisionScope scope(inference_precision);
+  return forward(x).to(at::kFloat);
+}
+
 NetworkPtr make_generator(const NetConfig& cfg) { return with_output_activation(build_generator(cfg), cfg); }
 
 NetworkPtr make_discriminator(const NetConfig& cfg, int64_t in_channels) {

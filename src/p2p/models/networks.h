@@ -4,6 +4,7 @@
 #pragma once
 
 #include "p2p/core/config.h"
+#include "p2p/core/precision.h"
 
 #include <ATen/Tensor.h>
 #include <torch/nn/module.h>
@@ -30,6 +31,12 @@ class Network : public torch::nn::Module {
   virtual std::vector<at::Tensor> forward_features(const at::Tensor& x) { return {forward(x)}; }
   // Spatial sides of the input must be multiples of this (256 for unet_256, 4 for resnet, 1 for D).
   virtual int64_t size_multiple() const = 0;
+
+  // Inference's forward pass: at `inference_precision` (bf16: under autocast, with the packed layers'
+  // bf16 weights), always returning fp32. Every inference path (test, translate, the API, serving) runs
+  // G through this; training calls forward.
+  at::Tensor infer(const at::Tensor& x);
+  Precision inference_precision = Precision::kFp32;
 };
 using NetworkPtr = std::shared_ptr<Network>;
 
@@ -74,7 +81,8 @@ int fold_batch_norm(torch::nn::Module& net);
 // checked against LibTorch's own kernel once and keeps it if they disagree or oneDNN is missing. Like
 // fold_batch_norm, the network must not train afterwards, and its state dict no longer lists the packed
 // layers' weights. Returns how many layers were packed.
-int pack_for_cpu_inference(torch::nn::Module& net);
+// `precision` bf16: the packed weights are stored in bf16 and the layers compute in bf16 (bf16 output).
+int pack_for_cpu_inference(torch::nn::Module& net, Precision precision = Precision::kFp32);
 
 // Whether the U-Net's up-convolutions train on oneDNN convolution passes (on: how they are built) or on
 // LibTorch's own transposed convolution (off: to measure the difference; the results agree to float

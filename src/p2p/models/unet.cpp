@@ -49,7 +49,7 @@ class UnetBlockImpl : public torch::nn::Module, public BlockForward {
     // The submodule's output is concatenated with its input when skipping, doubling its channels.
     const int64_t up_in = (level == Level::innermost || !skip) ? inner_nc : 2 * inner_nc;
     auto down = [&](bool b) {
-      return nn::Conv2d(nn::Conv2dOptions(input_nc, inner_nc, 4).stride(2).padding(1).bias(b));
+      return std::make_shared<DownConv2dImpl>(nn::Conv2dOptions(input_nc, inner_nc, 4).stride(2).padding(1).bias(b));
     };
     auto up = [&](bool b) {
       return std::make_shared<UpConv2dImpl>(nn::ConvTranspose2dOptions(up_in, outer_nc, 4).stride(2).padding(1).bias(b));

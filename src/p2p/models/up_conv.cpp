@@ -11,13 +11,22 @@
 // The same sums in another order: gradients agree with LibTorch's to float rounding (tested).
 #include "p2p/models/layers.h"
 #include "p2p/models/networks.h"
+#include "p2p/core/blas_calibration.h"
+#include "p2p/core/precision.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
+#include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <algorithm>
 #include <array>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -31,6 +40,65 @@ constexpr std::array<int64_t, 2> kStride = {2, 2}, kPadding = {1, 1}, kDilation 
 at::Tensor conv_input_grad(const at::Tensor& grad_out, const at::Tensor& like_input, const at::Tensor& weight) {
   return std::get<0>(at::convolution_backward(grad_out, like_input, weight, c10::nullopt, kStride, kPadding, kDilation,
                                               false, kNoOutputPadding, 1, {true, false, false}));
+}
+
+// The weight gradient of a stride-2 convolution C with weight [ci, co, 4, 4] (co -> ci channels) for
+// input `in` [n, co, 2H, 2W] and output gradient `out_grad` [n, ci, H, W], as one matrix product over
+// the patches of `in`: dW[ci, co*16] = out_grad[ci, nHW] x im2col(in)[co*16, nHW]^T. The same sums as
+// oneDNN's backward-weights pass.
+at::Tensor weight_grad_gemm(const at::Tensor& out_grad, const at::Tensor& in, const at::Tensor& weight) {
+  const int64_t n = in.size(0), ci = weight.size(0), co = weight.size(1), l = out_grad.size(2) * out_grad.size(3);
+  const at::Tensor cols = at::im2col(in, {4, 4}, kDilation, kPadding, kStride);  // [n, co*16, L]
+  const at::Tensor a = out_grad.reshape({n, ci, l}).permute({1, 0, 2}).reshape({ci, n * l});
+  const at::Tensor b = cols.permute({1, 0, 2}).reshape({co * 16, n * l});
+  return at::mm(a, b.t()).view(weight.sizes());
+}
+
+at::Tensor weight_grad_onednn(const at::Tensor& out_grad, const at::Tensor& in, const at::Tensor& weight) {
+  return std::get<1>(at::convolution_backward(out_grad, in, weight, c10::nullopt, kStride, kPadding, kDilation, false,
+                                              kNoOutputPadding, 1, {false, true, false}));
+}
+
+// Which of the two computes a weight gradient of this shape and type faster. oneDNN's backward-weights
+// kernels fall off a cliff for some shapes (measured on an AMD EPYC: 60-70 ms instead of 1-3 ms for
+// 1024 -> 512 channels at 2x2 and 4x4, in fp32 and in bf16; BENCHMARKS.md), and where depends on the
+// CPU and the oneDNN build, so each shape is timed both ways once per machine and the faster kept, in
+// the cache the BLAS choice uses. Per machine, not per process: the two paths round differently, and a
+// resumed run must compute exactly as the run it continues. Without a cache file, oneDNN's.
+std::atomic<WeightGradPath> g_path{WeightGradPath::measured};
+
+bool gemm_is_faster(const at::Tensor& out_grad, const at::Tensor& in, const at::Tensor& weight) {
+  if (g_path != WeightGradPath::measured) return g_path == WeightGradPath::gemm;
+  static std::mutex mutex;
+  static std::map<std::vector<int64_t>, bool> chosen;
+  std::vector<int64_t> key(in.sizes().begin(), in.sizes().end());
+  key.insert(key.end(), out_grad.sizes().begin(), out_grad.sizes().end());
+  key.push_back(static_cast<int64_t>(in.scalar_type()));
+  std::lock_guard<std::mutex> lock(mutex);
+  if (auto it = chosen.find(key); it != chosen.end()) return it->second;
+  const auto time = [&](auto&& pass) {
+    double best = 1e30;
+    for (int i = 0; i < 3; ++i) {  // the first includes one-off costs (allocation, kernel selection)
+      const auto t0 = std::chrono::steady_clock::now();
+      pass(out_grad, in, weight);
+      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    return best;
+  };
+  bool gemm = false;
+  const std::string cache = default_blas_cache_file();
+  if (!cache.empty()) {
+    std::ostringstream name;
+    name << "weight gradient " << in.sizes() << " -> " << out_grad.sizes() << " " << in.scalar_type();
+    const auto usable = [](const nlohmann::json& e) { return e.at("gemm").is_boolean(); };
+    const CachedMeasurement m = measure_once(cache, blas_cache_key(at::get_num_threads(), name.str()), usable, [&] {
+      const double g = time(weight_grad_gemm), o = time(weight_grad_onednn);
+      return nlohmann::json{{"gemm", g < o}, {"seconds_gemm", g}, {"seconds_onednn", o}};
+    });
+    gemm = m.value.at("gemm").get<bool>();
+  }
+  chosen.emplace(std::move(key), gemm);
+  return gemm;
 }
 
 struct UpConvFunction : public torch::autograd::Function<UpConvFunction> {
@@ -50,9 +118,7 @@ struct UpConvFunction : public torch::autograd::Function<UpConvFunction> {
     const at::Tensor& weight = saved[1];
     const at::Tensor g = grads[0].contiguous();
     at::Tensor gx = at::convolution(g, weight, c10::nullopt, kStride, kPadding, kDilation, false, kNoOutputPadding, 1);
-    at::Tensor gw = std::get<1>(at::convolution_backward(x, g, weight, c10::nullopt, kStride, kPadding, kDilation, false,
-                                                         kNoOutputPadding, 1, {false, true, false}));
-    return {gx, gw};
+    return {gx, unet_conv_weight_grad(x, g, weight)};
   }
 };
 
@@ -68,16 +134,29 @@ bool is_unet_geometry(const torch::nn::detail::ConvNdOptions<2>& o) {
 
 }  // namespace
 
+void set_up_conv_weight_grad_path(WeightGradPath path) { g_path = path; }
+
+at::Tensor unet_conv_weight_grad(const at::Tensor& out_grad, const at::Tensor& in, const at::Tensor& weight) {
+  return gemm_is_faster(out_grad, in, weight) ? weight_grad_gemm(out_grad, in, weight)
+                                              : weight_grad_onednn(out_grad, in, weight);
+}
+
 at::Tensor UpConv2dImpl::forward(const at::Tensor& x, const c10::optional<at::IntArrayRef>& output_size) {
   // Only where a gradient will be asked for: a trace (TorchScript export) or an inference pass keeps
   // LibTorch's traceable op.
   const bool wants_grad = at::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad());
+  const bool floating = x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16;
   const bool onednn = onednn_training && wants_grad && is_unet_geometry(options) && !output_size.has_value() &&
-                      x.dim() == 4 && x.device().is_cpu() && x.scalar_type() == at::kFloat &&
-                      weight.scalar_type() == at::kFloat && at::hasMKLDNN();
+                      x.dim() == 4 && x.device().is_cpu() && floating && weight.scalar_type() == at::kFloat &&
+                      at::hasMKLDNN();
   if (!onednn) return torch::nn::ConvTranspose2dImpl::forward(x, output_size);
-  const at::Tensor y = UpConvFunction::apply(x, weight);
-  return bias.defined() ? y + bias.view({1, -1, 1, 1}) : y;
+  // Under bf16 autocast (core/precision.h) the passes take bf16 operands, as LibTorch's autocast does
+  // for convolutions; the casts are differentiable, so the fp32 master weight gets an fp32 gradient.
+  // (LibTorch 1.13 autocasts a transposed convolution to fp32, which would drop to its GEMM path.)
+  const bool bf16 = bf16_autocast_active();
+  const auto cast = [bf16](const at::Tensor& t) { return bf16 ? cast_to_bf16(t) : t.to(at::kFloat); };
+  const at::Tensor y = UpConvFunction::apply(cast(x), cast(weight));
+  return bias.defined() ? y + cast(bias).view({1, -1, 1, 1}) : y;
 }
 
 }  // namespace p2p::detail
@@ -105,6 +184,7 @@ int use_onednn_up_convolutions(torch::nn::Module& net, bool on) {
       up->onednn_training = on;
       ++n;
     }
+    if (auto* down = m->as<detail::DownConv2dImpl>()) down->onednn_training = on;
   }
   return n;
 }

@@ -105,7 +105,8 @@ bool batch_independent(torch::nn::Module& G) {
 }
 
 std::unique_ptr<ServedModel> make_served_model(const std::string& name, LoadedGenerator g, const c10::Device& device,
-                                               bool eval, const TileOptions& tiles, uint64_t seed) {
+                                               bool eval, const TileOptions& tiles, uint64_t seed,
+                                               Precision precision) {
   auto m = std::make_unique<ServedModel>();
   m->name = name;
   m->g = std::move(g);
@@ -114,10 +115,11 @@ std::unique_ptr<ServedModel> make_served_model(const std::string& name, LoadedGe
   check_tile_options(m->tiles, std::max<int64_t>(1, m->g.G->size_multiple()));
   m->eval = eval;
   m->seed = seed;
-  prepare_for_inference(m->g, device, eval);
+  m->precision = precision;
+  prepare_for_inference(m->g, device, eval, precision);
   m->shareable = batch_independent(*m->g.G);
   Network* G = m->g.G.get();
-  m->runner = [G, device](const at::Tensor& x) { return G->forward(x.to(device)).to(at::kCPU); };
+  m->runner = [G, device](const at::Tensor& x) { return G->infer(x.to(device)).to(at::kCPU); };
   return m;
 }
 
@@ -168,6 +170,7 @@ nlohmann::json ModelService::info(const ServedModel& m) const {
                       {"size_multiple", std::max<int64_t>(1, m.g.G->size_multiple())},
                       {"crop_size", m.data.crop_size},
                       {"eval", m.eval},
+                      {"precision", precision_name(m.precision)},
                       {"batched", m.shareable},
                       {"epoch", m.g.checkpoint_epoch},
                       {"weights", fs::absolute(m.g.weights).lexically_normal().string()},

@@ -37,6 +37,7 @@ struct ServedModel {
   DataConfig data;        // the run's input mapping and channels (generator_data_config)
   TileOptions tiles;
   bool eval = false;
+  Precision precision = Precision::kFp32;  // of G's arithmetic (core/precision.h)
   uint64_t seed = 0;      // dropout draws of the paper's test mode: from (seed, the upload's file name)
   // One image's output depends on nothing else in its batch and on no random draw (no batch statistics,
   // no dropout): its forwards may share batches with other requests'.
@@ -46,10 +47,11 @@ struct ServedModel {
   Batcher::Runner runner;  // G's forward on the device
 };
 
-// Prepares g for inference (prepare_for_inference with `eval`) and wraps it. Tile options are checked
+// Prepares g for inference (prepare_for_inference with `eval` and `precision`) and wraps it. Tile options are checked
 // against G (check_tile_options).
 std::unique_ptr<ServedModel> make_served_model(const std::string& name, LoadedGenerator g, const c10::Device& device,
-                                               bool eval, const TileOptions& tiles, uint64_t seed);
+                                               bool eval, const TileOptions& tiles, uint64_t seed,
+                                               Precision precision = Precision::kFp32);
 
 // The drawing page's palette (load_palette's JSON) for g, or null (the page offers a free colour):
 // `flag_value` (--palette: a built-in name, a file, or "none"), else the run folder's palette.json (unless

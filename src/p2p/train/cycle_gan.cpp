@@ -171,8 +171,9 @@ StepLosses CycleGanModel::optimize(const Batch& batch) {
     const at::Tensor loss_fake = discriminator_loss(D.forward(fake.detach()), false, gan_mode_, train_.fake_label);
     return (loss_real + loss_fake) * 0.5;
   };
-  const at::Tensor D_A_loss = d_loss(*D_A_, B, pool_B_.query(fake_B.detach()));
-  const at::Tensor D_B_loss = d_loss(*D_B_, A, pool_A_.query(fake_A.detach()));
+  // Pools keep fp32 images (they are checkpointed) whatever the step's precision.
+  const at::Tensor D_A_loss = d_loss(*D_A_, B, pool_B_.query(fake_B.detach().to(at::kFloat)));
+  const at::Tensor D_B_loss = d_loss(*D_B_, A, pool_A_.query(fake_A.detach().to(at::kFloat)));
   check_finite_loss("loss_D_A", D_A_loss, iteration_);
   check_finite_loss("loss_D_B", D_B_loss, iteration_);
   if (hooks_.before_D) hooks_.before_D();

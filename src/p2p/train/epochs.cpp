@@ -31,6 +31,7 @@ void Run::train_epochs() {
     while (loader_->next(batch)) {
       StepLosses losses;
       try {
+        const PrecisionScope precision(precision_);
         losses = model_->optimize(batch);
         if (model_->iteration() % kStateCheckEvery == 0) check_state_finite(epoch, epoch_iter + 1);
       } catch (const NonFiniteLoss& e) {

@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include <cmath>
@@ -15,6 +16,7 @@
 namespace p2p {
 
 at::Tensor FusedAdam::step(LossClosure closure) {
+  RECORD_USER_SCOPE("p2p::adam");
   at::NoGradGuard no_grad;
   at::Tensor loss;
   if (closure != nullptr) {

@@ -10,6 +10,7 @@
 #include "p2p/train/step_tools.h"
 
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 #include <torch/nn/module.h>
 
 #include <cmath>
@@ -222,12 +223,21 @@ StepLosses Pix2PixModel::optimize(const Batch& batch) {
   }
   const at::Tensor A = batch.A.to(device_);
   const at::Tensor B = batch.B.to(device_);
-  const at::Tensor fake_B = G_->forward(A);  // computed once, shared by the D and G steps
+  const at::Tensor fake_B = [&] {
+    RECORD_USER_SCOPE("p2p::G_forward");  // scopes name the phases in `p2p bench --profile`
+    return G_->forward(A).to(at::kFloat);  // fp32 whatever the precision: losses, the pool and D's input
+  }();  // computed once, shared by the D and G steps
   const bool step_D = D_ && iteration_ % train_.g_steps_per_d == 0;
   const bool step_G = iteration_ % train_.d_steps_per_g == 0;
   StepLosses out, d_losses;  // logged G terms first, then D's
-  if (step_D) backward_D(A, B, fake_B, d_losses);
-  if (step_G) backward_G(A, B, fake_B, out);
+  if (step_D) {
+    RECORD_USER_SCOPE("p2p::D_step");
+    backward_D(A, B, fake_B, d_losses);
+  }
+  if (step_G) {
+    RECORD_USER_SCOPE("p2p::G_step");
+    backward_G(A, B, fake_B, out);
+  }
   for (const auto& [name, value] : d_losses.values()) out.set(name, value);
   ++iteration_;
   return out;

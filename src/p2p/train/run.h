@@ -4,6 +4,7 @@
 #pragma once
 
 #include "p2p/core/config.h"
+#include "p2p/core/precision.h"
 #include "p2p/data/dataset.h"
 #include "p2p/dist/env.h"
 #include "p2p/eval/metrics.h"
@@ -85,6 +86,7 @@ class Run {
   LrSchedule schedule_;
   std::unique_ptr<DataParallel> dp_;  // null: this process trains alone
   std::unique_ptr<TrainModel> model_;
+  Precision precision_ = Precision::kFp32;  // of every step (cfg_.precision, checked against this CPU)
   std::shared_ptr<Segmenter> segmenter_;  // --val_segmenter: scores the validation outputs
   TrainingState state_;
   std::unique_ptr<Dataset> train_set_, val_set_;

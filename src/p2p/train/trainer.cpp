@@ -68,6 +68,7 @@ Run::Run(const NetConfig& net, DataConfig data, const TrainConfig& cfg, const c1
     resolved_["distributed"] = {{"world_size", dist.world_size}, {"backend", "gloo"},
                                 {"batch_per_rank", cfg_.batch_size}};
   }
+  precision_ = parse_fixed_precision(cfg_.precision, device, "--precision");
   seed_everything(cfg_.seed, cfg_.deterministic);
   model_ = make_train_model(net_, cfg_, device);  // initialised from the seed (replaced on resume)
   Network& G = model_->generator();
@@ -206,7 +207,8 @@ void Run::load_data() {
 
 void Run::print_start_line() const {
   std::ostringstream line;
-  line << "training on " << model_->device().str() << " (" << at::get_num_threads() << " threads";
+  line << "training on " << model_->device().str() << " (" << at::get_num_threads() << " threads, "
+       << precision_name(precision_);
   if (dp_) line << " per rank, " << dp_->world_size() << " data-parallel ranks x batch " << cfg_.batch_size;
   line << "): " << data_summary_ << "; " << model_->describe_networks();
   log_ << line.str() << "\nobjective: " << (cfg_.model == "cycle_gan" ? "" : "G = ") << model_->describe_objective() << "\n";
