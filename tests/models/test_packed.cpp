@@ -80,6 +80,19 @@ TEST(Packed, LayersItCannotRunKeepLibTorchKernels) {
 
 // Whole generators: every conv of a U-Net is packed; in the paper's test mode (batch statistics,
 // dropout drawn from the global generator, re-seeded) and with --eval's folded batch norm.
+// Running statistics as a trained net has them, not 0 / 1: means near 0, variances drawn from
+// [var_low, var_high], shifts in [-0.3, 0.3].
+void set_trained_statistics(torch::nn::Module& G, double var_low, double var_high) {
+  torch::NoGradGuard no_grad;
+  for (const auto& m : G.modules()) {
+    if (auto* bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(m.get())) {
+      bn->running_mean.uniform_(-0.05, 0.05);
+      bn->running_var.uniform_(var_low, var_high);
+      bn->bias.uniform_(-0.3, 0.3);
+    }
+  }
+}
+
 TEST(Packed, GeneratorsComputeTheSameInBothTestModes) {
   for (const std::string netG : {"unet_32", "resnet_6blocks"}) {
     for (const bool eval : {false, true}) {
@@ -89,16 +102,7 @@ TEST(Packed, GeneratorsComputeTheSameInBothTestModes) {
       at::manual_seed(5);
       NetworkPtr G = make_generator(n);
       init_weights(*G, "normal", 0.02);
-      {
-        torch::NoGradGuard no_grad;
-        for (const auto& m : G->modules()) {  // running statistics as a trained net has them, not 0 / 1
-          if (auto* bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(m.get())) {
-            bn->running_mean.uniform_(-0.05, 0.05);
-            bn->running_var.uniform_(1e-3, 1e-2);
-            bn->bias.uniform_(-0.3, 0.3);
-          }
-        }
-      }
+      set_trained_statistics(*G, 1e-3, 1e-2);
       set_eval_mode(*G, eval);
       if (eval) fold_batch_norm(*G);
       torch::NoGradGuard no_grad;
@@ -133,16 +137,7 @@ TEST(Packed, Bf16InferenceStaysWithinBf16RoundingOfFp32) {
       at::manual_seed(5);
       NetworkPtr G = make_generator(n);
       init_weights(*G, "xavier", 1.0);  // variance-preserving: rounding is neither drowned nor blown up
-      {
-        torch::NoGradGuard no_grad;
-        for (const auto& m : G->modules()) {  // running statistics as a trained net has them, not 0 / 1
-          if (auto* bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(m.get())) {
-            bn->running_mean.uniform_(-0.05, 0.05);
-            bn->running_var.uniform_(0.5, 2.0);
-            bn->bias.uniform_(-0.3, 0.3);
-          }
-        }
-      }
+      set_trained_statistics(*G, 0.5, 2.0);
       set_eval_mode(*G, eval);
       if (eval) fold_batch_norm(*G);
       torch::NoGradGuard no_grad;

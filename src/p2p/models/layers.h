@@ -91,6 +91,16 @@ class DownConv2dImpl : public torch::nn::Conv2dImpl {
   bool onednn_training = true;
 };
 
+// Whether a U-Net layer with these options runs our training passes for input x: a gradient is being
+// recorded, on the CPU, float or bf16 input and fp32 weight, with oneDNN present, `enabled`, and the
+// geometry the passes are written for (4x4 kernel, stride 2, padding 1, no dilation, groups or output
+// padding, zero padding: what makes the sides exactly halve or double). Anything else stays LibTorch's.
+bool takes_unet_training_passes(bool enabled, const torch::nn::detail::ConvNdOptions<2>& o, const at::Tensor& x,
+                                const at::Tensor& weight);
+// An operand of those passes: bf16 under bf16 autocast (core/precision.h; a differentiable cast, so an
+// fp32 master weight gets an fp32 gradient), fp32 otherwise.
+at::Tensor unet_pass_operand(const at::Tensor& t);
+
 // The weight gradient of a 4x4 / stride-2 / padding-1 convolution (weight [out, in, 4, 4]) for input
 // `in` [n, in, 2H, 2W] and output gradient `out_grad` [n, out, H, W], by the path set below.
 at::Tensor unet_conv_weight_grad(const at::Tensor& out_grad, const at::Tensor& in, const at::Tensor& weight);

@@ -122,17 +122,25 @@ struct UpConvFunction : public torch::autograd::Function<UpConvFunction> {
   }
 };
 
-// The geometry the passes above are written for, all of it (the U-Net's: 4x4 kernel, stride 2,
-// padding 1, which is what makes the output exactly 2H x 2W); anything else stays LibTorch's.
-bool is_unet_geometry(const torch::nn::detail::ConvNdOptions<2>& o) {
+}  // namespace
+
+bool takes_unet_training_passes(bool enabled, const torch::nn::detail::ConvNdOptions<2>& o, const at::Tensor& x,
+                                const at::Tensor& weight) {
+  // Only where a gradient will be asked for: a trace (TorchScript export) or an inference pass keeps
+  // LibTorch's traceable op.
+  const bool wants_grad = at::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad());
+  const bool floating = x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16;
   const auto pair = [](const auto& v, int64_t a) { return (*v)[0] == a && (*v)[1] == a; };
-  const auto padding = explicit_padding(o.padding());
-  return pair(o.kernel_size(), 4) && pair(o.stride(), 2) && padding == std::array<int64_t, 2>{1, 1} &&
-         pair(o.dilation(), 1) && pair(o.output_padding(), 0) && o.groups() == 1 && o.transposed() &&
-         zero_padding_mode(o.padding_mode());
+  const bool geometry = pair(o.kernel_size(), 4) && pair(o.stride(), 2) &&
+                        explicit_padding(o.padding()) == std::array<int64_t, 2>{1, 1} && pair(o.dilation(), 1) &&
+                        pair(o.output_padding(), 0) && o.groups() == 1 && zero_padding_mode(o.padding_mode());
+  return enabled && wants_grad && geometry && x.dim() == 4 && x.device().is_cpu() && floating &&
+         weight.scalar_type() == at::kFloat && at::hasMKLDNN();
 }
 
-}  // namespace
+at::Tensor unet_pass_operand(const at::Tensor& t) {
+  return bf16_autocast_active() ? cast_to_bf16(t) : t.to(at::kFloat);
+}
 
 void set_up_conv_weight_grad_path(WeightGradPath path) { g_path = path; }
 
@@ -142,21 +150,14 @@ at::Tensor unet_conv_weight_grad(const at::Tensor& out_grad, const at::Tensor& i
 }
 
 at::Tensor UpConv2dImpl::forward(const at::Tensor& x, const c10::optional<at::IntArrayRef>& output_size) {
-  // Only where a gradient will be asked for: a trace (TorchScript export) or an inference pass keeps
-  // LibTorch's traceable op.
-  const bool wants_grad = at::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad());
-  const bool floating = x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16;
-  const bool onednn = onednn_training && wants_grad && is_unet_geometry(options) && !output_size.has_value() &&
-                      x.dim() == 4 && x.device().is_cpu() && floating && weight.scalar_type() == at::kFloat &&
-                      at::hasMKLDNN();
-  if (!onednn) return torch::nn::ConvTranspose2dImpl::forward(x, output_size);
-  // Under bf16 autocast (core/precision.h) the passes take bf16 operands, as LibTorch's autocast does
-  // for convolutions; the casts are differentiable, so the fp32 master weight gets an fp32 gradient.
-  // (LibTorch 1.13 autocasts a transposed convolution to fp32, which would drop to its GEMM path.)
-  const bool bf16 = bf16_autocast_active();
-  const auto cast = [bf16](const at::Tensor& t) { return bf16 ? cast_to_bf16(t) : t.to(at::kFloat); };
-  const at::Tensor y = UpConvFunction::apply(cast(x), cast(weight));
-  return bias.defined() ? y + cast(bias).view({1, -1, 1, 1}) : y;
+  if (!options.transposed() || output_size.has_value() ||
+      !takes_unet_training_passes(onednn_training, options, x, weight)) {
+    return torch::nn::ConvTranspose2dImpl::forward(x, output_size);
+  }
+  // Under bf16 autocast the passes take bf16 operands, as LibTorch's autocast does for convolutions
+  // (LibTorch 1.13 autocasts a transposed convolution to fp32, which would drop to its GEMM path).
+  const at::Tensor y = UpConvFunction::apply(unet_pass_operand(x), unet_pass_operand(weight));
+  return bias.defined() ? y + unet_pass_operand(bias).view({1, -1, 1, 1}) : y;
 }
 
 }  // namespace p2p::detail
