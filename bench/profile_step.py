@@ -16,9 +16,10 @@ import json
 import sys
 
 KINDS = [
-    ("convolution", ("convolution", "conv2d", "conv_transpose", "mkldnn_reorder", "UpConvFunction")),
+    ("convolution", ("convolution", "conv2d", "conv_transpose", "mkldnn_reorder", "UpConvFunction", "DownConvFunction",
+                     "thin_gemm", "mm", "addmm", "im2col", "col2im")),
     ("optimizer", ("p2p::adam", "adam")),
-    ("batch norm", ("batch_norm",)),
+    ("batch norm", ("batch_norm", "native_batch_norm")),
     ("activations", ("relu", "leaky", "tanh", "sigmoid", "threshold", "dropout", "bernoulli", "gelu", "elu")),
     ("concatenation", ("cat", "split", "narrow", "slice")),
     ("losses", ("l1_loss", "mse_loss", "binary_cross_entropy", "smooth_l1", "abs", "mean", "sum")),
@@ -30,13 +31,17 @@ KINDS = [
 ]
 
 
+PHASES = ("p2p::G_forward", "p2p::D_step", "p2p::G_step")
+
+
 def kind_of(name):
     base = name.split("::")[-1].strip("_") if name.startswith("aten::") else name
     for kind, keys in KINDS:
         for k in keys:
             if name.startswith("aten::") and (base == k or base.startswith(k + "_") or base.startswith(k)
                                               and k in ("convolution", "batch_norm", "leaky", "threshold",
-                                                        "binary_cross_entropy", "mkldnn_reorder")):
+                                                        "binary_cross_entropy", "mkldnn_reorder")
+                                              or k in ("convolution", "batch_norm") and k in base):
                 return kind
             if not name.startswith("aten::") and k in name:
                 return kind
@@ -80,16 +85,17 @@ def main(argv=None):
     ops = collections.Counter()
     phases = collections.Counter()
     wall = 0.0
+    is_phase = lambda name: name in PHASES
     for e, t in self_times(events):
         name = e["name"]
-        if name.startswith("p2p::") and name != "p2p::adam":
+        if is_phase(name):
             phases[name] += e["dur"]
             kinds["between ops (autograd engine, our code)"] += t
         else:
             kinds[kind_of(name)] += t
         ops[name] += t
     for e in events:
-        if e.get("ph") == "X" and e["name"].startswith("p2p::") and e["name"] != "p2p::adam":
+        if e.get("ph") == "X" and is_phase(e["name"]):
             wall += e["dur"]
     total = sum(kinds.values())
     per = 1e-3 / max(a.steps, 1)  # trace times are microseconds

@@ -5,12 +5,12 @@
 
 #include "p2p/core/blas_calibration.h"
 #include "p2p/core/error.h"
+#include "p2p/core/random_state.h"
 #include "p2p/core/runtime.h"
 #include "p2p/data/dataset.h"
 #include "p2p/io/run_folder.h"
 #include "p2p/train/family.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
@@ -583,20 +583,13 @@ Precision setup_precision(const std::string& value, const c10::Device& device, C
         };
       };
     }
-    // Building models and running steps draws random numbers: a seeded run must not depend on whether
-    // this measured now or read the cache.
-    at::Generator gen = at::detail::getDefaultCPUGenerator();
-    at::Tensor state;
-    {
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      state = gen.get_state();
-    }
     const std::string measured = (step_timer ? "a " + train->model + " step of " : "") + workload_name(work);
-    const PrecisionChoice c = choose_precision(work, default_blas_cache_file(), step_timer,
-                                               step_timer ? "step " + train->model : "");
+    PrecisionChoice c;
     {
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      gen.set_state(state);
+      // Building models and running steps draws random numbers: a seeded run must not depend on
+      // whether this measured now or read the cache.
+      const KeepRandomState keep;
+      c = choose_precision(work, default_blas_cache_file(), step_timer, step_timer ? "step " + train->model : "");
     }
     work.precision = c.precision;
     if (c.instructions.empty()) {

@@ -20,11 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class HiddenBf16 {  // P2P_CPU_BF16=0 for the commands run while it lives
- public:
-  HiddenBf16() { setenv("P2P_CPU_BF16", "0", 1); }
-  ~HiddenBf16() { unsetenv("P2P_CPU_BF16"); }
-};
+using p2p::test::HiddenBf16;
 
 TEST(CliPrecision, WithoutNativeBf16Bf16IsRefusedAndAutoRunsFp32) {
   const HiddenBf16 hidden;
@@ -65,7 +61,9 @@ TEST(CliPrecision, Bf16RunRecordsItsPrecisionKeepsFp32WeightsAndTranslatesClose)
   const StateDict saved = read_state_dict(ck + "/run/latest.pt");
   ASSERT_FALSE(saved.empty());
   for (const auto& [name, t] : saved) {
-    if (t.is_floating_point()) EXPECT_EQ(t.scalar_type(), at::kFloat) << name;
+    if (t.is_floating_point()) {
+      EXPECT_EQ(t.scalar_type(), at::kFloat) << name;
+    }
   }
   // The same run in fp32 (same seed, same batches): its weights differ from the bf16 run's (the trainer's
   // steps ran in bf16) but only by a few Adam steps' worth of rounding.

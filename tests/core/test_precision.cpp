@@ -1,6 +1,7 @@
 // Tests for core/precision: the CPU's bf16 instructions (against the kernel's own reading of CPUID in
 // /proc/cpuinfo), --precision's refusals, and the autocast scope.
 #include "p2p/core/error.h"
+#include "testutil/testutil.h"
 #include "p2p/core/precision.h"
 
 #include <ATen/ATen.h>
@@ -26,11 +27,7 @@ std::string cpuinfo_flags() {
   return "";
 }
 
-class HiddenBf16 {  // P2P_CPU_BF16=0 for the life of the object
- public:
-  HiddenBf16() { setenv("P2P_CPU_BF16", "0", 1); }
-  ~HiddenBf16() { unsetenv("P2P_CPU_BF16"); }
-};
+using p2p::test::HiddenBf16;
 
 TEST(Precision, FindsTheBf16InstructionsTheKernelReports) {
   const std::string flags = cpuinfo_flags();

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <string>
 
 namespace p2p::test {
@@ -72,5 +73,15 @@ std::string error_of(F body) {
 
 bool file_exists(const std::string& path);
 std::string read_file(const std::string& path);
+
+// P2P_CPU_BF16=0 while it lives: this process and the commands it runs see a CPU without native bf16
+// (core/precision.h), to test the refusal and the fallback on a machine that has it.
+class HiddenBf16 {
+ public:
+  HiddenBf16() { setenv("P2P_CPU_BF16", "0", 1); }
+  ~HiddenBf16() { unsetenv("P2P_CPU_BF16"); }
+  HiddenBf16(const HiddenBf16&) = delete;
+  HiddenBf16& operator=(const HiddenBf16&) = delete;
+};
 
 }  // namespace p2p::test

@@ -4,7 +4,7 @@
 #include "p2p/core/error.h"
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
+#include "p2p/core/parallel.h"
 #include <ATen/autocast_mode.h>
 #include <torch/csrc/autograd/custom_function.h>
 

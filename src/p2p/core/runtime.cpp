@@ -156,3 +156,25 @@ bool keep_freed_memory() {
 }
 
 }  // namespace p2p
+
+#include "p2p/core/random_state.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <mutex>
+
+namespace p2p {
+
+KeepRandomState::KeepRandomState() {
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  state_ = gen.get_state();
+}
+
+KeepRandomState::~KeepRandomState() {
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state_);
+}
+
+}  // namespace p2p

@@ -7,7 +7,7 @@
 #include "p2p/core/shape.h"
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
+#include "p2p/core/parallel.h"
 
 #include <cmath>
 #include <sstream>

@@ -2,11 +2,11 @@
 #include "p2p/models/calibration.h"
 
 #include "p2p/core/blas_calibration.h"
+#include "p2p/core/random_state.h"
 #include "p2p/core/runtime.h"
 #include "p2p/models/networks.h"
 
 #include <ATen/ATen.h>
-#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <ATen/Parallel.h>
@@ -20,24 +20,6 @@
 namespace p2p {
 
 namespace {
-
-// Restores the global generator when it goes: building the network and its dropout draws must not
-// move it.
-class KeepRandomState {
- public:
-  KeepRandomState() : gen_(at::detail::getDefaultCPUGenerator()) {
-    std::lock_guard<std::mutex> lock(gen_.mutex());
-    state_ = gen_.get_state();
-  }
-  ~KeepRandomState() {
-    std::lock_guard<std::mutex> lock(gen_.mutex());
-    gen_.set_state(state_);
-  }
-
- private:
-  at::Generator gen_;
-  at::Tensor state_;
-};
 
 struct Built {
   NetworkPtr G;

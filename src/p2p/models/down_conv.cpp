@@ -1,28 +1,21 @@
-// The U-Net encoder's down-convolution for training on the CPU (layers.h, DownConv2dImpl).
-//
-// Why: oneDNN's backward-weights pass for the encoder's wide, small layers is far slower than their
-// arithmetic (measured on an AMD EPYC, fp32: 60-84 ms for 512 -> 512 channels at 8x8 and 4x4, where one
-// GEMM over the input's patches takes 1-2 ms), while its forward and input-gradient passes are fine.
-// So only the weight gradient changes: unet_conv_weight_grad times both ways once per shape and machine.
+// The U-Net encoder's down-convolution for training on the CPU (layers.h, DownConv2dImpl): LibTorch's
+// Conv2d, whose three passes each run by oneDNN or by one GEMM over patches, whichever this machine runs
+// faster for the shape (unet_passes.cpp: oneDNN's backward-weights pass falls off a cliff for the
+// encoder's wide, small layers, and its weight layout copies cost more than their arithmetic).
 #include "p2p/models/layers.h"
 
 #include <ATen/ATen.h>
-#include <ATen/Context.h>
 #include <torch/csrc/autograd/custom_function.h>
-
-#include <array>
 
 namespace p2p::detail {
 namespace {
-
-constexpr std::array<int64_t, 2> kStride = {2, 2}, kPadding = {1, 1}, kDilation = {1, 1}, kNoOutputPadding = {0, 0};
 
 struct DownConvFunction : public torch::autograd::Function<DownConvFunction> {
   // Without the bias, added outside (as in up_conv.cpp).
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight) {
     const at::Tensor xc = x.contiguous();
     ctx->save_for_backward({xc, weight});
-    return at::convolution(xc, weight, c10::nullopt, kStride, kPadding, kDilation, false, kNoOutputPadding, 1);
+    return unet_conv_forward(xc, weight);
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -32,10 +25,7 @@ struct DownConvFunction : public torch::autograd::Function<DownConvFunction> {
     const at::Tensor& weight = saved[1];
     const at::Tensor g = grads[0].contiguous();
     at::Tensor gx;  // the first layer's input (the image) needs none
-    if (ctx->needs_input_grad(0)) {
-      gx = std::get<0>(at::convolution_backward(g, x, weight, c10::nullopt, kStride, kPadding, kDilation, false,
-                                                kNoOutputPadding, 1, {true, false, false}));
-    }
+    if (ctx->needs_input_grad(0)) gx = unet_conv_input_grad(g, x.sizes(), weight);
     at::Tensor gw;
     if (ctx->needs_input_grad(1)) gw = unet_conv_weight_grad(g, x, weight);
     return {gx, gw};

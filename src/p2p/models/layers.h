@@ -69,9 +69,10 @@ bool zero_padding_mode(const Variant& mode) {
 
 // The U-Net decoder's up-convolution: torch::nn::ConvTranspose2d (4x4, stride 2, padding 1; the same
 // parameters and names, so checkpoints and reference weights load unchanged) whose forward, while
-// a gradient is being recorded on the CPU, runs it and both its gradients as oneDNN convolution passes
-// (up_conv.cpp) instead of LibTorch 1.13's im2col GEMM. Anywhere else (no grad, GPU, double) it is
-// LibTorch's layer, and so is it with onednn_training off (use_onednn_up_convolutions).
+// a gradient is being recorded on the CPU, runs it and both its gradients as the passes of the
+// convolution it is the adjoint of (unet_conv_*; up_conv.cpp) instead of LibTorch 1.13's im2col GEMM.
+// Anywhere else (no grad, GPU, double) it is LibTorch's layer, and so is it with onednn_training off
+// (use_onednn_up_convolutions).
 class UpConv2dImpl : public torch::nn::ConvTranspose2dImpl {
  public:
   using torch::nn::ConvTranspose2dImpl::ConvTranspose2dImpl;
@@ -80,10 +81,9 @@ class UpConv2dImpl : public torch::nn::ConvTranspose2dImpl {
 };
 
 // The U-Net encoder's down-convolution: torch::nn::Conv2d (4x4, stride 2, padding 1; the same parameters
-// and names) whose weight gradient, while a gradient is recorded on the CPU, comes from the faster of
-// oneDNN's backward-weights pass and one GEMM over patches (unet_conv_weight_grad; down_conv.cpp). The
-// forward pass and the input gradient are LibTorch's oneDNN convolution. Anywhere else it is
-// LibTorch's layer, and so is it with onednn_training off (use_onednn_up_convolutions).
+// and names) whose passes, while a gradient is recorded on the CPU, are unet_conv_* (down_conv.cpp).
+// Anywhere else it is LibTorch's layer, and so is it with onednn_training off
+// (use_onednn_up_convolutions).
 class DownConv2dImpl : public torch::nn::Conv2dImpl {
  public:
   using torch::nn::Conv2dImpl::Conv2dImpl;
@@ -101,16 +101,18 @@ bool takes_unet_training_passes(bool enabled, const torch::nn::detail::ConvNdOpt
 // fp32 master weight gets an fp32 gradient), fp32 otherwise.
 at::Tensor unet_pass_operand(const at::Tensor& t);
 
-// The weight gradient of a 4x4 / stride-2 / padding-1 convolution (weight [out, in, 4, 4]) for input
-// `in` [n, in, 2H, 2W] and output gradient `out_grad` [n, out, H, W], by the path set below.
+// The three passes of the U-Net's 4x4 / stride-2 / padding-1 convolution C, weight [out, in, 4, 4], input
+// `in` [n, in, H, W], output [n, out, H/2, W/2] (unet_passes.cpp): its output, its input's gradient for
+// the output gradient `out_grad` (an input shaped in_sizes), and its weight's gradient.
+at::Tensor unet_conv_forward(const at::Tensor& in, const at::Tensor& weight);
+at::Tensor unet_conv_input_grad(const at::Tensor& out_grad, at::IntArrayRef in_sizes, const at::Tensor& weight);
 at::Tensor unet_conv_weight_grad(const at::Tensor& out_grad, const at::Tensor& in, const at::Tensor& weight);
 
-// How UpConv2dImpl's and DownConv2dImpl's weight gradients are computed: the faster of oneDNN's backward-weights pass and one
-// GEMM over patches, timed once per shape and type on this machine and cached (measured, the default;
-// oneDNN's where no cache file can be kept), or always one of them
-// (tests: both must give LibTorch's gradient). Process-wide.
-enum class WeightGradPath { measured, onednn, gemm };
-void set_up_conv_weight_grad_path(WeightGradPath path);
+// How each of those passes is computed: the faster of oneDNN's pass and one GEMM over patches, timed once
+// per pass, shape and type on this machine and cached (measured, the default; oneDNN's where no cache
+// file can be kept), or always one of them (tests: both must give LibTorch's results). Process-wide.
+enum class ConvPassPath { measured, onednn, gemm };
+void set_unet_conv_path(ConvPassPath path);
 
 // Implemented by our own composite blocks so run_sequential can recurse into them with the counter.
 class BlockForward {

@@ -6,7 +6,7 @@
 #include "p2p/io/checkpoint.h"
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
+#include "p2p/core/parallel.h"
 #include <ATen/record_function.h>
 #include <torch/csrc/autograd/grad_mode.h>
 

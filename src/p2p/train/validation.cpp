@@ -2,6 +2,7 @@
 #include "p2p/train/validation.h"
 
 #include "p2p/core/error.h"
+#include "p2p/core/random_state.h"
 #include "p2p/core/runtime.h"
 #include "p2p/data/normalization.h"
 #include "p2p/data/palette.h"
@@ -9,7 +10,6 @@
 #include "p2p/models/sync_batch_norm.h"
 
 #include <ATen/ATen.h>
-#include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include <chrono>
@@ -57,20 +57,13 @@ void run_without_side_effects(const std::vector<torch::nn::Module*>& nets, const
   for (torch::nn::Module* net : nets) {
     for (auto& b : net->buffers()) saved.push_back(b.clone());
   }
-  at::Tensor rng;
-  auto gen = at::detail::getDefaultCPUGenerator();
-  {
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    rng = gen.get_state();
-  }
+  const KeepRandomState keep;
   fn();
   at::NoGradGuard no_grad;
   size_t i = 0;
   for (torch::nn::Module* net : nets) {
     for (auto& b : net->buffers()) b.copy_(saved[i++]);
   }
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(rng);
 }
 
 nlohmann::json val_json(const ValResult& v) {

@@ -1,0 +1,30 @@
+// Float matrix products where one side is thin (at most kThinMax columns), on LibTorch's compute
+// threads (internal to src/p2p/models; unet_passes.cpp).
+//
+// Why: the U-Net's innermost convolutions are such products (a 512 x 8192 weight against 1 to 16
+// patches), bound by reading or writing the weight once. OpenBLAS runs them on one thread here (it
+// gets one next to LibTorch's; blas_calibration.h) at a quarter of the memory bandwidth, and oneDNN
+// copies the weight into its blocked layout on every call. These read the plain weight once, split
+// across the threads oneDNN uses; the sums are in another order than BLAS's (float rounding).
+// Each is compiled for AVX-512, AVX2 and baseline x86-64 and picks the first the CPU has.
+#pragma once
+
+#include <ATen/Tensor.h>
+
+#include <cstdint>
+
+namespace p2p::detail {
+
+constexpr int64_t kThinMax = 16;
+
+// Whether thin_* take a product whose thin side has `columns` columns and whose long side is `depth`.
+bool thin_gemm_applies(const at::Tensor& a, int64_t columns, int64_t depth);
+
+// a [m, k] x b [k, n] -> [m, n], n <= kThinMax.
+at::Tensor thin_mm(const at::Tensor& a, const at::Tensor& b);
+// a^T x b for a [m, k], b [m, n] -> [k, n], n <= kThinMax.
+at::Tensor thin_mm_at(const at::Tensor& a, const at::Tensor& b);
+// a x b^T for a [m, n], b [k, n] -> [m, k], n <= kThinMax.
+at::Tensor thin_mm_bt(const at::Tensor& a, const at::Tensor& b);
+
+}  // namespace p2p::detail
