@@ -115,7 +115,13 @@ P2P_INLINE void rows_bt(const float* g, const float* bt, float* c, int64_t k, in
   for (; i < i1; ++i) rows_bt_r<N, 1>(g, bt, c, k, i);
 }
 
-// One switch over the thin side's width per kernel, compiled once per instruction set.
+// One switch over the thin side's width per kernel, compiled once per instruction set (x86-64; elsewhere
+// once, for the compiler's target).
+#if defined(__x86_64__) && defined(__GNUC__)
+#define P2P_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define P2P_CLONES
+#endif
 #define P2P_DISPATCH(n, call)                                \
   switch (n) {                                               \
     case 1: call(1); break;   case 2: call(2); break;        \
@@ -128,21 +134,21 @@ P2P_INLINE void rows_bt(const float* g, const float* bt, float* c, int64_t k, in
     case 15: call(15); break; default: call(16); break;      \
   }
 
-__attribute__((target_clones("avx512f", "avx2", "default")))
+P2P_CLONES
 void run_rows_mm(int n, const float* a, const float* bt, float* c, int64_t k, int64_t i0, int64_t i1) {
 #define P2P_CALL(N) rows_mm<N>(a, bt, c, k, i0, i1)
   P2P_DISPATCH(n, P2P_CALL)
 #undef P2P_CALL
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default")))
+P2P_CLONES
 void run_rows_at(int n, const float* a, const float* g, float* ct, int64_t k, int64_t i0, int64_t i1) {
 #define P2P_CALL(N) rows_at<N>(a, g, ct, k, i0, i1)
   P2P_DISPATCH(n, P2P_CALL)
 #undef P2P_CALL
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default")))
+P2P_CLONES
 void run_rows_bt(int n, const float* g, const float* bt, float* c, int64_t k, int64_t i0, int64_t i1) {
 #define P2P_CALL(N) rows_bt<N>(g, bt, c, k, i0, i1)
   P2P_DISPATCH(n, P2P_CALL)

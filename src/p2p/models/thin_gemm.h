@@ -6,7 +6,7 @@
 // gets one next to LibTorch's; blas_calibration.h) at a quarter of the memory bandwidth, and oneDNN
 // copies the weight into its blocked layout on every call. These read the plain weight once, split
 // across the threads oneDNN uses; the sums are in another order than BLAS's (float rounding).
-// Each is compiled for AVX-512, AVX2 and baseline x86-64 and picks the first the CPU has.
+// On x86-64 each is compiled for AVX-512, AVX2 and baseline x86-64 and picks the first the CPU has.
 #pragma once
 
 #include <ATen/Tensor.h>
