@@ -93,18 +93,27 @@ void set_trained_statistics(torch::nn::Module& G, double var_low, double var_hig
   }
 }
 
+// A small generator (ngf 8, seed 5) initialised by `init` with `gain` and trained-looking statistics,
+// in the paper's test mode (eval false: batch statistics, dropout) or --eval's (running statistics,
+// batch norm folded into the convolutions).
+NetworkPtr test_mode_generator(const std::string& netG, const std::string& init, double gain, double var_low,
+                               double var_high, bool eval) {
+  NetConfig n;
+  n.netG = netG;
+  n.ngf = 8;
+  at::manual_seed(5);
+  NetworkPtr G = make_generator(n);
+  init_weights(*G, init, gain);
+  set_trained_statistics(*G, var_low, var_high);
+  set_eval_mode(*G, eval);
+  if (eval) fold_batch_norm(*G);
+  return G;
+}
+
 TEST(Packed, GeneratorsComputeTheSameInBothTestModes) {
   for (const std::string netG : {"unet_32", "resnet_6blocks"}) {
     for (const bool eval : {false, true}) {
-      NetConfig n;
-      n.netG = netG;
-      n.ngf = 8;
-      at::manual_seed(5);
-      NetworkPtr G = make_generator(n);
-      init_weights(*G, "normal", 0.02);
-      set_trained_statistics(*G, 1e-3, 1e-2);
-      set_eval_mode(*G, eval);
-      if (eval) fold_batch_norm(*G);
+      NetworkPtr G = test_mode_generator(netG, "normal", 0.02, 1e-3, 1e-2, eval);
       torch::NoGradGuard no_grad;
       const at::Tensor x = at::rand({2, 3, 32, 32}) * 2 - 1;
       at::manual_seed(11);
@@ -131,15 +140,8 @@ TEST(Packed, Bf16InferenceStaysWithinBf16RoundingOfFp32) {
   if (cpu_bf16_instructions().empty()) GTEST_SKIP() << "this CPU has no native bf16 instructions";
   for (const std::string netG : {"unet_32", "resnet_6blocks"}) {
     for (const bool eval : {false, true}) {
-      NetConfig n;
-      n.netG = netG;
-      n.ngf = 8;
-      at::manual_seed(5);
-      NetworkPtr G = make_generator(n);
-      init_weights(*G, "xavier", 1.0);  // variance-preserving: rounding is neither drowned nor blown up
-      set_trained_statistics(*G, 0.5, 2.0);
-      set_eval_mode(*G, eval);
-      if (eval) fold_batch_norm(*G);
+      // Xavier init is variance-preserving: rounding is neither drowned nor blown up.
+      NetworkPtr G = test_mode_generator(netG, "xavier", 1.0, 0.5, 2.0, eval);
       torch::NoGradGuard no_grad;
       const at::Tensor x = at::rand({2, 3, 32, 32}) * 2 - 1;
       at::manual_seed(11);
