@@ -6,6 +6,7 @@
 #include "cli/options.h"
 
 #include "p2p/core/config_json.h"
+#include "p2p/core/cpu_features.h"
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
 #include "p2p/data/dataset.h"
@@ -126,7 +127,7 @@ void register_bench(CLI::App& app) {
       at::NoGradGuard no_grad;
       const std::string bf16 = cpu_bf16_instructions();
       nlohmann::json out = {{"impl", "pix2pix.cpp"}, {"mode", "peak"}, {"threads", at::get_num_threads()},
-                            {"fp32_gflops", conv_peak_gflops(at::kFloat)}, {"bf16_instructions", bf16},
+                            {"cpu_isa", cpu_isa_name(cpu_isa())}, {"fp32_gflops", conv_peak_gflops(at::kFloat)}, {"bf16_instructions", bf16},
                             {"bf16_gflops", nullptr}};
       if (!bf16.empty()) out["bf16_gflops"] = conv_peak_gflops(at::kBFloat16);
       std::cout << out.dump() << "\n";
@@ -194,6 +195,7 @@ void register_bench(CLI::App& app) {
                           {"batch_size", o->batch},
                           {"device", device.str()},
                           {"precision", precision_name(precision)},
+                          {"cpu_isa", cpu_isa_name(cpu_isa())},
                           {"threads", at::get_num_threads()},
                           {"steps", o->steps},
                           {"seconds_per_step_mean", s.mean},

@@ -3,6 +3,7 @@
 #include "cli/options.h"
 
 #include "p2p/core/build_info.h"
+#include "p2p/core/cpu_features.h"
 #include "p2p/core/error.h"
 #include "p2p/core/runtime.h"
 
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    p2p::cpu_isa();  // a bad P2P_CPU_ISA stops every command here, not midway through one
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // --help and --version exit 0; every usage error (bad value, missing or unknown option) exits 2,

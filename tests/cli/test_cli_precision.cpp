@@ -1,6 +1,7 @@
 // End-to-end tests of --precision: refused (bf16) or settled on fp32 (auto) where the CPU has no native
 // bf16, with messages that say why; on a CPU with it, a bf16 run records its precision and keeps fp32
 // checkpoints, and bf16 translation stays within bf16's rounding of fp32 translation.
+#include "p2p/core/cpu_features.h"
 #include "p2p/core/precision.h"
 #include "p2p/io/state_dict.h"
 #include "p2p/io/image.h"
@@ -42,6 +43,30 @@ TEST(CliPrecision, WithoutNativeBf16Bf16IsRefusedAndAutoRunsFp32) {
   EXPECT_NE(fallback.output.find("note: precision fp32 (auto: this CPU has no avx512_bf16 or AMX)"), std::string::npos)
       << fallback.output;
   EXPECT_NE(fallback.output.find("\"precision\":\"fp32\""), std::string::npos) << fallback.output;
+}
+
+// P2P_CPU_ISA=avx2 runs the program as on an AVX2-only CPU: no bf16 (refused, auto settles on fp32), and
+// training still runs (the thin products' AVX2 build). A value it does not know stops every command
+// before it starts, naming the variable.
+TEST(CliPrecision, AnAvx2CapHidesBf16AndAnUnknownCapIsRefused) {
+  {
+    const test::CappedIsa avx2("avx2");
+    const auto refused = test::run_p2p("bench --netG unet_32 --ngf 8 --ndf 8 --crop_size 32 --steps 1 --warmup 0 --precision bf16");
+    EXPECT_NE(refused.exit_code, 0) << refused.output;
+    EXPECT_NE(refused.output.find("--precision bf16: this CPU has no native bf16"), std::string::npos) << refused.output;
+    const auto fallback = test::run_p2p("bench --netG unet_32 --ngf 8 --ndf 8 --crop_size 32 --steps 1 --warmup 0 --precision auto");
+    ASSERT_EQ(fallback.exit_code, 0) << fallback.output;
+    EXPECT_NE(fallback.output.find("note: precision fp32 (auto: this CPU has no avx512_bf16 or AMX)"), std::string::npos)
+        << fallback.output;
+    if (cpu_isa() >= CpuIsa::kAvx2) {
+      EXPECT_NE(fallback.output.find("\"cpu_isa\":\"avx2\""), std::string::npos) << fallback.output;
+    }
+  }
+  const test::CappedIsa bad("avx1024");
+  const auto refused = test::run_p2p("info --netG unet_32 --ngf 8 --crop_size 32");  // runs no kernel of ours
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("P2P_CPU_ISA=avx1024: expected avx512, avx2 or baseline"), std::string::npos)
+      << refused.output;
 }
 
 // 8-bit outputs of a tanh generator: bf16 rounding moves a pixel by a few levels at most (bound: 0.05 of

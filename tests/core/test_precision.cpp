@@ -17,16 +17,7 @@
 namespace p2p {
 namespace {
 
-// The flags line of /proc/cpuinfo, padded with spaces so " flag " matches whole words.
-std::string cpuinfo_flags() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("flags", 0) == 0) return " " + line.substr(line.find(':') + 1) + " ";
-  }
-  return "";
-}
-
+using p2p::test::cpuinfo_flags;
 using p2p::test::HiddenBf16;
 
 TEST(Precision, FindsTheBf16InstructionsTheKernelReports) {
@@ -37,6 +28,10 @@ TEST(Precision, FindsTheBf16InstructionsTheKernelReports) {
   EXPECT_EQ(found.find("amx_bf16") != std::string::npos, flags.find(" amx_bf16 ") != std::string::npos) << found;
   {
     const HiddenBf16 hidden;
+    EXPECT_EQ(cpu_bf16_instructions(), "");
+  }
+  {
+    const p2p::test::CappedIsa avx2("avx2");  // a CPU without AVX-512 has no avx512_bf16
     EXPECT_EQ(cpu_bf16_instructions(), "");
   }
 }
@@ -63,7 +58,9 @@ TEST(Precision, Bf16IsRefusedWithoutNativeInstructionsAndOffTheCpu) {
     EXPECT_EQ(parse_fixed_precision("fp32", cpu), Precision::kFp32);  // the fallback stays available
   }
   EXPECT_THROW(parse_fixed_precision("bf16", c10::Device(c10::kCUDA, 0), "Options::precision"), Error);
-  if (!cpu_bf16_instructions().empty()) EXPECT_EQ(parse_fixed_precision("bf16", cpu), Precision::kBf16);
+  if (!cpu_bf16_instructions().empty()) {
+    EXPECT_EQ(parse_fixed_precision("bf16", cpu), Precision::kBf16);
+  }
 }
 
 TEST(Precision, TheScopeAutocastsConvolutionsToBf16AndRestoresOnExit) {

@@ -84,4 +84,18 @@ class HiddenBf16 {
   HiddenBf16& operator=(const HiddenBf16&) = delete;
 };
 
+// P2P_CPU_ISA=<isa> while it lives: this process and the commands it runs use at most that instruction
+// set in the project's own kernels and see no bf16 below avx512 (core/cpu_features.h).
+class CappedIsa {
+ public:
+  explicit CappedIsa(const char* isa) { setenv("P2P_CPU_ISA", isa, 1); }
+  ~CappedIsa() { unsetenv("P2P_CPU_ISA"); }
+  CappedIsa(const CappedIsa&) = delete;
+  CappedIsa& operator=(const CappedIsa&) = delete;
+};
+
+// The flags line of /proc/cpuinfo (the kernel's own reading of CPUID), padded with spaces so that
+// " flag " matches whole words; "" where there is none.
+std::string cpuinfo_flags();
+
 }  // namespace p2p::test

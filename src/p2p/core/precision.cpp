@@ -1,6 +1,7 @@
 // Precision selection and the autocast scope (precision.h).
 #include "p2p/core/precision.h"
 
+#include "p2p/core/cpu_features.h"
 #include "p2p/core/error.h"
 
 #include <ATen/ATen.h>
@@ -12,52 +13,18 @@
 #include <cstdlib>
 #include <cstring>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#endif
-
 namespace p2p {
 
 const char* precision_name(Precision p) { return p == Precision::kBf16 ? "bf16" : "fp32"; }
 
-namespace {
-
-#if defined(__x86_64__) || defined(__i386__)
-// XCR0: which register state the OS saves. AVX-512 needs opmask, ZMM_Hi256 and Hi16_ZMM (bits 5-7) with
-// SSE/AVX (1-2); AMX needs XTILECFG and XTILEDATA (17-18).
-uint64_t xgetbv0() {
-  uint32_t eax = 0, edx = 0;
-  __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
-  return (static_cast<uint64_t>(edx) << 32) | eax;
-}
-#endif
-
-std::string detect() {
-#if defined(__x86_64__) || defined(__i386__)
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return "";  // OSXSAVE
-  const uint64_t xcr0 = xgetbv0();
-  const bool avx512_state = (xcr0 & 0xE6) == 0xE6;
-  const bool amx_state = (xcr0 & (3ull << 17)) == (3ull << 17);
-  unsigned a0 = 0, b0 = 0, c0 = 0, d0 = 0, a1 = 0, b1 = 0, c1 = 0, d1 = 0;
-  if (!__get_cpuid_count(7, 0, &a0, &b0, &c0, &d0)) return "";
-  const bool avx512f = b0 & (1u << 16);
-  const bool amx_bf16 = amx_state && (d0 & (1u << 22));
-  bool avx512_bf16 = false;
-  if (a0 >= 1 && __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1)) avx512_bf16 = avx512_state && avx512f && (a1 & (1u << 5));
-  if (avx512_bf16 && amx_bf16) return "avx512_bf16+amx_bf16";
-  if (avx512_bf16) return "avx512_bf16";
-  if (amx_bf16) return "amx_bf16";
-#endif
-  return "";
-}
-
-}  // namespace
-
 std::string cpu_bf16_instructions() {
   if (const char* e = std::getenv("P2P_CPU_BF16"); e && std::strcmp(e, "0") == 0) return "";
-  static const std::string found = detect();
-  return found;
+  if (cpu_isa() < CpuIsa::kAvx512) return "";  // capped (P2P_CPU_ISA): a CPU without AVX-512 has neither
+  const CpuBf16 found = cpu_bf16_support();
+  if (found.avx512_bf16 && found.amx_bf16) return "avx512_bf16+amx_bf16";
+  if (found.avx512_bf16) return "avx512_bf16";
+  if (found.amx_bf16) return "amx_bf16";
+  return "";
 }
 
 Precision parse_fixed_precision(const std::string& value, const c10::Device& device, const std::string& flag) {

@@ -18,8 +18,9 @@ enum class Precision { kFp32, kBf16 };
 const char* precision_name(Precision p);  // "fp32" | "bf16"
 
 // The CPU's native bf16 instructions, from CPUID with the OS's AVX-512 state: "avx512_bf16",
-// "amx_bf16", "avx512_bf16+amx_bf16", or "" for none. P2P_CPU_BF16=0 in the environment hides them (so
-// the refusal and the fallback can be exercised on a machine that has them).
+// "amx_bf16", "avx512_bf16+amx_bf16", or "" for none. P2P_CPU_BF16=0 in the environment hides them, and
+// so does P2P_CPU_ISA below avx512 (cpu_features.h): the refusal and the fallback can be exercised on a
+// machine that has them.
 std::string cpu_bf16_instructions();
 
 // "fp32" -> fp32. "bf16" -> bf16 on a CPU with native bf16 instructions; otherwise (or on another

@@ -115,13 +115,8 @@ P2P_INLINE void rows_bt(const float* g, const float* bt, float* c, int64_t k, in
   for (; i < i1; ++i) rows_bt_r<N, 1>(g, bt, c, k, i);
 }
 
-// One switch over the thin side's width per kernel, compiled once per instruction set (x86-64; elsewhere
-// once, for the compiler's target).
-#if defined(__x86_64__) && defined(__GNUC__)
-#define P2P_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define P2P_CLONES
-#endif
+// One switch over the thin side's width per kernel. The always-inline templates above take the
+// instruction set of the function they are inlined into.
 #define P2P_DISPATCH(n, call)                                \
   switch (n) {                                               \
     case 1: call(1); break;   case 2: call(2); break;        \
@@ -133,26 +128,43 @@ P2P_INLINE void rows_bt(const float* g, const float* bt, float* c, int64_t k, in
     case 13: call(13); break; case 14: call(14); break;      \
     case 15: call(15); break; default: call(16); break;      \
   }
+#define P2P_CALL_MM(N) rows_mm<N>(a, b, c, k, i0, i1)
+#define P2P_CALL_AT(N) rows_at<N>(a, b, c, k, i0, i1)
+#define P2P_CALL_BT(N) rows_bt<N>(a, b, c, k, i0, i1)
 
-P2P_CLONES
-void run_rows_mm(int n, const float* a, const float* bt, float* c, int64_t k, int64_t i0, int64_t i1) {
-#define P2P_CALL(N) rows_mm<N>(a, bt, c, k, i0, i1)
-  P2P_DISPATCH(n, P2P_CALL)
-#undef P2P_CALL
-}
+using RowsFn = void (*)(int n, const float* a, const float* b, float* c, int64_t k, int64_t i0, int64_t i1);
+struct Kernels {
+  RowsFn mm, at, bt;
+};
 
-P2P_CLONES
-void run_rows_at(int n, const float* a, const float* g, float* ct, int64_t k, int64_t i0, int64_t i1) {
-#define P2P_CALL(N) rows_at<N>(a, g, ct, k, i0, i1)
-  P2P_DISPATCH(n, P2P_CALL)
-#undef P2P_CALL
-}
+// The three kernels compiled for one instruction set (`target` empty: the compiler's own, baseline
+// x86-64 in this build).
+#define P2P_KERNELS(name, target)                                                                          \
+  target void name##_mm(int n, const float* a, const float* b, float* c, int64_t k, int64_t i0, int64_t i1) { \
+    P2P_DISPATCH(n, P2P_CALL_MM)                                                                           \
+  }                                                                                                        \
+  target void name##_at(int n, const float* a, const float* b, float* c, int64_t k, int64_t i0, int64_t i1) { \
+    P2P_DISPATCH(n, P2P_CALL_AT)                                                                           \
+  }                                                                                                        \
+  target void name##_bt(int n, const float* a, const float* b, float* c, int64_t k, int64_t i0, int64_t i1) { \
+    P2P_DISPATCH(n, P2P_CALL_BT)                                                                           \
+  }                                                                                                        \
+  constexpr Kernels name{name##_mm, name##_at, name##_bt};
 
-P2P_CLONES
-void run_rows_bt(int n, const float* g, const float* bt, float* c, int64_t k, int64_t i0, int64_t i1) {
-#define P2P_CALL(N) rows_bt<N>(g, bt, c, k, i0, i1)
-  P2P_DISPATCH(n, P2P_CALL)
-#undef P2P_CALL
+P2P_KERNELS(baseline, )
+#if defined(__x86_64__) && defined(__GNUC__)
+P2P_KERNELS(avx2, __attribute__((target("avx2,fma"))))
+P2P_KERNELS(avx512, __attribute__((target("avx512f"))))
+#endif
+
+const Kernels& kernels(CpuIsa isa) {
+  TORCH_CHECK(isa <= cpu_isa(), "thin_gemm: ", cpu_isa_name(isa), " kernels asked for on a CPU (or cap) with ",
+              cpu_isa_name(cpu_isa()));
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (isa == CpuIsa::kAvx512) return avx512;
+  if (isa == CpuIsa::kAvx2) return avx2;
+#endif
+  return baseline;
 }
 
 }  // namespace
@@ -162,23 +174,25 @@ bool thin_gemm_applies(const at::Tensor& a, int64_t columns, int64_t depth) {
          depth % 16 == 0;
 }
 
-at::Tensor thin_mm(const at::Tensor& a, const at::Tensor& b) {
+at::Tensor thin_mm(const at::Tensor& a, const at::Tensor& b, CpuIsa isa) {
   RECORD_USER_SCOPE("p2p::thin_gemm");  // a convolution pass, for bench --profile
   const at::Tensor ac = a.contiguous(), bt = b.t().contiguous();
   const int64_t m = a.size(0), k = a.size(1), n = b.size(1);
   TORCH_CHECK(thin_gemm_applies(a, n, k) && b.size(0) == k, "thin_mm: shapes ", a.sizes(), " x ", b.sizes());
+  const RowsFn run = kernels(isa).mm;
   at::Tensor c = at::empty({m, n}, a.options());
   const float *pa = ac.data_ptr<float>(), *pb = bt.data_ptr<float>();
   float* pc = c.data_ptr<float>();
-  at::parallel_for(0, m, 8, [&](int64_t i0, int64_t i1) { run_rows_mm(static_cast<int>(n), pa, pb, pc, k, i0, i1); });
+  at::parallel_for(0, m, 8, [&](int64_t i0, int64_t i1) { run(static_cast<int>(n), pa, pb, pc, k, i0, i1); });
   return c;
 }
 
-at::Tensor thin_mm_at(const at::Tensor& a, const at::Tensor& b) {
+at::Tensor thin_mm_at(const at::Tensor& a, const at::Tensor& b, CpuIsa isa) {
   RECORD_USER_SCOPE("p2p::thin_gemm");  // a convolution pass, for bench --profile
   const at::Tensor ac = a.contiguous(), bc = b.contiguous();
   const int64_t m = a.size(0), k = a.size(1), n = b.size(1);
   TORCH_CHECK(thin_gemm_applies(a, n, k) && b.size(0) == m, "thin_mm_at: shapes ", a.sizes(), "^T x ", b.sizes());
+  const RowsFn run = kernels(isa).at;
   // Each thread sums its rows of a into a partial [n, k] of its own; the partials are added at the end.
   const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), m / 8));
   at::Tensor partial = at::zeros({parts, n, k}, a.options());
@@ -186,22 +200,25 @@ at::Tensor thin_mm_at(const at::Tensor& a, const at::Tensor& b) {
   float* pp = partial.data_ptr<float>();
   at::parallel_for(0, parts, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      run_rows_at(static_cast<int>(n), pa, pb, pp + t * n * k, k, m * t / parts, m * (t + 1) / parts);
+      run(static_cast<int>(n), pa, pb, pp + t * n * k, k, m * t / parts, m * (t + 1) / parts);
     }
   });
   return partial.sum(0).t().contiguous();
 }
 
-at::Tensor thin_mm_bt(const at::Tensor& a, const at::Tensor& b) {
+at::Tensor thin_mm_bt(const at::Tensor& a, const at::Tensor& b, CpuIsa isa) {
   RECORD_USER_SCOPE("p2p::thin_gemm");  // a convolution pass, for bench --profile
   const at::Tensor ac = a.contiguous(), bt = b.t().contiguous();
   const int64_t m = a.size(0), n = a.size(1), k = b.size(0);
   TORCH_CHECK(thin_gemm_applies(a, n, k) && b.size(1) == n, "thin_mm_bt: shapes ", a.sizes(), " x ", b.sizes(), "^T");
+  const RowsFn run = kernels(isa).bt;
   at::Tensor c = at::empty({m, k}, a.options());
   const float *pa = ac.data_ptr<float>(), *pb = bt.data_ptr<float>();
   float* pc = c.data_ptr<float>();
-  at::parallel_for(0, m, 8, [&](int64_t i0, int64_t i1) { run_rows_bt(static_cast<int>(n), pa, pb, pc, k, i0, i1); });
+  at::parallel_for(0, m, 8, [&](int64_t i0, int64_t i1) { run(static_cast<int>(n), pa, pb, pc, k, i0, i1); });
   return c;
 }
+
+const void* thin_gemm_kernel(CpuIsa isa) { return reinterpret_cast<const void*>(kernels(isa).mm); }
 
 }  // namespace p2p::detail
