@@ -11,7 +11,7 @@ namespace p2p::detail {
 namespace {
 
 struct DownConvFunction : public torch::autograd::Function<DownConvFunction> {
-  // Without the bias, added outside (as in up_conv.cpp).
+  // Without the bias (add_unet_bias, layers.h).
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight) {
     const at::Tensor xc = x.contiguous();
     ctx->save_for_backward({xc, weight});
@@ -39,7 +39,7 @@ at::Tensor DownConv2dImpl::forward(const at::Tensor& x) {
     return torch::nn::Conv2dImpl::forward(x);
   }
   const at::Tensor y = DownConvFunction::apply(unet_pass_operand(x), unet_pass_operand(weight));
-  return bias.defined() ? y + unet_pass_operand(bias).view({1, -1, 1, 1}) : y;
+  return add_unet_bias(y, bias);
 }
 
 }  // namespace p2p::detail

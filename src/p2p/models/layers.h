@@ -100,6 +100,10 @@ bool takes_unet_training_passes(bool enabled, const torch::nn::detail::ConvNdOpt
 // An operand of those passes: bf16 under bf16 autocast (core/precision.h; a differentiable cast, so an
 // fp32 master weight gets an fp32 gradient), fp32 otherwise.
 at::Tensor unet_pass_operand(const at::Tensor& t);
+// y + bias per channel (bias undefined: y), the bias cast as an operand. The down- and up-convolution's
+// custom functions leave the bias out (LibTorch 1.13 cannot pass an undefined tensor through one) and
+// add it with this ordinary op, which autograd differentiates.
+at::Tensor add_unet_bias(const at::Tensor& y, const at::Tensor& bias);
 
 // The three passes of the U-Net's 4x4 / stride-2 / padding-1 convolution C, weight [out, in, 4, 4], input
 // `in` [n, in, H, W], output [n, out, H/2, W/2] (unet_passes.cpp): its output, its input's gradient for

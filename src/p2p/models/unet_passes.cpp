@@ -175,6 +175,10 @@ at::Tensor unet_pass_operand(const at::Tensor& t) {
   return bf16_autocast_active() ? cast_to_bf16(t) : t.to(at::kFloat);
 }
 
+at::Tensor add_unet_bias(const at::Tensor& y, const at::Tensor& bias) {
+  return bias.defined() ? y + unet_pass_operand(bias).view({1, -1, 1, 1}) : y;
+}
+
 void set_unet_conv_path(ConvPassPath path) { g_path = path; }
 
 at::Tensor unet_conv_forward(const at::Tensor& in, const at::Tensor& weight) {

@@ -24,8 +24,7 @@ namespace p2p::detail {
 namespace {
 
 struct UpConvFunction : public torch::autograd::Function<UpConvFunction> {
-  // Without the bias: it is added outside by an ordinary op (LibTorch 1.13 cannot pass an undefined
-  // tensor through a custom function).
+  // Without the bias (add_unet_bias, layers.h).
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight) {
     const at::Tensor xc = x.contiguous();
     ctx->save_for_backward({xc, weight});
@@ -52,7 +51,7 @@ at::Tensor UpConv2dImpl::forward(const at::Tensor& x, const c10::optional<at::In
   // Under bf16 autocast the passes take bf16 operands, as LibTorch's autocast does for convolutions
   // (LibTorch 1.13 autocasts a transposed convolution to fp32, which would drop to its GEMM path).
   const at::Tensor y = UpConvFunction::apply(unet_pass_operand(x), unet_pass_operand(weight));
-  return bias.defined() ? y + unet_pass_operand(bias).view({1, -1, 1, 1}) : y;
+  return add_unet_bias(y, bias);
 }
 
 }  // namespace p2p::detail
