@@ -31,9 +31,7 @@ namespace {
 TEST(CliDeploy, ExportedRunTranslatesLikeTheRun) {
   const std::string root = test::write_ab_dataset(test::scratch_dir("cli_export_data"), 4, 0);
   const std::string ck = test::scratch_dir("cli_export_ck");
-  const auto train = test::run_p2p("train --dataroot '" + root + "' --checkpoints_dir '" + ck +
-                                   "' --name run --n_epochs 1 --n_epochs_decay 0 --val_fraction 0 --normalize dataset" +
-                                   test::kTinyRun);
+  const auto train = test::run_p2p(test::tiny_train_command(root, ck, "run", "--normalize dataset"));
   ASSERT_EQ(train.exit_code, 0) << train.output;
   const std::string dir = test::scratch_dir("cli_export");
   const auto ex = test::run_p2p("export --name run --checkpoints_dir '" + ck + "' --out '" + dir + "/g.safetensors'");

@@ -27,9 +27,7 @@ TEST(CliPrecision, WithoutNativeBf16Bf16IsRefusedAndAutoRunsFp32) {
   const HiddenBf16 hidden;
   const std::string root = test::write_ab_dataset(test::scratch_dir("cli_prec_data"), 2, 0);
   const std::string ck = test::scratch_dir("cli_prec_ck");
-  const auto refused = test::run_p2p("train --dataroot '" + root + "' --checkpoints_dir '" + ck +
-                                     "' --name run --n_epochs 1 --n_epochs_decay 0 --val_fraction 0 --precision bf16" +
-                                     test::kTinyRun);
+  const auto refused = test::run_p2p(test::tiny_train_command(root, ck, "run", "--precision bf16"));
   EXPECT_NE(refused.exit_code, 0) << refused.output;
   EXPECT_NE(refused.output.find("--precision bf16: this CPU has no native bf16 instructions (avx512_bf16 or AMX)"),
             std::string::npos)
@@ -75,9 +73,7 @@ TEST(CliPrecision, Bf16RunRecordsItsPrecisionKeepsFp32WeightsAndTranslatesClose)
   if (cpu_bf16_instructions().empty()) GTEST_SKIP() << "this CPU has no native bf16 instructions";
   const std::string root = test::write_ab_dataset(test::scratch_dir("cli_prec16_data"), 3, 0);
   const std::string ck = test::scratch_dir("cli_prec16_ck");
-  const auto train = test::run_p2p("train --dataroot '" + root + "' --checkpoints_dir '" + ck +
-                                   "' --name run --n_epochs 1 --n_epochs_decay 0 --val_fraction 0 --precision bf16" +
-                                   test::kTinyRun);
+  const auto train = test::run_p2p(test::tiny_train_command(root, ck, "run", "--precision bf16"));
   ASSERT_EQ(train.exit_code, 0) << train.output;
   EXPECT_NE(train.output.find("threads, bf16)"), std::string::npos) << train.output;  // the start line says so
   std::ifstream config(ck + "/run/config.json");
@@ -92,8 +88,7 @@ TEST(CliPrecision, Bf16RunRecordsItsPrecisionKeepsFp32WeightsAndTranslatesClose)
   }
   // The same run in fp32 (same seed, same batches): its weights differ from the bf16 run's (the trainer's
   // steps ran in bf16) but only by a few Adam steps' worth of rounding.
-  const auto fp32 = test::run_p2p("train --dataroot '" + root + "' --checkpoints_dir '" + ck +
-                                  "' --name run32 --n_epochs 1 --n_epochs_decay 0 --val_fraction 0" + test::kTinyRun);
+  const auto fp32 = test::run_p2p(test::tiny_train_command(root, ck, "run32"));
   ASSERT_EQ(fp32.exit_code, 0) << fp32.output;
   const StateDict saved32 = read_state_dict(ck + "/run32/latest.pt");
   ASSERT_EQ(saved32.size(), saved.size());

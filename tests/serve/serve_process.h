@@ -114,8 +114,7 @@ inline const std::string& tiny_serve_run() {
   static const std::string ck = [] {
     const std::string root = scratch_dir("serve_run");
     write_ab_dataset(root + "/data", 4, 2);
-    const CommandResult r = run_p2p("train --dataroot '" + root + "/data' --checkpoints_dir '" + root +
-                                    "/ck' --name tiny --n_epochs 1 --n_epochs_decay 0 --val_fraction 0 --seed 3" + kTinyRun);
+    const CommandResult r = run_p2p(tiny_train_command(root + "/data", root + "/ck", "tiny", "--seed 3"));
     if (r.exit_code != 0) throw std::runtime_error("training the tiny run failed:\n" + r.output);
     return root + "/ck";
   }();

@@ -39,6 +39,14 @@ std::string write_ab_dataset(const std::string& root, int n_train, int n_test);
 // Options that make training and inference take milliseconds: unet_32, width 8, 32x32 crops.
 inline const char* const kTinyRun = " --netG unet_32 --ngf 8 --ndf 8 --load_size 32 --crop_size 32 --num_threads 1 ";
 
+// The p2p command line that trains a tiny run <ck>/<name> on `dataroot` for one epoch with no validation
+// split (kTinyRun's networks and sizes), with `extra` flags.
+inline std::string tiny_train_command(const std::string& dataroot, const std::string& ck, const std::string& name,
+                                      const std::string& extra = "") {
+  return "train --dataroot '" + dataroot + "' --checkpoints_dir '" + ck + "' --name " + name +
+         " --n_epochs 1 --n_epochs_decay 0 --val_fraction 0 " + extra + kTinyRun;
+}
+
 // Folder of reference fixtures made by tests/fixtures/make_reference_fixtures.py with P2P_TEST_PYTHON
 // (PyTorch): reference-format state_dicts and their PyTorch outputs. Made once per script version and
 // shared by test processes. A missing PyTorch is a failure, not a skip, so reference checks can never
