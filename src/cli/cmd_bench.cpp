@@ -145,7 +145,7 @@ void register_bench(CLI::App& app) {
     }
     CalibrationWorkload work{!o->inference, *net, o->size, o->batch};
     const Precision precision = setup_precision(rt->precision, device, work, std::cerr, train.get());
-    setup_blas_threads(*rt, device, work, std::cerr);
+    setup_blas_threads(*rt, device, work, std::cerr, train.get());
     seed_everything(0, false);
     const std::unique_ptr<TrainModel> trained = make_train_model(*net, *train, device);
     TrainModel& model = *trained;

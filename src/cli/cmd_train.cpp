@@ -133,7 +133,7 @@ void register_train(CLI::App& app) {
     // Timed on the run's own generator, size and batch; the ranks of a job take turns (one measures).
     CalibrationWorkload work{true, n, d.crop_size, t.batch_size};
     t.precision = precision_name(setup_precision(t.precision, device, work, std::cerr, &t));  // recorded as resolved
-    setup_blas_threads(runtime, device, work, std::cerr);
+    setup_blas_threads(runtime, device, work, std::cerr, &t);
     nlohmann::json resolved = sections(n, d, t);
     resolved["device"] = device.str();
     resolved["build"] = build_record(device);  // what made this run: version, git revision, LibTorch, CPU

@@ -555,6 +555,33 @@ c10::Device setup_runtime(const RuntimeOptions& r, std::ostream& note) {
   return parse_device(r.device, "--device");
 }
 
+namespace {
+
+// Whole training steps of the run's model family on a random batch at the workload's size and batch, in
+// precision p: the work `train` and a training `bench` run, discriminator and optimizer included. Null
+// where that is not the workload (inference, or the segmentation family, whose targets are class ids).
+std::function<std::function<double()>(Precision)> training_step_timer(const CalibrationWorkload& work,
+                                                                      const TrainConfig* train,
+                                                                      const c10::Device& device) {
+  if (!train || !work.training || train->model == "segmentation") return nullptr;
+  return [work, config = *train, device](Precision p) -> std::function<double()> {
+    std::shared_ptr<TrainModel> model = make_train_model(work.net, config, device);
+    auto batch = std::make_shared<Batch>();
+    const int64_t n = std::max<int64_t>(1, work.batch), side = work.size;
+    batch->A = at::rand({n, work.net.input_nc, side, side}) * 2 - 1;
+    batch->B = at::rand({n, work.net.output_nc, side, side}) * 2 - 1;
+    batch->stems.assign(n, "calibration");
+    return [model, batch, p] {
+      const PrecisionScope scope(p);
+      const auto t0 = std::chrono::steady_clock::now();
+      model->optimize(*batch);
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
+  };
+}
+
+}  // namespace
+
 Precision setup_precision(const std::string& value, const c10::Device& device, CalibrationWorkload& work,
                           std::ostream& note, const TrainConfig* train) {
   if (value != "auto") {
@@ -566,23 +593,7 @@ Precision setup_precision(const std::string& value, const c10::Device& device, C
     work.precision = Precision::kFp32;
     why << "auto: bf16 is for the CPU in this build";
   } else {
-    std::function<std::function<double()>(Precision)> step_timer;
-    if (train && work.training && train->model != "segmentation") {  // its targets are class ids
-      step_timer = [&work, train, device](Precision p) -> std::function<double()> {
-        std::shared_ptr<TrainModel> model = make_train_model(work.net, *train, device);
-        auto batch = std::make_shared<Batch>();
-        const int64_t n = std::max<int64_t>(1, work.batch), side = work.size;
-        batch->A = at::rand({n, work.net.input_nc, side, side}) * 2 - 1;
-        batch->B = at::rand({n, work.net.output_nc, side, side}) * 2 - 1;
-        batch->stems.assign(n, "calibration");
-        return [model, batch, p] {
-          const PrecisionScope scope(p);
-          const auto t0 = std::chrono::steady_clock::now();
-          model->optimize(*batch);
-          return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        };
-      };
-    }
+    const auto step_timer = training_step_timer(work, train, device);
     const std::string measured = (step_timer ? "a " + train->model + " step of " : "") + workload_name(work);
     PrecisionChoice c;
     {
@@ -605,7 +616,7 @@ Precision setup_precision(const std::string& value, const c10::Device& device, C
 }
 
 void setup_blas_threads(const RuntimeOptions& r, const c10::Device& device, const CalibrationWorkload& work,
-                        std::ostream& note) {
+                        std::ostream& note, const TrainConfig* train) {
   if (r.blas_threads != 0) {
     set_blas_threads(capped_threads("--blas_threads", r.blas_threads, cores(), note));
     return;
@@ -615,10 +626,27 @@ void setup_blas_threads(const RuntimeOptions& r, const c10::Device& device, cons
     return;
   }
   const std::string cache = default_blas_cache_file();
-  const std::string name = workload_name(work);
-  const BlasChoice c = calibrate_blas_threads(at::get_num_threads(), name, cache, generator_workload(work));
+  std::string name = workload_name(work);
+  std::function<double(int)> timer = generator_workload(work);
+  // Training: whole steps. G's passes alone can gain from a second BLAS thread where the step loses it
+  // (OpenBLAS's threads spin after each call, against LibTorch's in the discriminator and the optimizer).
+  if (const auto steps = training_step_timer(work, train, device)) {
+    name = "step " + train->model + " " + name;
+    auto step = std::make_shared<std::function<double()>>();
+    timer = [steps, step, p = work.precision](int blas_threads) {
+      if (blas_threads > 0) set_blas_threads(blas_threads);
+      if (!*step) *step = steps(p);
+      return (*step)();
+    };
+  }
+  BlasChoice c;
+  {
+    const KeepRandomState keep;  // building models and running steps draws random numbers
+    c = calibrate_blas_threads(at::get_num_threads(), name, cache, timer);
+  }
   if (!c.cached && c.seconds_one > 0) {
-    note << "note: BLAS threads " << c.threads << " for " << name << " (measured once on this machine: a pass took "
+    note << "note: BLAS threads " << c.threads << " for " << name << " (measured once on this machine: "
+         << (name.rfind("step ", 0) == 0 ? "a step" : "a pass") << " took "
          << c.seconds_one << " s with 1, " << c.seconds_many << " s with " << at::get_num_threads() << "; cached in "
          << (cache.empty() ? "nothing" : cache) << ")\n";
   }

@@ -126,11 +126,12 @@ nlohmann::json typed_options(const CLI::App& app, const nlohmann::json& sections
 // Applies the compute-thread option (capped at the core count with a note) and resolves the device.
 c10::Device setup_runtime(const RuntimeOptions& r, std::ostream& note);
 
-// OpenBLAS threads: --blas_threads as given (capped), or with 0 the count measured for `work`, the
-// generator the command will run (calibrated once per machine and workload, then cached). On a GPU
-// nothing is measured: BLAS is not what runs there, and it stays at one thread.
+// OpenBLAS threads: --blas_threads as given (capped), or with 0 the count measured for `work`, what the
+// command will run (calibrated once per machine and workload, then cached): with `train` (training
+// commands) whole training steps of that model family, as for --precision auto; otherwise the
+// generator. On a GPU nothing is measured: BLAS is not what runs there, and it stays at one thread.
 void setup_blas_threads(const RuntimeOptions& r, const c10::Device& device, const CalibrationWorkload& work,
-                        std::ostream& note);
+                        std::ostream& note, const TrainConfig* train = nullptr);
 
 // --precision: fp32; bf16 (refused without native bf16 instructions or off the CPU); auto: bf16 where the
 // CPU has them and `work` (the command's generator, size and batch) measured at most 0.9x as long in

@@ -216,13 +216,13 @@ TEST(Cli, BenchPrintsJson) {
   EXPECT_EQ(j["mode"], "train_step");
   EXPECT_GT(j["seconds_per_step_mean"].get<double>(), 0.0);
   EXPECT_EQ(j["onednn_up_convolutions"], 5);  // unet_32's 5 up-convolutions train on oneDNN passes
-  // --blas_threads 0 (the default) timed this bench's own generator, and cached it in the tests' scratch
-  // folder (testutil points XDG_CACHE_HOME there), not in ~/.cache.
+  // --blas_threads 0 (the default) timed this bench's own training steps (the whole step, not G alone),
+  // and cached it in the tests' scratch folder (testutil points XDG_CACHE_HOME there), not in ~/.cache.
   if (std::thread::hardware_concurrency() > 1) {
     const auto cache = nlohmann::json::parse(
         test::read_file(fs::current_path().string() + "/scratch/xdg_cache/pix2pix/blas_threads.json"));
     bool found = false;
-    for (const auto& [key, value] : cache.items()) found |= key.rfind("train unet_32 ngf8 batch 3->3 32px b1|", 0) == 0;
+    for (const auto& [key, value] : cache.items()) found |= key.rfind("step pix2pix train unet_32 ngf8 batch 3->3 32px b1|", 0) == 0;
     EXPECT_TRUE(found) << cache.dump(1);
   }
   r = run_p2p("bench --netG unet_32 --ngf 8 --ndf 8 --crop_size 32 --steps 1 --warmup 0 --inference --torch_threads 1 --blas_threads 1");
