@@ -6,10 +6,11 @@
 #   bash bench/avx2_machine.sh bash scripts/demo.sh
 # It is the instruction set only: the cores, caches and memory stay this machine's.
 set -euo pipefail
+[ $# -gt 0 ] || { echo "usage: bash bench/avx2_machine.sh CMD [ARGS...]" >&2; exit 2; }
 export P2P_CPU_ISA=avx2              # the project's own kernels, and no native bf16 (core/cpu_features.h)
 export ATEN_CPU_CAPABILITY=avx2      # LibTorch's vectorised kernels
 export ONEDNN_MAX_CPU_ISA=AVX2       # oneDNN's convolutions and matrix products (its older name below)
 export DNNL_MAX_CPU_ISA=AVX2
 export OPENBLAS_CORETYPE=Haswell     # OpenBLAS's kernels (Debian builds it for every core type)
-export XDG_CACHE_HOME="${P2P_AVX2_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pix2pix-avx2-machine}"
+export XDG_CACHE_HOME="${P2P_AVX2_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/pix2pix-avx2-machine}"
 exec "$@"

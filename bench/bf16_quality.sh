@@ -15,7 +15,7 @@ mkdir -p "$OUT"
 for seed in $SEEDS; do
   for precision in fp32 bf16; do
     name="${precision}_s$seed"
-    [ -f "$OUT/runs/$name/latest.pt" ] && continue
+    [ -f "$OUT/$name.seconds" ] && continue  # written only once a run has finished
     start=$(date +%s)
     "$P2P" train --dataroot "$DATA" --direction BtoA --netG unet_128 --load_size 143 --crop_size 128 \
         --n_epochs 1 --n_epochs_decay 1 --val_fraction 0.1 --max_val 40 --num_threads 2 --print_freq 1000 \

@@ -567,7 +567,11 @@ std::function<std::function<double()>(Precision)> training_step_timer(const Cali
   return [work, config = *train, device](Precision p) -> std::function<double()> {
     std::shared_ptr<TrainModel> model = make_train_model(work.net, config, device);
     auto batch = std::make_shared<Batch>();
-    const int64_t n = std::max<int64_t>(1, work.batch), side = work.size;
+    // Rounded up to a size the generator takes: a --crop_size it refuses is the run's own error to
+    // report, in its own words, not the calibration's.
+    const int64_t multiple = std::max<int64_t>(1, model->generator().size_multiple());
+    const int64_t n = std::max<int64_t>(1, work.batch);
+    const int64_t side = (std::max<int64_t>(work.size, 1) + multiple - 1) / multiple * multiple;
     batch->A = at::rand({n, work.net.input_nc, side, side}) * 2 - 1;
     batch->B = at::rand({n, work.net.output_nc, side, side}) * 2 - 1;
     batch->stems.assign(n, "calibration");
@@ -628,10 +632,12 @@ void setup_blas_threads(const RuntimeOptions& r, const c10::Device& device, cons
   const std::string cache = default_blas_cache_file();
   std::string name = workload_name(work);
   std::function<double(int)> timer = generator_workload(work);
+  bool whole_steps = false;
   // Training: whole steps. G's passes alone can gain from a second BLAS thread where the step loses it
   // (OpenBLAS's threads spin after each call, against LibTorch's in the discriminator and the optimizer).
   if (const auto steps = training_step_timer(work, train, device)) {
     name = "step " + train->model + " " + name;
+    whole_steps = true;
     auto step = std::make_shared<std::function<double()>>();
     timer = [steps, step, p = work.precision](int blas_threads) {
       if (blas_threads > 0) set_blas_threads(blas_threads);
@@ -646,7 +652,7 @@ void setup_blas_threads(const RuntimeOptions& r, const c10::Device& device, cons
   }
   if (!c.cached && c.seconds_one > 0) {
     note << "note: BLAS threads " << c.threads << " for " << name << " (measured once on this machine: "
-         << (name.rfind("step ", 0) == 0 ? "a step" : "a pass") << " took "
+         << (whole_steps ? "a step" : "a pass") << " took "
          << c.seconds_one << " s with 1, " << c.seconds_many << " s with " << at::get_num_threads() << "; cached in "
          << (cache.empty() ? "nothing" : cache) << ")\n";
   }

@@ -1,7 +1,9 @@
 // Tests for core/blas_calibration: the faster setting is kept (ties go to one thread); the answer is
 // cached under this machine's and workload's key and read back without measuring; a corrupt cache is
-// measured again.
+// measured again; a capped instruction set is cached apart.
 #include "p2p/core/blas_calibration.h"
+
+#include "p2p/core/cpu_features.h"
 
 #include "testutil/testutil.h"
 
@@ -16,6 +18,20 @@
 
 namespace p2p {
 namespace {
+
+// Under a P2P_CPU_ISA cap other kernels run, so their measurements are kept apart from the CPU's own
+// (a capped run must neither reuse nor overwrite the uncapped choice).
+TEST(BlasCalibration, ACappedInstructionSetHasKeysOfItsOwn) {
+  if (cpu_isa_uncapped() == CpuIsa::kBaseline) GTEST_SKIP() << "nothing to cap on this CPU";
+  const std::string own = [] {
+    const test::CappedIsa uncapped("avx512");  // at or above what the CPU has: no cap
+    return blas_cache_key(2, "train");
+  }();
+  const test::CappedIsa capped("baseline");
+  const std::string key = blas_cache_key(2, "train");
+  EXPECT_NE(key, own);
+  EXPECT_EQ(key, own + "|baseline");
+}
 
 TEST(BlasCalibration, KeepsTheFasterSettingAndCachesIt) {
   const std::string cache = test::scratch_dir("blas_cache") + "/sub/blas.json";

@@ -63,16 +63,14 @@ INSTANTIATE_TEST_SUITE_P(EachInstructionSet, ThinGemmIsa,
                          ::testing::Values(CpuIsa::kAvx512, CpuIsa::kAvx2, CpuIsa::kBaseline),
                          [](const ::testing::TestParamInfo<CpuIsa>& i) { return std::string(cpu_isa_name(i.param)); });
 
-// Each instruction set runs code of its own (not one build under three names), the default is the
-// highest the CPU has, P2P_CPU_ISA lowers it, and a set above the CPU's is refused.
+// Each instruction set has an entry point of its own (not one build under three names; which
+// instructions each holds is BENCHMARKS.md's objdump note), the default follows P2P_CPU_ISA, and a set
+// above the CPU's is refused.
 TEST(ThinGemm, EachInstructionSetHasItsOwnKernelsAndTheCapIsObeyed) {
   const std::vector<CpuIsa> isas = runnable_isas();
   for (size_t i = 0; i < isas.size(); ++i)
     for (size_t j = i + 1; j < isas.size(); ++j)
       EXPECT_NE(thin_gemm_kernel(isas[i]), thin_gemm_kernel(isas[j])) << cpu_isa_name(isas[i]) << " " << cpu_isa_name(isas[j]);
-#if defined(__x86_64__)
-  EXPECT_EQ(isas.size(), static_cast<size_t>(cpu_isa()) + 1);
-#endif
   const at::Tensor a = at::randn({5, 32}), b = at::randn({32, 3});
   if (cpu_isa() > CpuIsa::kBaseline) {
     const test::CappedIsa capped("baseline");

@@ -202,13 +202,15 @@ TEST(ServeFuzz, FullQueueAnswers503AndAnOverlongRequestAnswers504) {
   EXPECT_EQ(r->status, 504) << r->body;
   EXPECT_NE(r->body.find("--timeout_s 0.25"), std::string::npos) << r->body;
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 5.0);
-  int status = 0;
+  int status = 0, timeouts = 1;
   for (int i = 0; i < 50 && status != 200; ++i) {  // the dropped forward may still be finishing
     auto again = c.Post("/v1/translate", png, "image/png");
     status = again ? again->status : -1;
+    timeouts += status == 504;  // a busy machine can take 0.25 s for a small one too: counted as well
     if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   EXPECT_EQ(status, 200);
-  EXPECT_NE(c.Get("/metrics")->body.find("outcome=\"timeout\"} 1\n"), std::string::npos);
+  const std::string metrics = c.Get("/metrics")->body;
+  EXPECT_NE(metrics.find("outcome=\"timeout\"} " + std::to_string(timeouts) + "\n"), std::string::npos) << metrics;
   EXPECT_EQ(server.stop(), 0);
 }

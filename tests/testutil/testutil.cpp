@@ -121,6 +121,22 @@ const std::string& reference_fixtures() {
 
 bool file_exists(const std::string& path) { return fs::exists(path); }
 
+ScopedEnv::ScopedEnv(const char* name, const char* value) : name_(name) {
+  if (const char* e = std::getenv(name)) {
+    had_ = true;
+    previous_ = e;
+  }
+  setenv(name, value, 1);
+}
+
+ScopedEnv::~ScopedEnv() {
+  if (had_) {
+    setenv(name_.c_str(), previous_.c_str(), 1);
+  } else {
+    unsetenv(name_.c_str());
+  }
+}
+
 std::string cpuinfo_flags() {
   std::ifstream in("/proc/cpuinfo");
   std::string line;

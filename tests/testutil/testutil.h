@@ -82,24 +82,37 @@ std::string error_of(F body) {
 bool file_exists(const std::string& path);
 std::string read_file(const std::string& path);
 
+// Sets an environment variable while it lives and then puts back what was there (or unsets it).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value);
+  ~ScopedEnv();
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_, previous_;
+  bool had_ = false;
+};
+
 // P2P_CPU_BF16=0 while it lives: this process and the commands it runs see a CPU without native bf16
 // (core/precision.h), to test the refusal and the fallback on a machine that has it.
 class HiddenBf16 {
  public:
-  HiddenBf16() { setenv("P2P_CPU_BF16", "0", 1); }
-  ~HiddenBf16() { unsetenv("P2P_CPU_BF16"); }
-  HiddenBf16(const HiddenBf16&) = delete;
-  HiddenBf16& operator=(const HiddenBf16&) = delete;
+  HiddenBf16() : set_("P2P_CPU_BF16", "0") {}
+
+ private:
+  ScopedEnv set_;
 };
 
 // P2P_CPU_ISA=<isa> while it lives: this process and the commands it runs use at most that instruction
 // set in the project's own kernels and see no bf16 below avx512 (core/cpu_features.h).
 class CappedIsa {
  public:
-  explicit CappedIsa(const char* isa) { setenv("P2P_CPU_ISA", isa, 1); }
-  ~CappedIsa() { unsetenv("P2P_CPU_ISA"); }
-  CappedIsa(const CappedIsa&) = delete;
-  CappedIsa& operator=(const CappedIsa&) = delete;
+  explicit CappedIsa(const char* isa) : set_("P2P_CPU_ISA", isa) {}
+
+ private:
+  ScopedEnv set_;
 };
 
 // The flags line of /proc/cpuinfo (the kernel's own reading of CPUID), padded with spaces so that

@@ -2,6 +2,7 @@
 #include "p2p/core/blas_calibration.h"
 
 #include "p2p/core/build_info.h"
+#include "p2p/core/cpu_features.h"
 
 #include <nlohmann/json.hpp>
 
@@ -62,7 +63,11 @@ class CacheLock {
 
 std::string blas_cache_key(int threads, const std::string& workload) {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  return workload + "|" + cpu_model() + "|" + std::to_string(cores) + "|" + std::to_string(threads) + "|" + libtorch_version();
+  std::string key =
+      workload + "|" + cpu_model() + "|" + std::to_string(cores) + "|" + std::to_string(threads) + "|" + libtorch_version();
+  // Capped below the CPU (P2P_CPU_ISA), other kernels run: their choices must not be the CPU's own.
+  if (cpu_isa() < cpu_isa_uncapped()) key += std::string("|") + cpu_isa_name(cpu_isa());
+  return key;
 }
 
 std::string default_blas_cache_file() {

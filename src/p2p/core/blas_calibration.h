@@ -48,7 +48,8 @@ BlasChoice calibrate_blas_threads(int threads, const std::string& workload, cons
 // $XDG_CACHE_HOME/pix2pix/blas_threads.json, or ~/.cache/...; empty when neither is known.
 std::string default_blas_cache_file();
 
-// The key a cache entry is stored under: "<workload>|<cpu model>|<cores>|<threads>|<libtorch version>".
+// The key a cache entry is stored under: "<workload>|<cpu model>|<cores>|<threads>|<libtorch version>",
+// with "|<instruction set>" added while P2P_CPU_ISA caps it below the CPU's (core/cpu_features.h).
 std::string blas_cache_key(int threads, const std::string& workload);
 
 }  // namespace p2p

@@ -33,14 +33,14 @@ Detected detect() {
   Detected d;
   unsigned a = 0, b = 0, c = 0, dx = 0;
   if (!__get_cpuid(1, &a, &b, &c, &dx) || !(c & (1u << 27))) return d;  // OSXSAVE
-  const bool fma = c & (1u << 12);
+  const bool fma = c & (1u << 12), avx = c & (1u << 28);
   const uint64_t xcr0 = xgetbv0();
   const bool avx_state = (xcr0 & 0x6) == 0x6;
   const bool avx512_state = (xcr0 & 0xE6) == 0xE6;
   const bool amx_state = (xcr0 & (3ull << 17)) == (3ull << 17);
   unsigned a0 = 0, b0 = 0, c0 = 0, d0 = 0;
   if (!__get_cpuid_count(7, 0, &a0, &b0, &c0, &d0)) return d;
-  const bool avx2 = avx_state && fma && (b0 & (1u << 5));
+  const bool avx2 = avx && avx_state && fma && (b0 & (1u << 5));
   const bool avx512f = avx2 && avx512_state && (b0 & (1u << 16));
   d.isa = avx512f ? CpuIsa::kAvx512 : avx2 ? CpuIsa::kAvx2 : CpuIsa::kBaseline;
   d.bf16.amx_bf16 = amx_state && (d0 & (1u << 22));
@@ -78,6 +78,8 @@ CpuIsa cpu_isa() {
   else fail(std::string("P2P_CPU_ISA=") + e + ": expected avx512, avx2 or baseline");
   return cap < found ? cap : found;
 }
+
+CpuIsa cpu_isa_uncapped() { return detected().isa; }
 
 CpuBf16 cpu_bf16_support() { return detected().bf16; }
 

@@ -7,8 +7,6 @@
 // OPENBLAS_CORETYPE); bench/avx2_machine.sh sets all four.
 #pragma once
 
-#include <string>
-
 namespace p2p {
 
 // Ordered: each level includes the ones below it.
@@ -19,6 +17,8 @@ const char* cpu_isa_name(CpuIsa isa);  // "baseline" | "avx2" | "avx512"
 // The highest level this CPU and OS support, capped by P2P_CPU_ISA. Throws p2p::Error naming the
 // variable when it holds anything but the three names. Other architectures: kBaseline.
 CpuIsa cpu_isa();
+// The highest level this CPU and OS support, whatever the cap.
+CpuIsa cpu_isa_uncapped();
 
 // Native bf16 instructions the CPU has: avx512_bf16 (with the OS's AVX-512 state) and AMX-BF16 (with its
 // tile state). Not capped; precision.h applies the cap.

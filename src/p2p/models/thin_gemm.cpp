@@ -1,7 +1,7 @@
 // Thin float matrix products (thin_gemm.h). The long dimension k is walked 16 floats at a time in GCC
 // vector types, which compile to one AVX-512 register, two AVX2 registers or four SSE registers in
-// the clone the CPU runs; the thin side's count is a template argument so the accumulators stay in
-// registers. Each output element is one thread's fp32 sum.
+// the kernel set cpu_isa() picks; the thin side's count is a template argument so the accumulators
+// stay in registers. Each output element is one thread's fp32 sum.
 #include "p2p/models/thin_gemm.h"
 
 #include <ATen/ATen.h>
