@@ -127,8 +127,8 @@ void register_bench(CLI::App& app) {
       at::NoGradGuard no_grad;
       const std::string bf16 = cpu_bf16_instructions();
       nlohmann::json out = {{"impl", "pix2pix.cpp"}, {"mode", "peak"}, {"threads", at::get_num_threads()},
-                            {"cpu_isa", cpu_isa_name(cpu_isa())}, {"fp32_gflops", conv_peak_gflops(at::kFloat)}, {"bf16_instructions", bf16},
-                            {"bf16_gflops", nullptr}};
+                            {"cpu_isa", cpu_isa_name(cpu_isa())}, {"fp32_gflops", conv_peak_gflops(at::kFloat)},
+                            {"bf16_instructions", bf16}, {"bf16_gflops", nullptr}};
       if (!bf16.empty()) out["bf16_gflops"] = conv_peak_gflops(at::kBFloat16);
       std::cout << out.dump() << "\n";
       return;

@@ -152,19 +152,14 @@ TEST_F(Inception, MissingFileNamesItAndTheRelease) {
 }
 
 TEST(InceptionPaths, DefaultWeightsPathFollowsXdgDataHome) {
-  const char* old_xdg = std::getenv("XDG_DATA_HOME");
-  const std::string saved = old_xdg ? old_xdg : "";
-  setenv("XDG_DATA_HOME", "/data/x", 1);
-  EXPECT_EQ(default_weights_path("w.pth"), "/data/x/p2p/weights/w.pth");
-  setenv("XDG_DATA_HOME", "", 1);  // empty counts as unset, as the XDG spec says
+  {
+    const test::ScopedEnv xdg("XDG_DATA_HOME", "/data/x");
+    EXPECT_EQ(default_weights_path("w.pth"), "/data/x/p2p/weights/w.pth");
+  }
+  const test::ScopedEnv empty("XDG_DATA_HOME", "");  // empty counts as unset, as the XDG spec says
   const std::string home = std::getenv("HOME") ? std::getenv("HOME") : "";
   if (!home.empty()) {
     EXPECT_EQ(default_weights_path("w.pth"), home + "/.local/share/p2p/weights/w.pth");
-  }
-  if (old_xdg) {
-    setenv("XDG_DATA_HOME", saved.c_str(), 1);
-  } else {
-    unsetenv("XDG_DATA_HOME");
   }
 }
 
